@@ -1,0 +1,82 @@
+// Config: the broker's whole configuration, loaded from one YAML file plus
+// environment overrides. A loaded Config is immutable and may be shared
+// across threads. Secrets are never stored here: only where to read them
+// (see credentials/ and auth/).
+#ifndef UPLOADBROKER_CONFIG_CONFIG_H_
+#define UPLOADBROKER_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace uploadbroker::config {
+
+struct Bucket {
+  std::string name;
+  std::string region;    // standard form, e.g. "cn-hangzhou" ("oss-" prefix stripped)
+  std::string endpoint;  // e.g. "https://oss-cn-hangzhou.aliyuncs.com"
+  // Host the uploader talks to; default "<name>.<endpoint host>".
+  // With path_style, "<endpoint host>/<name>" is used instead (simulator).
+  std::string public_host;
+  bool path_style = false;
+  std::string scheme = "https";  // taken from the endpoint
+};
+
+// Where the OSS signing credential comes from. Exactly one of the two forms.
+struct CredentialSource {
+  // Static AccessKey pair: files holding the id and the secret.
+  std::string access_key_id_file;
+  std::string access_key_secret_file;
+  // STS: a JSON file with AccessKeyId, AccessKeySecret, SecurityToken and
+  // Expiration (the shape STS AssumeRole returns). Re-read when it changes.
+  std::string sts_file;
+};
+
+struct Caller {
+  std::string name;
+  std::string api_key_sha256;  // lowercase hex SHA-256 of the API key
+  std::vector<std::string> buckets;
+  std::vector<std::string> key_prefixes;  // empty: any key
+  int64_t max_size = 5LL << 30;            // bytes; OSS's own cap is 5 GiB
+  std::vector<std::string> content_types;  // empty: any
+  absl::Duration max_ttl = absl::Hours(1);
+};
+
+struct Config {
+  std::string source;  // file the config was read from, for messages
+  std::string grpc_listen = "127.0.0.1:50051";
+  std::string http_listen = "127.0.0.1:8080";
+  // Public URL OSS posts callbacks to; its path is the callback route and
+  // the path used to verify signatures.
+  std::string callback_url;
+  // Extra constant fields added to the callback answer OSS relays.
+  std::map<std::string, std::string> callback_response_extra;
+  // Trust a non-OSS callback key (simulator/tests). Empty: OSS's pinned key only.
+  std::string trusted_key_file;
+  std::string trusted_key_url;
+  std::string ledger_path = "upload-broker.db";
+  absl::Duration default_ttl = absl::Minutes(15);
+  CredentialSource credentials;
+  std::vector<Bucket> buckets;
+  std::vector<Caller> callers;
+
+  const Bucket* FindBucket(const std::string& name) const;
+};
+
+// Parses YAML text. `source` names the file in error messages. Errors are
+// InvalidArgument "<source>: <field>: <reason>".
+absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
+                                   const std::string& source);
+
+// Reads the file, then applies environment overrides:
+//   UB_GRPC_LISTEN, UB_HTTP_LISTEN, UB_CALLBACK_URL, UB_LEDGER_PATH,
+//   UB_TRUSTED_KEY_FILE, UB_TRUSTED_KEY_URL.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+}  // namespace uploadbroker::config
+
+#endif  // UPLOADBROKER_CONFIG_CONFIG_H_

@@ -1,0 +1,112 @@
+// Ledger: durable upload intents plus an append-only event log with cursors.
+//
+// The ledger is the product's source of truth. Every write is durable (on
+// disk, fsynced) before its completion callback runs; a caller acknowledges
+// nothing to anyone before that callback. Implementations are thread-safe:
+// any thread may call any method.
+//
+// Completion callbacks (`done`) run on an implementation-owned thread; they
+// must be quick and must not call back into the ledger synchronously.
+#ifndef UPLOADBROKER_LEDGER_LEDGER_H_
+#define UPLOADBROKER_LEDGER_LEDGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "uploadbroker/v1/upload_broker.pb.h"
+
+namespace uploadbroker::ledger {
+
+using v1::Completion;
+using v1::Event;
+using v1::Upload;
+
+// Result of CompleteUpload.
+struct CompleteResult {
+  // The UploadCompleted event (new, or the one recorded earlier).
+  Event event;
+  // False when the upload was already completed and nothing was appended.
+  bool appended = false;
+};
+
+// Narrows ListUploads. Empty fields match everything.
+struct UploadQuery {
+  std::vector<std::string> buckets;
+  std::string caller;      // exact caller name, or empty for any
+  std::string key_prefix;  // keys (or key prefixes) starting with this
+  v1::UploadState state = v1::UPLOAD_STATE_UNSPECIFIED;
+  // Page: uploads created strictly before this position (opaque to callers;
+  // 0 = from the newest).
+  int64_t before_seq = 0;
+  int limit = 100;
+};
+
+struct UploadPage {
+  std::vector<Upload> uploads;
+  int64_t next_before_seq = 0;  // 0 when this is the last page
+};
+
+class Ledger {
+ public:
+  virtual ~Ledger() = default;
+
+  // Stores a new PENDING intent. AlreadyExists if the upload_id is taken.
+  virtual void CreateIntent(Upload intent,
+                            std::function<void(absl::Status)> done) = 0;
+
+  // Marks the intent COMPLETED with `completion` and appends one
+  // UploadCompleted event, in one transaction. If the intent was already
+  // completed, returns the earlier event with appended=false and writes
+  // nothing. NotFound if there is no such intent; FailedPrecondition if it
+  // is EXPIRED.
+  virtual void CompleteUpload(
+      std::string upload_id, Completion completion,
+      std::function<void(absl::StatusOr<CompleteResult>)> done) = 0;
+
+  // Marks a PENDING intent EXPIRED and appends one UploadExpired event.
+  // FailedPrecondition if it is not PENDING.
+  virtual void ExpireUpload(std::string upload_id,
+                            std::function<void(absl::StatusOr<Event>)> done) = 0;
+
+  // Reads one upload. NotFound if absent.
+  virtual absl::StatusOr<Upload> GetUpload(const std::string& upload_id) = 0;
+
+  // Lists uploads, newest first.
+  virtual absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) = 0;
+
+  // PENDING intents whose expiry is at or before `cutoff`, oldest first.
+  virtual absl::StatusOr<std::vector<Upload>> ListExpiredPending(
+      absl::Time cutoff, int limit) = 0;
+
+  // Up to `limit` events with cursor > after, in cursor order.
+  virtual absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
+                                                        int limit) = 0;
+
+  // Cursor of the newest event (0 if the log is empty) and of the oldest
+  // retained one (0 if empty).
+  virtual absl::StatusOr<uint64_t> LastCursor() = 0;
+  virtual absl::StatusOr<uint64_t> FirstCursor() = 0;
+
+  // Registers `fn` to be called (on the ledger's thread, no lock held) with
+  // the newest cursor after every commit that appended events. Returns an id
+  // for RemoveListener. Listeners must be quick and non-blocking.
+  virtual int AddListener(std::function<void(uint64_t)> fn) = 0;
+  virtual void RemoveListener(int id) = 0;
+
+  // True while writes are being accepted (for /readyz).
+  virtual bool Healthy() = 0;
+};
+
+// Blocking helpers over the callback API, for tools and tests.
+absl::Status CreateIntentSync(Ledger& ledger, Upload intent);
+absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
+                                                  std::string upload_id,
+                                                  Completion completion);
+
+}  // namespace uploadbroker::ledger
+
+#endif  // UPLOADBROKER_LEDGER_LEDGER_H_
