@@ -86,8 +86,8 @@ class Ledger {
   virtual absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
                                                         int limit) = 0;
 
-  // Cursor of the newest event (0 if the log is empty) and of the oldest
-  // retained one (0 if empty).
+  // Cursor of the newest event ever appended (0 if none; retention does not
+  // move it back) and of the oldest retained one (0 if none is retained).
   virtual absl::StatusOr<uint64_t> LastCursor() = 0;
   virtual absl::StatusOr<uint64_t> FirstCursor() = 0;
 
@@ -101,11 +101,13 @@ class Ledger {
   virtual bool Healthy() = 0;
 };
 
-// Blocking helpers over the callback API, for tools and tests.
+// Blocking helpers over the callback API, for tools and tests. They wait
+// for the `done` callback, so never call them from one (or from a listener).
 absl::Status CreateIntentSync(Ledger& ledger, Upload intent);
 absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
                                                   std::string upload_id,
                                                   Completion completion);
+absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id);
 
 }  // namespace uploadbroker::ledger
 

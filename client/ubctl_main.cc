@@ -1,0 +1,164 @@
+// ubctl: command-line client for upload-broker.
+//
+//   ubctl [flags] policy  --bucket B [--key K | --key-prefix P] ...
+//   ubctl [flags] presign --bucket B --key K --content-type T ...
+//   ubctl [flags] get ID
+//   ubctl [flags] list [--bucket B] [--key-prefix P]
+//
+// Results print as JSON on stdout; errors print "error: CODE: message" on
+// stderr with exit status 1 (2 for usage errors).
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_split.h"
+#include "client/broker_client.h"
+#include "google/protobuf/util/json_util.h"
+
+ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
+ABSL_FLAG(std::string, api_key, "", "API key (default $UB_API_KEY)");
+ABSL_FLAG(std::string, bucket, "", "Bucket name");
+ABSL_FLAG(std::string, key, "", "Exact object key");
+ABSL_FLAG(std::string, key_prefix, "", "Key prefix the uploader may choose under (policy)");
+ABSL_FLAG(std::string, content_type, "", "Content-Type (presign: required; policy: comma-separated list)");
+ABSL_FLAG(int64_t, min_size, 0, "Smallest accepted size in bytes (policy)");
+ABSL_FLAG(int64_t, max_size, 0, "Largest accepted size in bytes (policy)");
+ABSL_FLAG(int64_t, content_length, 0, "Exact size in bytes, signed into the URL (presign)");
+ABSL_FLAG(int64_t, ttl, 0, "Validity in seconds (default: the broker's default)");
+ABSL_FLAG(std::vector<std::string>, meta, {}, "Metadata as k=v,k=v");
+ABSL_FLAG(bool, v1, false, "Sign with OSS signature V1 instead of V4");
+ABSL_FLAG(std::string, state, "", "list: only this state (pending, completed, expired)");
+ABSL_FLAG(int32_t, page_size, 0, "list: page size");
+ABSL_FLAG(std::string, page_token, "", "list: page token");
+
+namespace {
+
+using uploadbroker::client::BrokerClient;
+namespace v1 = uploadbroker::v1;
+
+constexpr char kUsage[] =
+    "ubctl [flags] COMMAND [ARGS]\n"
+    "Commands:\n"
+    "  policy    issue a signed PostObject form (JSON on stdout)\n"
+    "  presign   issue a presigned PUT URL with the headers to send\n"
+    "  get ID    show one upload\n"
+    "  list      list uploads in your scope\n"
+    "The broker address comes from --broker or $UB_BROKER, the API key from\n"
+    "--api_key or $UB_API_KEY.";
+
+std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
+  if (!flag.empty()) return flag;
+  const char* v = std::getenv(env);
+  return v != nullptr && *v != '\0' ? v : def;
+}
+
+int PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  std::cout << out;
+  return 0;
+}
+
+int Fail(const absl::Status& st) {
+  std::cerr << "error: " << absl::StatusCodeToString(st.code()) << ": " << st.message() << "\n";
+  return 1;
+}
+
+template <typename Map>
+int FillMetadata(Map* md) {
+  for (const std::string& kv : absl::GetFlag(FLAGS_meta)) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first.empty()) {
+      std::cerr << "error: --meta entries must be key=value\n";
+      return 2;
+    }
+    (*md)[p.first] = p.second;
+  }
+  return 0;
+}
+
+v1::SignatureVersion Version() {
+  return absl::GetFlag(FLAGS_v1) ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4;
+}
+
+int Policy(BrokerClient& c) {
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket(absl::GetFlag(FLAGS_bucket));
+  req.set_key(absl::GetFlag(FLAGS_key));
+  req.set_key_prefix(absl::GetFlag(FLAGS_key_prefix));
+  req.set_min_size(absl::GetFlag(FLAGS_min_size));
+  req.set_max_size(absl::GetFlag(FLAGS_max_size));
+  std::string types = absl::GetFlag(FLAGS_content_type);
+  if (!types.empty()) {
+    for (absl::string_view t : absl::StrSplit(types, ',')) req.add_content_types(std::string(t));
+  }
+  req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
+  req.set_signature_version(Version());
+  if (int rc = FillMetadata(req.mutable_metadata())) return rc;
+  auto resp = c.CreatePostPolicy(req);
+  return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
+}
+
+int Presign(BrokerClient& c) {
+  v1::CreatePresignedPutRequest req;
+  req.set_bucket(absl::GetFlag(FLAGS_bucket));
+  req.set_key(absl::GetFlag(FLAGS_key));
+  req.set_content_type(absl::GetFlag(FLAGS_content_type));
+  req.set_content_length(absl::GetFlag(FLAGS_content_length));
+  req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
+  req.set_signature_version(Version());
+  if (int rc = FillMetadata(req.mutable_metadata())) return rc;
+  auto resp = c.CreatePresignedPut(req);
+  return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
+}
+
+int List(BrokerClient& c) {
+  v1::ListUploadsRequest req;
+  if (!absl::GetFlag(FLAGS_bucket).empty()) req.add_buckets(absl::GetFlag(FLAGS_bucket));
+  req.set_key_prefix(absl::GetFlag(FLAGS_key_prefix));
+  std::string state = absl::GetFlag(FLAGS_state);
+  if (state == "pending") req.set_state(v1::UPLOAD_STATE_PENDING);
+  else if (state == "completed") req.set_state(v1::UPLOAD_STATE_COMPLETED);
+  else if (state == "expired") req.set_state(v1::UPLOAD_STATE_EXPIRED);
+  else if (!state.empty()) {
+    std::cerr << "error: --state must be pending, completed or expired\n";
+    return 2;
+  }
+  req.set_page_size(absl::GetFlag(FLAGS_page_size));
+  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  auto resp = c.ListUploads(req);
+  return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) {
+    std::cerr << kUsage << "\n";
+    return 2;
+  }
+  std::string cmd = args[1];
+  BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
+                      FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
+  if (cmd == "policy") return Policy(client);
+  if (cmd == "presign") return Presign(client);
+  if (cmd == "list") return List(client);
+  if (cmd == "get") {
+    if (args.size() != 3) {
+      std::cerr << "usage: ubctl get UPLOAD_ID\n";
+      return 2;
+    }
+    auto resp = client.GetUpload(args[2]);
+    return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
+  }
+  std::cerr << "unknown command '" << cmd << "'\n" << kUsage << "\n";
+  return 2;
+}

@@ -1,0 +1,291 @@
+#include "config/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace uploadbroker::config {
+namespace {
+
+// Reads typed values out of a YAML tree and records the first error as
+// "<source>: <field path>: <reason>". yaml-cpp reports through exceptions;
+// they stop here.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  absl::Status Fail(const std::string& field, const std::string& reason) {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", field, ": ", reason));
+  }
+
+  absl::Status String(const YAML::Node& n, const std::string& field,
+                      std::string* out, bool required = false) {
+    if (!n) {
+      return required ? Fail(field, "required") : absl::OkStatus();
+    }
+    if (!n.IsScalar()) return Fail(field, "must be a string");
+    *out = n.Scalar();
+    if (required && out->empty()) return Fail(field, "must not be empty");
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(const YAML::Node& n, const std::string& field, int64_t* out) {
+    if (!n) return absl::OkStatus();
+    try {
+      *out = n.as<int64_t>();
+    } catch (const YAML::Exception&) {
+      return Fail(field, absl::StrCat("must be an integer, got '", n.IsScalar() ? n.Scalar() : "?", "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const YAML::Node& n, const std::string& field, bool* out) {
+    if (!n) return absl::OkStatus();
+    try {
+      *out = n.as<bool>();
+    } catch (const YAML::Exception&) {
+      return Fail(field, "must be true or false");
+    }
+    return absl::OkStatus();
+  }
+
+  // Durations are written like "15m", "1h", "90s" (absl::ParseDuration).
+  absl::Status Duration(const YAML::Node& n, const std::string& field,
+                        absl::Duration* out) {
+    if (!n) return absl::OkStatus();
+    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), out) ||
+        *out <= absl::ZeroDuration()) {
+      return Fail(field, "must be a positive duration such as 90s, 15m or 1h");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StringList(const YAML::Node& n, const std::string& field,
+                          std::vector<std::string>* out) {
+    if (!n) return absl::OkStatus();
+    if (!n.IsSequence()) return Fail(field, "must be a list of strings");
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) return Fail(absl::StrCat(field, "[", i, "]"), "must be a string");
+      out->push_back(n[i].Scalar());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StringMap(const YAML::Node& n, const std::string& field,
+                         std::map<std::string, std::string>* out) {
+    if (!n) return absl::OkStatus();
+    if (!n.IsMap()) return Fail(field, "must be a map of strings");
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) {
+        return Fail(absl::StrCat(field, ".", kv.first.Scalar()), "must be a string");
+      }
+      (*out)[kv.first.Scalar()] = kv.second.Scalar();
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string source_;
+};
+
+absl::Status ParseBucket(Reader& r, const YAML::Node& n, const std::string& f,
+                         Bucket* b) {
+  UB_RETURN_IF_ERROR(r.String(n["name"], f + ".name", &b->name, true));
+  UB_RETURN_IF_ERROR(r.String(n["region"], f + ".region", &b->region, true));
+  UB_RETURN_IF_ERROR(r.String(n["endpoint"], f + ".endpoint", &b->endpoint, true));
+  UB_RETURN_IF_ERROR(r.String(n["public_host"], f + ".public_host", &b->public_host));
+  UB_RETURN_IF_ERROR(r.Bool(n["path_style"], f + ".path_style", &b->path_style));
+  b->region = std::string(absl::StripPrefix(b->region, "oss-"));
+  absl::string_view host = b->endpoint;
+  if (absl::ConsumePrefix(&host, "https://")) {
+    b->scheme = "https";
+  } else if (absl::ConsumePrefix(&host, "http://")) {
+    b->scheme = "http";
+  } else {
+    return r.Fail(f + ".endpoint", "must start with https:// or http://");
+  }
+  host = absl::StripSuffix(host, "/");
+  if (host.empty() || absl::StrContains(host, "/")) {
+    return r.Fail(f + ".endpoint", "must be a scheme and host only");
+  }
+  if (b->public_host.empty()) {
+    b->public_host = b->path_style ? std::string(host) : absl::StrCat(b->name, ".", host);
+  }
+  return absl::OkStatus();
+}
+
+bool IsLowerHex(absl::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
+                         const Config& cfg, Caller* c) {
+  UB_RETURN_IF_ERROR(r.String(n["name"], f + ".name", &c->name, true));
+  UB_RETURN_IF_ERROR(r.String(n["api_key_sha256"], f + ".api_key_sha256", &c->api_key_sha256, true));
+  if (c->api_key_sha256.size() != 64 || !IsLowerHex(c->api_key_sha256)) {
+    return r.Fail(f + ".api_key_sha256", "must be 64 lowercase hex digits (sha256 of the API key)");
+  }
+  UB_RETURN_IF_ERROR(r.StringList(n["buckets"], f + ".buckets", &c->buckets));
+  if (c->buckets.empty()) return r.Fail(f + ".buckets", "must list at least one bucket");
+  for (size_t i = 0; i < c->buckets.size(); ++i) {
+    if (cfg.FindBucket(c->buckets[i]) == nullptr) {
+      return r.Fail(absl::StrCat(f, ".buckets[", i, "]"),
+                    absl::StrCat("unknown bucket '", c->buckets[i], "'"));
+    }
+  }
+  UB_RETURN_IF_ERROR(r.StringList(n["key_prefixes"], f + ".key_prefixes", &c->key_prefixes));
+  UB_RETURN_IF_ERROR(r.Int(n["max_size"], f + ".max_size", &c->max_size));
+  if (c->max_size <= 0 || c->max_size > (5LL << 30)) {
+    return r.Fail(f + ".max_size", "must be between 1 and 5368709120 (5 GiB)");
+  }
+  UB_RETURN_IF_ERROR(r.StringList(n["content_types"], f + ".content_types", &c->content_types));
+  UB_RETURN_IF_ERROR(r.Duration(n["max_ttl"], f + ".max_ttl", &c->max_ttl));
+  if (c->max_ttl > absl::Hours(24 * 7)) return r.Fail(f + ".max_ttl", "must be at most 168h (7 days)");
+  return absl::OkStatus();
+}
+
+absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
+  if (!root.IsMap()) return r.Fail("(top level)", "must be a map");
+  static const char* kKnown[] = {"listen", "callback", "ledger", "credentials",
+                                 "buckets", "callers", "default_ttl"};
+  for (const auto& kv : root) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || kv.first.Scalar() == k;
+    if (!known) return r.Fail(kv.first.Scalar(), "unknown field");
+  }
+  const YAML::Node listen = root["listen"];
+  UB_RETURN_IF_ERROR(r.String(listen["grpc"], "listen.grpc", &cfg->grpc_listen));
+  UB_RETURN_IF_ERROR(r.String(listen["http"], "listen.http", &cfg->http_listen));
+
+  const YAML::Node cb = root["callback"];
+  UB_RETURN_IF_ERROR(r.String(cb["url"], "callback.url", &cfg->callback_url, true));
+  UB_RETURN_IF_ERROR(r.StringMap(cb["response_extra"], "callback.response_extra",
+                                 &cfg->callback_response_extra));
+  UB_RETURN_IF_ERROR(r.String(cb["trusted_key_file"], "callback.trusted_key_file", &cfg->trusted_key_file));
+  UB_RETURN_IF_ERROR(r.String(cb["trusted_key_url"], "callback.trusted_key_url", &cfg->trusted_key_url));
+
+  UB_RETURN_IF_ERROR(r.String(root["ledger"]["path"], "ledger.path", &cfg->ledger_path));
+  UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));
+
+  const YAML::Node cred = root["credentials"];
+  if (!cred) return r.Fail("credentials", "required");
+  UB_RETURN_IF_ERROR(r.String(cred["access_key_id_file"], "credentials.access_key_id_file",
+                              &cfg->credentials.access_key_id_file));
+  UB_RETURN_IF_ERROR(r.String(cred["access_key_secret_file"], "credentials.access_key_secret_file",
+                              &cfg->credentials.access_key_secret_file));
+  UB_RETURN_IF_ERROR(r.String(cred["sts_file"], "credentials.sts_file", &cfg->credentials.sts_file));
+  bool has_pair = !cfg->credentials.access_key_id_file.empty() ||
+                  !cfg->credentials.access_key_secret_file.empty();
+  bool has_sts = !cfg->credentials.sts_file.empty();
+  if (has_pair == has_sts) {
+    return r.Fail("credentials", "set either access_key_id_file and access_key_secret_file, or sts_file");
+  }
+  if (has_pair && (cfg->credentials.access_key_id_file.empty() ||
+                   cfg->credentials.access_key_secret_file.empty())) {
+    return r.Fail("credentials", "access_key_id_file and access_key_secret_file go together");
+  }
+
+  const YAML::Node buckets = root["buckets"];
+  if (!buckets || !buckets.IsSequence() || buckets.size() == 0) {
+    return r.Fail("buckets", "must list at least one bucket");
+  }
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    Bucket b;
+    std::string f = absl::StrCat("buckets[", i, "]");
+    UB_RETURN_IF_ERROR(ParseBucket(r, buckets[i], f, &b));
+    if (cfg->FindBucket(b.name) != nullptr) return r.Fail(f + ".name", "duplicate bucket");
+    cfg->buckets.push_back(std::move(b));
+  }
+  const YAML::Node callers = root["callers"];
+  if (!callers || !callers.IsSequence() || callers.size() == 0) {
+    return r.Fail("callers", "must list at least one caller");
+  }
+  for (size_t i = 0; i < callers.size(); ++i) {
+    Caller c;
+    std::string f = absl::StrCat("callers[", i, "]");
+    UB_RETURN_IF_ERROR(ParseCaller(r, callers[i], f, *cfg, &c));
+    for (const Caller& other : cfg->callers) {
+      if (other.name == c.name) return r.Fail(f + ".name", "duplicate caller");
+      if (other.api_key_sha256 == c.api_key_sha256) return r.Fail(f + ".api_key_sha256", "same key as another caller");
+    }
+    cfg->callers.push_back(std::move(c));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCallbackUrl(Reader& r, const Config& cfg) {
+  absl::string_view url = cfg.callback_url;
+  if (!absl::ConsumePrefix(&url, "https://") && !absl::ConsumePrefix(&url, "http://")) {
+    return r.Fail("callback.url", "must start with https:// or http://");
+  }
+  size_t slash = url.find('/');
+  if (slash == absl::string_view::npos || slash == 0) {
+    return r.Fail("callback.url", "must have a host and a path, e.g. https://broker.example.com/oss/callback");
+  }
+  for (char c : url) {
+    if (c == '+' || c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) >= 0x7F) {
+      return r.Fail("callback.url", "must not contain '+', spaces or non-ASCII characters (percent-encode them)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const Bucket* Config::FindBucket(const std::string& name) const {
+  for (const Bucket& b : buckets) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
+                                   const std::string& source) {
+  Reader r(source);
+  Config cfg;
+  cfg.source = source;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+    UB_RETURN_IF_ERROR(ParseInto(r, root, &cfg));
+  } catch (const YAML::Exception& e) {
+    return r.Fail(absl::StrCat("line ", e.mark.line + 1), e.msg);
+  }
+  UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, cfg));
+  return cfg;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the config file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<Config> cfg = ParseConfig(text.str(), path);
+  if (!cfg.ok()) return cfg.status();
+  struct Override {
+    const char* env;
+    std::string* field;
+  } overrides[] = {
+      {"UB_GRPC_LISTEN", &cfg->grpc_listen},       {"UB_HTTP_LISTEN", &cfg->http_listen},
+      {"UB_CALLBACK_URL", &cfg->callback_url},     {"UB_LEDGER_PATH", &cfg->ledger_path},
+      {"UB_TRUSTED_KEY_FILE", &cfg->trusted_key_file}, {"UB_TRUSTED_KEY_URL", &cfg->trusted_key_url},
+  };
+  for (const Override& o : overrides) {
+    if (const char* v = std::getenv(o.env); v != nullptr && *v != '\0') *o.field = v;
+  }
+  Reader r(absl::StrCat(path, " (after environment overrides)"));
+  UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, *cfg));
+  return cfg;
+}
+
+}  // namespace uploadbroker::config

@@ -1,0 +1,250 @@
+#include "issue/issuer.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "auth/authenticator.h"
+#include "common/crypto.h"
+#include "common/status_macros.h"
+#include "issue/validate.h"
+#include "policy/callback_param.h"
+#include "policy/post_policy.h"
+#include "policy/presign.h"
+#include "policy/time_format.h"
+
+namespace uploadbroker::issue {
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  ts.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) / absl::Nanoseconds(1)));
+  return ts;
+}
+
+std::string NewUploadId() { return absl::StrCat("up_", common::RandomHex(16)); }
+
+// Everything both kinds of authorization share: bucket lookup, scope checks,
+// credential, expiry and the stored intent.
+struct Common {
+  const config::Bucket* bucket = nullptr;
+  policy::Credential cred;
+  absl::Time now;
+  absl::Time expires;
+  v1::Upload intent;
+};
+
+absl::Status Prepare(const config::Config& config, const config::Caller& caller,
+                     const std::string& bucket_name,
+                     const google::protobuf::Map<std::string, std::string>& metadata,
+                     Common* c) {
+  if (bucket_name.empty()) return absl::InvalidArgumentError("bucket: required");
+  c->bucket = config.FindBucket(bucket_name);
+  if (c->bucket == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("bucket: '", bucket_name, "' is not configured on this broker"));
+  }
+  UB_RETURN_IF_ERROR(auth::CheckBucket(caller, bucket_name));
+  UB_RETURN_IF_ERROR(ValidateMetadata(metadata));
+  c->intent.set_upload_id(NewUploadId());
+  c->intent.set_state(v1::UPLOAD_STATE_PENDING);
+  c->intent.set_caller(caller.name);
+  c->intent.set_bucket(bucket_name);
+  *c->intent.mutable_metadata() = metadata;
+  return absl::OkStatus();
+}
+
+std::string BucketUrl(const config::Bucket& b) {
+  return b.path_style ? absl::StrCat(b.scheme, "://", b.public_host, "/", b.name, "/")
+                      : absl::StrCat(b.scheme, "://", b.public_host, "/");
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
+                                           int64_t ttl_seconds,
+                                           const policy::Credential& cred,
+                                           absl::Time now) const {
+  if (ttl_seconds < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
+  absl::Duration ttl = ttl_seconds == 0 ? config_.default_ttl : absl::Seconds(ttl_seconds);
+  ttl = std::min({ttl, caller.max_ttl, kMaxTtl});
+  absl::Duration remaining = absl::Floor(cred.expiration - now, absl::Seconds(1));
+  ttl = std::min(ttl, remaining);
+  if (ttl < absl::Seconds(1)) {
+    return absl::UnavailableError("the signing credential expires too soon to issue an authorization");
+  }
+  return absl::Floor(ttl, absl::Seconds(1));
+}
+
+void Issuer::CreatePostPolicy(
+    const config::Caller& caller, const v1::CreatePostPolicyRequest& req,
+    std::function<void(absl::StatusOr<v1::CreatePostPolicyResponse>)> done) {
+  auto build = [&]() -> absl::StatusOr<std::pair<v1::CreatePostPolicyResponse, v1::Upload>> {
+    Common c;
+    UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), &c));
+    if (!req.key().empty() && !req.key_prefix().empty()) {
+      return absl::InvalidArgumentError("key, key_prefix: set at most one of them");
+    }
+    policy::PostPolicyInput in;
+    in.bucket = req.bucket();
+    if (!req.key_prefix().empty()) {
+      UB_RETURN_IF_ERROR(ValidateKey("key_prefix", req.key_prefix()));
+      in.key = req.key_prefix();
+      in.key_is_prefix = true;
+    } else if (!req.key().empty()) {
+      UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+      in.key = req.key();
+    } else {
+      in.key = absl::StrCat(caller.key_prefixes.empty() ? "" : caller.key_prefixes[0],
+                            c.intent.upload_id());
+    }
+    UB_RETURN_IF_ERROR(auth::CheckKey(caller, in.key, in.key_is_prefix));
+    if (req.min_size() < 0) return absl::InvalidArgumentError("min_size: must not be negative");
+    if (req.max_size() < 0) return absl::InvalidArgumentError("max_size: must not be negative");
+    in.max_size = req.max_size() == 0 ? caller.max_size : req.max_size();
+    if (in.max_size > caller.max_size) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.max_size));
+    }
+    in.min_size = req.min_size();
+    if (in.min_size > in.max_size) {
+      return absl::InvalidArgumentError("min_size: larger than max_size");
+    }
+    std::vector<std::string> requested(req.content_types().begin(), req.content_types().end());
+    UB_RETURN_IF_ERROR(ResolveContentTypes(caller, requested, &in.content_types));
+    UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
+    c.now = clock_.Now();
+    UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
+    c.expires = c.now + ttl;
+    in.now = c.now;
+    in.expiration = c.expires;
+    in.region = c.bucket->region;
+    in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
+    in.callback_b64 = policy::BuildCallbackParam(config_.callback_url, c.intent.upload_id());
+    policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
+
+    v1::Upload& intent = c.intent;
+    intent.set_key(in.key);
+    intent.set_key_is_prefix(in.key_is_prefix);
+    intent.set_min_size(in.min_size);
+    intent.set_max_size(in.max_size);
+    for (const auto& t : in.content_types) intent.add_content_types(t);
+    *intent.mutable_created_at() = ToProto(c.now);
+    *intent.mutable_expires_at() = ToProto(c.expires);
+    intent.set_method(v1::UPLOAD_METHOD_POST);
+    intent.set_signature_version(in.v4 ? v1::SIGNATURE_VERSION_V4 : v1::SIGNATURE_VERSION_V1);
+
+    v1::CreatePostPolicyResponse resp;
+    resp.set_upload_id(intent.upload_id());
+    resp.set_url(BucketUrl(*c.bucket));
+    for (auto& [name, value] : form.fields) {
+      auto* f = resp.add_fields();
+      f->set_name(name);
+      f->set_value(value);
+    }
+    *resp.mutable_expires_at() = intent.expires_at();
+    resp.set_key(in.key);
+    resp.set_key_is_prefix(in.key_is_prefix);
+    resp.set_policy_json(form.policy_json);
+    return std::make_pair(std::move(resp), std::move(intent));
+  };
+  auto built = build();
+  if (!built.ok()) {
+    done(built.status());
+    return;
+  }
+  auto resp = std::make_shared<v1::CreatePostPolicyResponse>(std::move(built->first));
+  ledger_.CreateIntent(std::move(built->second),
+                       [resp, done = std::move(done)](absl::Status st) {
+                         if (!st.ok()) {
+                           done(st);
+                         } else {
+                           done(std::move(*resp));
+                         }
+                       });
+}
+
+void Issuer::CreatePresignedPut(
+    const config::Caller& caller, const v1::CreatePresignedPutRequest& req,
+    std::function<void(absl::StatusOr<v1::CreatePresignedPutResponse>)> done) {
+  auto build = [&]() -> absl::StatusOr<std::pair<v1::CreatePresignedPutResponse, v1::Upload>> {
+    Common c;
+    UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), &c));
+    if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
+    UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+    UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
+    if (req.content_type().empty()) {
+      return absl::InvalidArgumentError("content_type: required (it is signed and the uploader must send it)");
+    }
+    std::vector<std::string> types;
+    UB_RETURN_IF_ERROR(ResolveContentTypes(caller, {req.content_type()}, &types));
+    if (req.content_length() < 0) return absl::InvalidArgumentError("content_length: must not be negative");
+    if (req.content_length() > caller.max_size) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "content_length: ", req.content_length(), " exceeds caller '", caller.name,
+          "' limit of ", caller.max_size));
+    }
+    UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
+    c.now = clock_.Now();
+    UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
+    c.expires = c.now + ttl;
+    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
+
+    policy::PresignInput in;
+    in.method = "PUT";
+    in.scheme = c.bucket->scheme;
+    in.host = c.bucket->public_host;
+    in.path_style = c.bucket->path_style;
+    in.bucket = req.bucket();
+    in.key = req.key();
+    in.headers.emplace_back("Content-Type", req.content_type());
+    if (req.content_length() > 0) {
+      in.headers.emplace_back("Content-Length", absl::StrCat(req.content_length()));
+      if (v4) in.additional_headers.push_back("content-length");
+    }
+    in.headers.emplace_back("x-oss-callback",
+                            policy::BuildCallbackParam(config_.callback_url, c.intent.upload_id()));
+    in.now = c.now;
+    in.expires = ttl;
+    in.region = c.bucket->region;
+    policy::PresignedRequest signed_req = v4 ? policy::PresignV4(in, c.cred) : policy::PresignV1(in, c.cred);
+
+    v1::Upload& intent = c.intent;
+    intent.set_key(req.key());
+    intent.set_min_size(req.content_length());
+    intent.set_max_size(req.content_length() > 0 ? req.content_length() : caller.max_size);
+    intent.add_content_types(req.content_type());
+    *intent.mutable_created_at() = ToProto(c.now);
+    *intent.mutable_expires_at() = ToProto(c.expires);
+    intent.set_method(v1::UPLOAD_METHOD_PUT);
+    intent.set_signature_version(v4 ? v1::SIGNATURE_VERSION_V4 : v1::SIGNATURE_VERSION_V1);
+
+    v1::CreatePresignedPutResponse resp;
+    resp.set_upload_id(intent.upload_id());
+    resp.set_url(signed_req.url);
+    resp.set_method("PUT");
+    for (auto& [name, value] : signed_req.headers) {
+      auto* h = resp.add_headers();
+      h->set_name(name);
+      h->set_value(value);
+    }
+    *resp.mutable_expires_at() = intent.expires_at();
+    return std::make_pair(std::move(resp), std::move(intent));
+  };
+  auto built = build();
+  if (!built.ok()) {
+    done(built.status());
+    return;
+  }
+  auto resp = std::make_shared<v1::CreatePresignedPutResponse>(std::move(built->first));
+  ledger_.CreateIntent(std::move(built->second),
+                       [resp, done = std::move(done)](absl::Status st) {
+                         if (!st.ok()) {
+                           done(st);
+                         } else {
+                           done(std::move(*resp));
+                         }
+                       });
+}
+
+}  // namespace uploadbroker::issue

@@ -1,0 +1,58 @@
+// Issuer: turns an authenticated caller's request into a signed upload
+// authorization (PostObject form or presigned PUT) backed by a PENDING
+// intent in the ledger.
+//
+// The answer is handed to `done` only after the intent is durable, so every
+// authorization a client holds is known to the ledger. Thread-safe; `done`
+// runs on the calling thread for rejected requests, on the ledger's thread
+// otherwise. Errors: InvalidArgument (names the field), PermissionDenied
+// (outside the caller's scope), Unavailable (no usable credential, ledger down).
+#ifndef UPLOADBROKER_ISSUE_ISSUER_H_
+#define UPLOADBROKER_ISSUE_ISSUER_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "credentials/credential_provider.h"
+#include "ledger/ledger.h"
+#include "uploadbroker/v1/upload_broker.pb.h"
+
+namespace uploadbroker::issue {
+
+// Longest validity OSS accepts for a V4 signature.
+inline constexpr absl::Duration kMaxTtl = absl::Hours(24 * 7);
+
+class Issuer {
+ public:
+  // None of the arguments is owned; all must outlive the Issuer.
+  Issuer(const config::Config& config, credentials::CredentialProvider& creds,
+         ledger::Ledger& ledger, const common::Clock& clock)
+      : config_(config), creds_(creds), ledger_(ledger), clock_(clock) {}
+
+  void CreatePostPolicy(
+      const config::Caller& caller, const v1::CreatePostPolicyRequest& request,
+      std::function<void(absl::StatusOr<v1::CreatePostPolicyResponse>)> done);
+
+  void CreatePresignedPut(
+      const config::Caller& caller, const v1::CreatePresignedPutRequest& request,
+      std::function<void(absl::StatusOr<v1::CreatePresignedPutResponse>)> done);
+
+ private:
+  // Validity for a request: clamped to the caller's max TTL, 7 days and the
+  // credential's remaining lifetime.
+  absl::StatusOr<absl::Duration> Ttl(const config::Caller& caller,
+                                     int64_t ttl_seconds,
+                                     const policy::Credential& cred,
+                                     absl::Time now) const;
+
+  const config::Config& config_;
+  credentials::CredentialProvider& creds_;
+  ledger::Ledger& ledger_;
+  const common::Clock& clock_;
+};
+
+}  // namespace uploadbroker::issue
+
+#endif  // UPLOADBROKER_ISSUE_ISSUER_H_

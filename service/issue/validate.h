@@ -1,0 +1,40 @@
+// Field checks for issuance requests. Each returns InvalidArgument naming the
+// field, or PermissionDenied when the value is well-formed but outside the
+// caller's scope. Pure functions.
+#ifndef UPLOADBROKER_ISSUE_VALIDATE_H_
+#define UPLOADBROKER_ISSUE_VALIDATE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "config/config.h"
+#include "google/protobuf/map.h"
+
+namespace uploadbroker::issue {
+
+// OSS object key rules: 1..1023 bytes of UTF-8, no leading '/' or '\\', no
+// control characters.
+absl::Status ValidateKey(absl::string_view field, absl::string_view key);
+
+// "type/subtype" with token characters, optional parameters; no control
+// characters.
+absl::Status ValidateContentType(absl::string_view field, absl::string_view value);
+
+// Resolves the accepted content types: every requested one must be allowed;
+// none requested means the caller's list.
+absl::Status ResolveContentTypes(const config::Caller& caller,
+                                 const std::vector<std::string>& requested,
+                                 std::vector<std::string>* out);
+
+// At most 32 entries, keys 1..128 bytes of [A-Za-z0-9_.-], values <= 1024
+// bytes of UTF-8.
+absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& md);
+
+bool IsValidUtf8(absl::string_view s);
+
+}  // namespace uploadbroker::issue
+
+#endif  // UPLOADBROKER_ISSUE_VALIDATE_H_

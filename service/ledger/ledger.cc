@@ -1,0 +1,46 @@
+#include "ledger/ledger.h"
+
+#include <utility>
+
+#include "absl/synchronization/notification.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+// Calls `start` with a callback that stores its argument, then waits for it.
+template <typename Result, typename Start>
+Result Wait(Start start) {
+  absl::Notification finished;
+  Result result;
+  start([&](Result r) {
+    result = std::move(r);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return result;
+}
+
+}  // namespace
+
+absl::Status CreateIntentSync(Ledger& ledger, Upload intent) {
+  return Wait<absl::Status>([&](auto done) {
+    ledger.CreateIntent(std::move(intent), std::move(done));
+  });
+}
+
+absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
+                                                  std::string upload_id,
+                                                  Completion completion) {
+  return Wait<absl::StatusOr<CompleteResult>>([&](auto done) {
+    ledger.CompleteUpload(std::move(upload_id), std::move(completion),
+                          std::move(done));
+  });
+}
+
+absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id) {
+  return Wait<absl::StatusOr<Event>>([&](auto done) {
+    ledger.ExpireUpload(std::move(upload_id), std::move(done));
+  });
+}
+
+}  // namespace uploadbroker::ledger

@@ -1,0 +1,261 @@
+#include "ledger/sqlite_readers.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "ledger/sqlite_util.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+// Idle connections kept open; more are opened under load and closed after.
+constexpr size_t kMaxIdle = 8;
+constexpr int kMaxPage = 1000;
+
+template <typename Message>
+absl::Status ParseRecord(sqlite3_stmt* stmt, int column, Message& message,
+                         absl::string_view what) {
+  absl::string_view bytes = ColumnBytes(stmt, column);
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored record of ", what,
+                                            " is corrupt"));
+  }
+  return absl::OkStatus();
+}
+
+// Smallest string greater than every string starting with `prefix`, or ""
+// if there is none (prefix of only 0xff bytes).
+std::string PrefixUpperBound(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) {
+    prefix.pop_back();
+  }
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
+}  // namespace
+
+struct SqliteReaders::Conn {
+  DbPtr db;
+  StmtPtr get_upload, expired_pending, read_events, last_cursor, first_cursor;
+};
+
+// Borrows a connection for one call and returns it to the pool.
+class SqliteReaders::Lease {
+ public:
+  Lease(SqliteReaders* pool, std::unique_ptr<Conn> conn)
+      : pool_(pool), conn_(std::move(conn)) {}
+  Lease(Lease&& other) = default;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (conn_ != nullptr) pool_->Release(std::move(conn_));
+  }
+  Conn* operator->() const { return conn_.get(); }
+
+ private:
+  SqliteReaders* pool_;
+  std::unique_ptr<Conn> conn_;
+};
+
+absl::StatusOr<std::unique_ptr<SqliteReaders>> SqliteReaders::Open(
+    std::string path, absl::Duration busy_timeout) {
+  std::unique_ptr<SqliteReaders> readers(
+      new SqliteReaders(std::move(path), busy_timeout));
+  // Open one connection now so that problems show up at startup.
+  UB_ASSIGN_OR_RETURN(Lease lease, readers->Acquire());
+  return readers;
+}
+
+SqliteReaders::SqliteReaders(std::string path, absl::Duration busy_timeout)
+    : path_(std::move(path)), busy_timeout_(busy_timeout) {}
+
+SqliteReaders::~SqliteReaders() = default;
+
+absl::StatusOr<SqliteReaders::Lease> SqliteReaders::Acquire() {
+  std::unique_ptr<Conn> conn;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (conn == nullptr) {
+    UB_ASSIGN_OR_RETURN(conn, OpenConn());
+  }
+  return Lease(this, std::move(conn));
+}
+
+absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn() {
+  auto conn = std::make_unique<Conn>();
+  UB_ASSIGN_OR_RETURN(conn->db, OpenDb(path_, /*create=*/false, busy_timeout_));
+  sqlite3* db = conn->db.get();
+  UB_RETURN_IF_ERROR(Exec(db, "PRAGMA query_only=1"));
+  UB_ASSIGN_OR_RETURN(
+      conn->get_upload,
+      Prepare(db, "SELECT record FROM intents WHERE upload_id = ?1"));
+  UB_ASSIGN_OR_RETURN(
+      conn->expired_pending,
+      Prepare(db,
+              "SELECT record FROM intents WHERE state = ?1 AND expires_at <= ?2 "
+              "ORDER BY expires_at, seq LIMIT ?3"));
+  UB_ASSIGN_OR_RETURN(
+      conn->read_events,
+      Prepare(db,
+              "SELECT cursor, record FROM events WHERE cursor > ?1 "
+              "ORDER BY cursor LIMIT ?2"));
+  UB_ASSIGN_OR_RETURN(
+      conn->last_cursor,
+      Prepare(db,
+              "SELECT IFNULL((SELECT seq FROM sqlite_sequence "
+              "WHERE name = 'events'), 0)"));
+  UB_ASSIGN_OR_RETURN(conn->first_cursor,
+                      Prepare(db, "SELECT IFNULL(MIN(cursor), 0) FROM events"));
+  return conn;
+}
+
+void SqliteReaders::Release(std::unique_ptr<Conn> conn) {
+  absl::MutexLock lock(&mu_);
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(conn));
+}
+
+absl::StatusOr<Upload> SqliteReaders::GetUpload(const std::string& upload_id) {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->get_upload.get();
+  ScopedReset reset(stmt);
+  BindText(stmt, 1, upload_id);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
+  }
+  if (rc != SQLITE_ROW) return SqliteError(conn->db.get(), rc, "read upload");
+  Upload upload;
+  UB_RETURN_IF_ERROR(
+      ParseRecord(stmt, 0, upload, absl::StrCat("upload ", upload_id)));
+  return upload;
+}
+
+absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) {
+  if (query.limit < 1 || query.limit > kMaxPage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page limit must be 1..", kMaxPage, ", got ", query.limit));
+  }
+  // The filters vary, so this statement is built per call; listing is not a
+  // hot path.
+  std::string sql = "SELECT seq, record FROM intents WHERE 1";
+  if (query.before_seq > 0) sql += " AND seq < ?";
+  if (!query.buckets.empty()) {
+    sql += " AND bucket IN (?";
+    for (size_t i = 1; i < query.buckets.size(); ++i) sql += ", ?";
+    sql += ")";
+  }
+  if (!query.caller.empty()) sql += " AND caller = ?";
+  const std::string upper = PrefixUpperBound(query.key_prefix);
+  if (!query.key_prefix.empty()) sql += " AND key >= ?";
+  if (!upper.empty()) sql += " AND key < ?";
+  if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) sql += " AND state = ?";
+  sql += " ORDER BY seq DESC LIMIT ?";
+
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(StmtPtr owned, Prepare(conn->db.get(), sql));
+  sqlite3_stmt* stmt = owned.get();
+  int i = 0;
+  if (query.before_seq > 0) sqlite3_bind_int64(stmt, ++i, query.before_seq);
+  for (const std::string& bucket : query.buckets) BindText(stmt, ++i, bucket);
+  if (!query.caller.empty()) BindText(stmt, ++i, query.caller);
+  if (!query.key_prefix.empty()) BindText(stmt, ++i, query.key_prefix);
+  if (!upper.empty()) BindText(stmt, ++i, upper);
+  if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
+    sqlite3_bind_int(stmt, ++i, query.state);
+  }
+  sqlite3_bind_int(stmt, ++i, query.limit + 1);  // one more: is there a next page?
+
+  UploadPage page;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    int64_t seq = sqlite3_column_int64(stmt, 0);
+    if (static_cast<int>(page.uploads.size()) == query.limit) break;
+    page.uploads.emplace_back();
+    UB_RETURN_IF_ERROR(ParseRecord(stmt, 1, page.uploads.back(),
+                                   absl::StrCat("upload #", seq)));
+    page.next_before_seq = seq;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return SqliteError(conn->db.get(), rc, "list uploads");
+  }
+  if (rc == SQLITE_DONE) page.next_before_seq = 0;  // no more rows
+  return page;
+}
+
+absl::StatusOr<std::vector<Upload>> SqliteReaders::ListExpiredPending(
+    absl::Time cutoff, int limit) {
+  if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->expired_pending.get();
+  ScopedReset reset(stmt);
+  sqlite3_bind_int(stmt, 1, v1::UPLOAD_STATE_PENDING);
+  sqlite3_bind_int64(stmt, 2, absl::ToUnixNanos(cutoff));
+  sqlite3_bind_int(stmt, 3, limit);
+  std::vector<Upload> uploads;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    uploads.emplace_back();
+    UB_RETURN_IF_ERROR(
+        ParseRecord(stmt, 0, uploads.back(), "a pending upload"));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(conn->db.get(), rc, "list expired intents");
+  }
+  return uploads;
+}
+
+absl::StatusOr<std::vector<Event>> SqliteReaders::ReadEvents(uint64_t after,
+                                                             int limit) {
+  if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
+  std::vector<Event> events;
+  if (after >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return events;
+  }
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->read_events.get();
+  ScopedReset reset(stmt);
+  sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(after));
+  sqlite3_bind_int(stmt, 2, limit);
+  events.reserve(static_cast<size_t>(std::min(limit, 4096)));
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    events.emplace_back();
+    absl::string_view bytes = ColumnBytes(stmt, 1);
+    if (!events.back().ParseFromArray(bytes.data(),
+                                      static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat(
+          "stored event at cursor ", sqlite3_column_int64(stmt, 0),
+          " is corrupt"));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn->db.get(), rc, "read events");
+  return events;
+}
+
+absl::StatusOr<uint64_t> SqliteReaders::LastCursor() {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->last_cursor.get();
+  ScopedReset reset(stmt);
+  int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW) return SqliteError(conn->db.get(), rc, "last cursor");
+  return static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+}
+
+absl::StatusOr<uint64_t> SqliteReaders::FirstCursor() {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->first_cursor.get();
+  ScopedReset reset(stmt);
+  int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW) return SqliteError(conn->db.get(), rc, "first cursor");
+  return static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+}
+
+}  // namespace uploadbroker::ledger

@@ -1,0 +1,57 @@
+// SqliteReaders: the ledger's read side, internal to SqliteLedger.
+//
+// A small pool of read-only connections, each with its statements prepared
+// once. WAL mode lets them read concurrently with each other and with the
+// writer; each query sees one committed snapshot. Thread-safe: a call
+// borrows an idle connection (or opens one) and returns it afterwards.
+#ifndef UPLOADBROKER_LEDGER_SQLITE_READERS_H_
+#define UPLOADBROKER_LEDGER_SQLITE_READERS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ledger/ledger.h"
+
+namespace uploadbroker::ledger {
+
+class SqliteReaders {
+ public:
+  // `path` must name an existing ledger database (SqliteWriter::Open first).
+  static absl::StatusOr<std::unique_ptr<SqliteReaders>> Open(
+      std::string path, absl::Duration busy_timeout);
+  ~SqliteReaders();
+
+  absl::StatusOr<Upload> GetUpload(const std::string& upload_id);
+  absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query);
+  absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
+                                                         int limit);
+  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after, int limit);
+  // Highest cursor ever assigned (0 if none), and lowest retained (0 if the
+  // log is empty).
+  absl::StatusOr<uint64_t> LastCursor();
+  absl::StatusOr<uint64_t> FirstCursor();
+
+ private:
+  struct Conn;
+  class Lease;
+
+  SqliteReaders(std::string path, absl::Duration busy_timeout);
+  absl::StatusOr<std::unique_ptr<Conn>> OpenConn();
+  absl::StatusOr<Lease> Acquire();
+  void Release(std::unique_ptr<Conn> conn);
+
+  const std::string path_;
+  const absl::Duration busy_timeout_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Conn>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace uploadbroker::ledger
+
+#endif  // UPLOADBROKER_LEDGER_SQLITE_READERS_H_

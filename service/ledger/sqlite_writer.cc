@@ -1,0 +1,384 @@
+#include "ledger/sqlite_writer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+// Schema version 1. Times are Unix nanoseconds; records are serialized
+// uploadbroker.v1.Upload / uploadbroker.v1.Event messages, and the columns
+// beside them are copies kept for indexing.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE intents (
+  upload_id  TEXT PRIMARY KEY,
+  seq        INTEGER NOT NULL UNIQUE,  -- creation order, for paging
+  caller     TEXT NOT NULL,
+  bucket     TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  state      INTEGER NOT NULL,
+  expires_at INTEGER,                  -- NULL: never expires
+  record     BLOB NOT NULL
+);
+CREATE INDEX intents_by_state_expiry ON intents(state, expires_at, seq);
+CREATE INDEX intents_by_caller ON intents(caller, seq);
+CREATE INDEX intents_by_bucket ON intents(bucket, seq);
+CREATE TABLE events (
+  -- AUTOINCREMENT: a cursor is never reused, even after pruning.
+  cursor       INTEGER PRIMARY KEY AUTOINCREMENT,
+  upload_id    TEXT NOT NULL,
+  type         INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL,
+  record       BLOB NOT NULL,
+  UNIQUE (upload_id, type)
+);
+PRAGMA user_version = 1;
+)sql";
+
+absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
+  UB_ASSIGN_OR_RETURN(StmtPtr stmt, Prepare(db, sql));
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, sql);
+  return sqlite3_column_int64(stmt.get(), 0);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteWriter>> SqliteWriter::Open(
+    const std::string& path, absl::Duration busy_timeout) {
+  UB_ASSIGN_OR_RETURN(DbPtr db, OpenDb(path, /*create=*/true, busy_timeout));
+  std::unique_ptr<SqliteWriter> writer(new SqliteWriter(std::move(db)));
+  UB_RETURN_IF_ERROR(writer->Init());
+  return writer;
+}
+
+absl::Status SqliteWriter::Init() {
+  sqlite3* db = db_.get();
+  {
+    UB_ASSIGN_OR_RETURN(StmtPtr wal, Prepare(db, "PRAGMA journal_mode=WAL"));
+    int rc = sqlite3_step(wal.get());
+    if (rc != SQLITE_ROW) return SqliteError(db, rc, "enabling WAL mode");
+    std::string mode(ColumnBytes(wal.get(), 0));
+    if (mode != "wal") {
+      return absl::UnavailableError(absl::StrCat(
+          "ledger database ", sqlite3_db_filename(db, "main"),
+          " could not switch to WAL mode (still \"", mode,
+          "\"); is its directory writable?"));
+    }
+  }
+  UB_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous=FULL"));
+  UB_RETURN_IF_ERROR(Exec(db, "PRAGMA journal_size_limit=67108864"));
+  UB_RETURN_IF_ERROR(InitSchema());
+  return PrepareStatements();
+}
+
+absl::Status SqliteWriter::InitSchema() {
+  sqlite3* db = db_.get();
+  // BEGIN IMMEDIATE takes the write lock, so this also proves the file is
+  // writable and that no other process is creating the schema meanwhile.
+  UB_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
+  absl::Status status = version.status();
+  if (status.ok() && *version == 0) {
+    status = Exec(db, kSchemaV1, "creating the schema");
+  } else if (status.ok() && *version != kSchemaVersion) {
+    status = absl::FailedPreconditionError(absl::StrCat(
+        "ledger database ", sqlite3_db_filename(db, "main"),
+        " has schema version ", *version, "; this build only knows version ",
+        kSchemaVersion, ", refusing to open it"));
+  }
+  if (status.ok()) return Exec(db, "COMMIT");
+  Rollback();
+  return status;
+}
+
+absl::Status SqliteWriter::PrepareStatements() {
+  sqlite3* db = db_.get();
+  struct {
+    StmtPtr* stmt;
+    const char* sql;
+  } const statements[] = {
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&savepoint_, "SAVEPOINT op"},
+      {&release_, "RELEASE op"},
+      {&rollback_to_, "ROLLBACK TO op"},
+      {&last_seq_, "SELECT seq FROM sqlite_sequence WHERE name = 'events'"},
+      {&insert_intent_,
+       "INSERT INTO intents"
+       "(upload_id, seq, caller, bucket, key, state, expires_at, record) "
+       "VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM intents), "
+       "?2, ?3, ?4, ?5, ?6, ?7)"},
+      {&select_intent_, "SELECT record FROM intents WHERE upload_id = ?1"},
+      {&update_intent_,
+       "UPDATE intents SET state = ?2, record = ?3 WHERE upload_id = ?1"},
+      {&insert_event_,
+       "INSERT INTO events(cursor, upload_id, type, committed_at, record) "
+       "VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&select_event_,
+       "SELECT record FROM events WHERE upload_id = ?1 AND type = ?2"},
+      {&first_cursor_, "SELECT MIN(cursor) FROM events"},
+      {&scan_old_,
+       "SELECT cursor, committed_at FROM events WHERE cursor >= ?1 "
+       "ORDER BY cursor LIMIT ?2"},
+      {&delete_events_, "DELETE FROM events WHERE cursor <= ?1"},
+  };
+  for (const auto& s : statements) {
+    UB_ASSIGN_OR_RETURN(*s.stmt, Prepare(db, s.sql));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteWriter::StepDone(sqlite3_stmt* stmt, const char* what) {
+  ScopedReset reset(stmt);
+  int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, what);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteWriter::Begin() {
+  UB_RETURN_IF_ERROR(StepDone(begin_.get(), "begin transaction"));
+  ScopedReset reset(last_seq_.get());
+  int rc = sqlite3_step(last_seq_.get());
+  if (rc == SQLITE_ROW) {
+    tx_last_cursor_ = static_cast<uint64_t>(sqlite3_column_int64(last_seq_.get(), 0));
+  } else if (rc == SQLITE_DONE) {
+    tx_last_cursor_ = 0;  // no event was ever appended
+  } else {
+    absl::Status status = SqliteError(db_.get(), rc, "reading the last cursor");
+    Rollback();
+    return status;
+  }
+  op_last_cursor_ = tx_last_cursor_;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteWriter::Commit() { return StepDone(commit_.get(), "commit"); }
+
+void SqliteWriter::Rollback() {
+  if (sqlite3_get_autocommit(db_.get()) == 0) {
+    // Nothing more to do if even this fails: the connection stays usable and
+    // SQLite discards the transaction when the next one begins or it closes.
+    (void)Exec(db_.get(), "ROLLBACK");
+  }
+}
+
+absl::Status SqliteWriter::Savepoint() {
+  op_last_cursor_ = tx_last_cursor_;
+  return StepDone(savepoint_.get(), "savepoint");
+}
+
+absl::Status SqliteWriter::ReleaseSavepoint() {
+  UB_RETURN_IF_ERROR(StepDone(release_.get(), "release savepoint"));
+  tx_last_cursor_ = op_last_cursor_;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteWriter::RollbackSavepoint(const absl::Status& cause) {
+  op_last_cursor_ = tx_last_cursor_;
+  if (sqlite3_get_autocommit(db_.get()) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "SQLite aborted the batch transaction after: ", cause.message()));
+  }
+  UB_RETURN_IF_ERROR(StepDone(rollback_to_.get(), "rollback to savepoint"));
+  return StepDone(release_.get(), "release savepoint");
+}
+
+absl::Status SqliteWriter::CreateIntent(Upload intent) {
+  if (intent.upload_id().empty()) {
+    return absl::InvalidArgumentError("intent has no upload_id");
+  }
+  if ((intent.state() != v1::UPLOAD_STATE_UNSPECIFIED &&
+       intent.state() != v1::UPLOAD_STATE_PENDING) ||
+      intent.has_completion()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
+  }
+  intent.set_state(v1::UPLOAD_STATE_PENDING);
+  std::string record = intent.SerializeAsString();
+  sqlite3_stmt* stmt = insert_intent_.get();
+  ScopedReset reset(stmt);
+  BindText(stmt, 1, intent.upload_id());
+  BindText(stmt, 2, intent.caller());
+  BindText(stmt, 3, intent.bucket());
+  BindText(stmt, 4, intent.key());
+  sqlite3_bind_int(stmt, 5, intent.state());
+  if (intent.has_expires_at()) {
+    sqlite3_bind_int64(stmt, 6, ToUnixNanos(intent.expires_at()));
+  } else {
+    sqlite3_bind_null(stmt, 6);
+  }
+  BindBlob(stmt, 7, record);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "insert intent");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Upload> SqliteWriter::LoadIntent(const std::string& upload_id) {
+  sqlite3_stmt* stmt = select_intent_.get();
+  ScopedReset reset(stmt);
+  BindText(stmt, 1, upload_id);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
+  }
+  if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "read intent");
+  Upload upload;
+  absl::string_view bytes = ColumnBytes(stmt, 0);
+  if (!upload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("stored record of upload ", upload_id, " is corrupt"));
+  }
+  return upload;
+}
+
+absl::StatusOr<Event> SqliteWriter::LoadCompletedEvent(const Upload& upload) {
+  constexpr v1::EventType type = v1::EVENT_TYPE_UPLOAD_COMPLETED;
+  sqlite3_stmt* stmt = select_event_.get();
+  ScopedReset reset(stmt);
+  BindText(stmt, 1, upload.upload_id());
+  sqlite3_bind_int(stmt, 2, type);
+  int rc = sqlite3_step(stmt);
+  Event event;
+  if (rc == SQLITE_DONE) {
+    // Retention deleted the event; rebuild it from the intent. Its cursor
+    // is unknown (0).
+    event.set_type(type);
+    *event.mutable_committed_at() = upload.completion().completed_at();
+    *event.mutable_upload_completed()->mutable_upload() = upload;
+    return event;
+  }
+  if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "read event");
+  absl::string_view bytes = ColumnBytes(stmt, 0);
+  if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat(
+        "stored event of upload ", upload.upload_id(), " is corrupt"));
+  }
+  return event;
+}
+
+absl::Status SqliteWriter::StoreIntent(const Upload& upload) {
+  std::string record = upload.SerializeAsString();
+  sqlite3_stmt* stmt = update_intent_.get();
+  BindText(stmt, 1, upload.upload_id());
+  sqlite3_bind_int(stmt, 2, upload.state());
+  BindBlob(stmt, 3, record);
+  return StepDone(stmt, "update intent");
+}
+
+absl::Status SqliteWriter::AppendEvent(const std::string& upload_id,
+                                       Event& event) {
+  // The single writer knows the next rowid, so the record can carry its own
+  // cursor without a second write.
+  uint64_t cursor = op_last_cursor_ + 1;
+  event.set_cursor(cursor);
+  std::string record = event.SerializeAsString();
+  sqlite3_stmt* stmt = insert_event_.get();
+  sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(cursor));
+  BindText(stmt, 2, upload_id);
+  sqlite3_bind_int(stmt, 3, event.type());
+  sqlite3_bind_int64(stmt, 4, ToUnixNanos(event.committed_at()));
+  BindBlob(stmt, 5, record);
+  UB_RETURN_IF_ERROR(StepDone(stmt, "append event"));
+  op_last_cursor_ = cursor;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompleteResult> SqliteWriter::CompleteUpload(
+    const std::string& upload_id, Completion completion, absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Upload upload, LoadIntent(upload_id));
+  switch (upload.state()) {
+    case v1::UPLOAD_STATE_PENDING:
+      break;
+    case v1::UPLOAD_STATE_COMPLETED: {
+      UB_ASSIGN_OR_RETURN(Event earlier, LoadCompletedEvent(upload));
+      return CompleteResult{std::move(earlier), /*appended=*/false};
+    }
+    case v1::UPLOAD_STATE_EXPIRED:
+      return absl::FailedPreconditionError(
+          absl::StrCat("upload ", upload_id, " has expired"));
+    default:
+      return absl::DataLossError(absl::StrCat(
+          "stored upload ", upload_id, " has invalid state ", upload.state()));
+  }
+  SetTimestamp(now, completion.mutable_completed_at());
+  upload.set_state(v1::UPLOAD_STATE_COMPLETED);
+  *upload.mutable_completion() = std::move(completion);
+  UB_RETURN_IF_ERROR(StoreIntent(upload));
+  CompleteResult result;
+  result.appended = true;
+  result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  SetTimestamp(now, result.event.mutable_committed_at());
+  *result.event.mutable_upload_completed()->mutable_upload() = std::move(upload);
+  UB_RETURN_IF_ERROR(AppendEvent(upload_id, result.event));
+  return result;
+}
+
+absl::StatusOr<Event> SqliteWriter::ExpireUpload(const std::string& upload_id,
+                                                 absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Upload upload, LoadIntent(upload_id));
+  if (upload.state() != v1::UPLOAD_STATE_PENDING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upload ", upload_id, " is ", v1::UploadState_Name(upload.state()),
+        ", not PENDING"));
+  }
+  upload.set_state(v1::UPLOAD_STATE_EXPIRED);
+  UB_RETURN_IF_ERROR(StoreIntent(upload));
+  Event event;
+  event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  SetTimestamp(now, event.mutable_committed_at());
+  *event.mutable_upload_expired()->mutable_upload() = std::move(upload);
+  UB_RETURN_IF_ERROR(AppendEvent(upload_id, event));
+  return event;
+}
+
+absl::StatusOr<int64_t> SqliteWriter::Prune(const Retention& retention,
+                                            absl::Time now, int max_rows) {
+  uint64_t first = 0;
+  {
+    ScopedReset reset(first_cursor_.get());
+    int rc = sqlite3_step(first_cursor_.get());
+    if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "read first cursor");
+    first = static_cast<uint64_t>(sqlite3_column_int64(first_cursor_.get(), 0));
+  }
+  if (first == 0 || max_rows <= 0) return 0;  // empty log
+  // Retention only ever removes a prefix of the log, at most max_rows long.
+  const uint64_t last_allowed = first + static_cast<uint64_t>(max_rows) - 1;
+  uint64_t bound = 0;  // delete cursors <= bound
+  const uint64_t last = op_last_cursor_;
+  if (retention.max_events > 0 &&
+      last - first + 1 > static_cast<uint64_t>(retention.max_events)) {
+    bound = last - static_cast<uint64_t>(retention.max_events);
+  }
+  if (retention.max_age > absl::ZeroDuration() && bound < last_allowed) {
+    const int64_t cutoff = absl::ToUnixNanos(now - retention.max_age);
+    sqlite3_stmt* stmt = scan_old_.get();
+    ScopedReset reset(stmt);
+    sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(first));
+    sqlite3_bind_int(stmt, 2, max_rows);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW &&
+           sqlite3_column_int64(stmt, 1) < cutoff) {
+      bound = std::max(bound,
+                       static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, "scan old events");
+    }
+  }
+  bound = std::min(bound, last_allowed);
+  if (bound < first) return 0;
+  sqlite3_bind_int64(delete_events_.get(), 1, static_cast<int64_t>(bound));
+  UB_RETURN_IF_ERROR(StepDone(delete_events_.get(), "prune events"));
+  return static_cast<int64_t>(sqlite3_changes64(db_.get()));
+}
+
+}  // namespace uploadbroker::ledger

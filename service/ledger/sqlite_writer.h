@@ -1,0 +1,102 @@
+// SqliteWriter: the ledger's single write connection, internal to
+// SqliteLedger.
+//
+// Owned and used only by SqliteLedger's committer thread. A batch is one
+// transaction (Begin ... Commit); each operation runs inside its own
+// savepoint so that a failing operation leaves the rest of the batch intact.
+// Cursors are assigned here: the next cursor is one past the highest ever
+// assigned (the AUTOINCREMENT sequence), advanced only when an operation's
+// savepoint is released, so committed cursors have no gaps and are never
+// reused, even after pruning.
+#ifndef UPLOADBROKER_LEDGER_SQLITE_WRITER_H_
+#define UPLOADBROKER_LEDGER_SQLITE_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ledger/ledger.h"
+#include "ledger/sqlite_util.h"
+
+namespace uploadbroker::ledger {
+
+// Which events retention may delete. Zero means "no limit" for each field.
+struct Retention {
+  int64_t max_events = 0;
+  absl::Duration max_age = absl::ZeroDuration();
+  bool enabled() const {
+    return max_events > 0 || max_age > absl::ZeroDuration();
+  }
+};
+
+class SqliteWriter {
+ public:
+  // The schema version this build reads and writes (PRAGMA user_version).
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the database at `path`: WAL mode, synchronous=FULL,
+  // schema created on first use. FailedPrecondition for an unknown schema
+  // version; DataLoss for a file that is not a ledger database; Unavailable
+  // when the file or its directory cannot be written.
+  static absl::StatusOr<std::unique_ptr<SqliteWriter>> Open(
+      const std::string& path, absl::Duration busy_timeout);
+
+  // Batch transaction control. Commit syncs to disk before returning.
+  // Rollback is best effort and safe to call when no transaction is open.
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback();
+
+  // Per-operation savepoint. RollbackSavepoint undoes the operation's
+  // writes; it fails (dooming the batch) if SQLite already aborted the
+  // whole transaction, with `cause` in the message.
+  absl::Status Savepoint();
+  absl::Status ReleaseSavepoint();
+  absl::Status RollbackSavepoint(const absl::Status& cause);
+
+  // Operations; call only between Savepoint and Release/Rollback.
+  absl::Status CreateIntent(Upload intent);
+  absl::StatusOr<CompleteResult> CompleteUpload(const std::string& upload_id,
+                                                Completion completion,
+                                                absl::Time now);
+  absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
+                                     absl::Time now);
+  // Deletes the oldest events that `retention` no longer keeps, at most
+  // `max_rows` of them. Returns how many were deleted.
+  absl::StatusOr<int64_t> Prune(const Retention& retention, absl::Time now,
+                                int max_rows);
+
+  // Highest cursor assigned by released savepoints of the open transaction
+  // (or of the last committed one).
+  uint64_t last_cursor() const { return tx_last_cursor_; }
+
+ private:
+  explicit SqliteWriter(DbPtr db) : db_(std::move(db)) {}
+  absl::Status Init();
+  absl::Status InitSchema();
+  absl::Status PrepareStatements();
+
+  absl::StatusOr<Upload> LoadIntent(const std::string& upload_id);
+  // The upload's UploadCompleted event; rebuilt (cursor 0) if pruned.
+  absl::StatusOr<Event> LoadCompletedEvent(const Upload& upload);
+  absl::Status StoreIntent(const Upload& upload);
+  absl::Status AppendEvent(const std::string& upload_id, Event& event);
+  absl::Status StepDone(sqlite3_stmt* stmt, const char* what);
+
+  DbPtr db_;
+  StmtPtr begin_, commit_, rollback_;
+  StmtPtr savepoint_, release_, rollback_to_;
+  StmtPtr last_seq_, insert_intent_, select_intent_, update_intent_;
+  StmtPtr insert_event_, select_event_;
+  StmtPtr first_cursor_, scan_old_, delete_events_;
+
+  uint64_t tx_last_cursor_ = 0;  // as of the last released savepoint
+  uint64_t op_last_cursor_ = 0;  // inside the current savepoint
+};
+
+}  // namespace uploadbroker::ledger
+
+#endif  // UPLOADBROKER_LEDGER_SQLITE_WRITER_H_

@@ -1,0 +1,112 @@
+#include "rpc/service.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "rpc/status.h"
+
+namespace uploadbroker::rpc {
+namespace {
+
+// Finishes the call at once with `st` (the response is already filled in).
+grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* ctx,
+                                 const absl::Status& st) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(st));
+  return reactor;
+}
+
+bool VisibleTo(const config::Caller& caller, const v1::Upload& u) {
+  return auth::CheckBucket(caller, u.bucket()).ok() &&
+         auth::CheckKey(caller, u.key(), u.key_is_prefix()).ok();
+}
+
+}  // namespace
+
+absl::StatusOr<const config::Caller*> UploadBrokerService::Caller(
+    grpc::CallbackServerContext* ctx) const {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  absl::string_view header;
+  if (it != md.end()) header = absl::string_view(it->second.data(), it->second.size());
+  return auth_.Authenticate(header);
+}
+
+grpc::ServerUnaryReactor* UploadBrokerService::CreatePostPolicy(
+    grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
+    v1::CreatePostPolicyResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return FinishWith(ctx, caller.status());
+  auto* reactor = ctx->DefaultReactor();
+  issuer_.CreatePostPolicy(**caller, *req, [reactor, resp](auto result) {
+    if (result.ok()) *resp = *std::move(result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* UploadBrokerService::CreatePresignedPut(
+    grpc::CallbackServerContext* ctx, const v1::CreatePresignedPutRequest* req,
+    v1::CreatePresignedPutResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return FinishWith(ctx, caller.status());
+  auto* reactor = ctx->DefaultReactor();
+  issuer_.CreatePresignedPut(**caller, *req, [reactor, resp](auto result) {
+    if (result.ok()) *resp = *std::move(result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* UploadBrokerService::GetUpload(
+    grpc::CallbackServerContext* ctx, const v1::GetUploadRequest* req,
+    v1::Upload* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return FinishWith(ctx, caller.status());
+  if (req->upload_id().empty()) {
+    return FinishWith(ctx, absl::InvalidArgumentError("upload_id: required"));
+  }
+  absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
+  // Uploads outside the caller's scope look absent, so ids cannot be probed.
+  if (upload.ok() && !VisibleTo(**caller, *upload)) {
+    upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
+  }
+  if (upload.ok()) *resp = *std::move(upload);
+  return FinishWith(ctx, upload.status());
+}
+
+grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
+    grpc::CallbackServerContext* ctx, const v1::ListUploadsRequest* req,
+    v1::ListUploadsResponse* resp) {
+  auto caller_or = Caller(ctx);
+  if (!caller_or.ok()) return FinishWith(ctx, caller_or.status());
+  const config::Caller& caller = **caller_or;
+  if (req->page_size() < 0 || req->page_size() > 1000) {
+    return FinishWith(ctx, absl::InvalidArgumentError("page_size: must be between 0 and 1000"));
+  }
+  ledger::UploadQuery q;
+  for (const std::string& b : req->buckets()) {
+    absl::Status st = auth::CheckBucket(caller, b);
+    if (!st.ok()) return FinishWith(ctx, st);
+    q.buckets.push_back(b);
+  }
+  if (q.buckets.empty()) q.buckets = caller.buckets;
+  q.key_prefix = req->key_prefix();
+  q.state = req->state();
+  q.limit = req->page_size() == 0 ? 100 : req->page_size();
+  if (!req->page_token().empty() &&
+      (!absl::SimpleAtoi(req->page_token(), &q.before_seq) || q.before_seq <= 0)) {
+    return FinishWith(ctx, absl::InvalidArgumentError("page_token: not a token from ListUploads"));
+  }
+  absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
+  if (!page.ok()) return FinishWith(ctx, page.status());
+  for (v1::Upload& u : page->uploads) {
+    if (VisibleTo(caller, u)) *resp->add_uploads() = std::move(u);
+  }
+  if (page->next_before_seq > 0) resp->set_next_page_token(absl::StrCat(page->next_before_seq));
+  return FinishWith(ctx, absl::OkStatus());
+}
+
+}  // namespace uploadbroker::rpc

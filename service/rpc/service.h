@@ -1,0 +1,47 @@
+// UploadBrokerService: the gRPC adapter (callback API). It authenticates the
+// caller, delegates to the Issuer and the Ledger, and converts statuses at
+// the edge. Unary handlers never block a gRPC thread on disk: issuance
+// finishes from the ledger's commit callback.
+//
+// Thread-safe. Referenced components must outlive the service; stop the
+// grpc::Server before destroying it.
+#ifndef UPLOADBROKER_RPC_SERVICE_H_
+#define UPLOADBROKER_RPC_SERVICE_H_
+
+#include "auth/authenticator.h"
+#include "issue/issuer.h"
+#include "ledger/ledger.h"
+#include "uploadbroker/v1/upload_broker.grpc.pb.h"
+
+namespace uploadbroker::rpc {
+
+class UploadBrokerService final : public v1::UploadBroker::CallbackService {
+ public:
+  UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
+                      ledger::Ledger& ledger)
+      : auth_(auth), issuer_(issuer), ledger_(ledger) {}
+
+  grpc::ServerUnaryReactor* CreatePostPolicy(
+      grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
+      v1::CreatePostPolicyResponse* resp) override;
+  grpc::ServerUnaryReactor* CreatePresignedPut(
+      grpc::CallbackServerContext* ctx, const v1::CreatePresignedPutRequest* req,
+      v1::CreatePresignedPutResponse* resp) override;
+  grpc::ServerUnaryReactor* GetUpload(grpc::CallbackServerContext* ctx,
+                                      const v1::GetUploadRequest* req,
+                                      v1::Upload* resp) override;
+  grpc::ServerUnaryReactor* ListUploads(grpc::CallbackServerContext* ctx,
+                                        const v1::ListUploadsRequest* req,
+                                        v1::ListUploadsResponse* resp) override;
+
+ private:
+  absl::StatusOr<const config::Caller*> Caller(grpc::CallbackServerContext* ctx) const;
+
+  const auth::Authenticator& auth_;
+  issue::Issuer& issuer_;
+  ledger::Ledger& ledger_;
+};
+
+}  // namespace uploadbroker::rpc
+
+#endif  // UPLOADBROKER_RPC_SERVICE_H_

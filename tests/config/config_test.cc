@@ -1,0 +1,121 @@
+#include "config/config.h"
+
+#include <cstdlib>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+
+namespace uploadbroker::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kHash[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+std::string Valid() {
+  return std::string(R"(
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+callback: {url: "https://broker.example.com/oss/callback"}
+ledger: {path: /tmp/x.db}
+default_ttl: 10m
+credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}
+buckets:
+  - {name: photos, region: oss-cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+callers:
+  - name: app
+    api_key_sha256: )") + kHash + R"(
+    buckets: [photos]
+    key_prefixes: [uploads/]
+    max_size: 1048576
+    content_types: [image/png]
+    max_ttl: 30m
+)";
+}
+
+TEST(ParseConfig, ReadsEveryField) {
+  auto cfg = ParseConfig(Valid(), "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->grpc_listen, "127.0.0.1:0");
+  EXPECT_EQ(cfg->default_ttl, absl::Minutes(10));
+  ASSERT_EQ(cfg->buckets.size(), 1u);
+  EXPECT_EQ(cfg->buckets[0].region, "cn-hangzhou");  // "oss-" stripped
+  EXPECT_EQ(cfg->buckets[0].public_host, "photos.oss-cn-hangzhou.aliyuncs.com");
+  EXPECT_EQ(cfg->buckets[0].scheme, "https");
+  ASSERT_EQ(cfg->callers.size(), 1u);
+  EXPECT_EQ(cfg->callers[0].max_size, 1048576);
+  EXPECT_EQ(cfg->callers[0].max_ttl, absl::Minutes(30));
+  EXPECT_EQ(cfg->callers[0].key_prefixes, std::vector<std::string>{"uploads/"});
+}
+
+struct BadCase {
+  std::string from, to, expect;
+};
+
+class ParseConfigRejects : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ParseConfigRejects, NamingFileFieldAndReason) {
+  std::string text = Valid();
+  size_t at = text.find(GetParam().from);
+  ASSERT_NE(at, std::string::npos) << GetParam().from;
+  text.replace(at, GetParam().from.size(), GetParam().to);
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(cfg.status().message(), HasSubstr("broker.yaml: "));
+  EXPECT_THAT(cfg.status().message(), HasSubstr(GetParam().expect));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
+        BadCase{"max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
+        BadCase{"max_size: 1048576", "max_size: 6000000000", "callers[0].max_size: must be between"},
+        BadCase{"max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
+        BadCase{"buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
+        BadCase{kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},
+        BadCase{"\"https://oss-cn-hangzhou.aliyuncs.com\"", "oss-cn-hangzhou.aliyuncs.com",
+                "buckets[0].endpoint: must start with https://"},
+        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com",
+                "callback.url: must have a host and a path"},
+        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com/a+b",
+                "callback.url: must not contain '+'"},
+        BadCase{"access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
+        BadCase{"default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
+        BadCase{"region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
+        BadCase{"ledger: {path: /tmp/x.db}", "ledger: {path: [1, 2]}", "ledger.path: must be a string"},
+        BadCase{"listen: {", "listen: {{", "line 2"}));
+
+TEST(LoadConfig, MissingFileNamesThePath) {
+  auto cfg = LoadConfig("/nonexistent/broker.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("/nonexistent/broker.yaml"));
+}
+
+TEST(LoadConfig, EnvironmentOverridesTheFile) {
+  testing::TempDir dir;
+  std::string path = dir.WriteFile("broker.yaml", Valid());
+  setenv("UB_LEDGER_PATH", "/data/ledger.db", 1);
+  setenv("UB_CALLBACK_URL", "https://cb.example.com/hook", 1);
+  auto cfg = LoadConfig(path);
+  unsetenv("UB_LEDGER_PATH");
+  unsetenv("UB_CALLBACK_URL");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->ledger_path, "/data/ledger.db");
+  EXPECT_EQ(cfg->callback_url, "https://cb.example.com/hook");
+}
+
+TEST(LoadConfig, BadOverrideIsRejected) {
+  testing::TempDir dir;
+  std::string path = dir.WriteFile("broker.yaml", Valid());
+  setenv("UB_CALLBACK_URL", "not-a-url", 1);
+  auto cfg = LoadConfig(path);
+  unsetenv("UB_CALLBACK_URL");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("environment overrides"));
+  EXPECT_THAT(cfg.status().message(), HasSubstr("callback.url"));
+}
+
+}  // namespace
+}  // namespace uploadbroker::config

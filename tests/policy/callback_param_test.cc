@@ -1,0 +1,109 @@
+#include "policy/callback_param.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/encoding.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "vectors.h"
+
+namespace uploadbroker::policy {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr const char* kSystemVariables[] = {"bucket",
+                                            "object",
+                                            "etag",
+                                            "size",
+                                            "mimeType",
+                                            "imageInfo.height",
+                                            "imageInfo.width",
+                                            "imageInfo.format",
+                                            "crc64",
+                                            "contentMd5",
+                                            "clientIp",
+                                            "reqId",
+                                            "operation"};
+
+TEST(IsValidUploadId, AcceptsOnlyTheSafeAlphabet) {
+  EXPECT_TRUE(IsValidUploadId("u_01H-abcXYZ"));
+  EXPECT_TRUE(IsValidUploadId(std::string(128, 'a')));
+  EXPECT_FALSE(IsValidUploadId(std::string(129, 'a')));
+  EXPECT_FALSE(IsValidUploadId(""));
+  for (const char* bad : {"a\"b", "a b", "a/b", "a.b", "a${x}", "ä", "a\\b"}) {
+    EXPECT_FALSE(IsValidUploadId(bad)) << bad;
+  }
+}
+
+TEST(CallbackBodyTemplate, IsExactAndNamesEverySystemVariable) {
+  std::string body = CallbackBodyTemplate("up-1");
+  EXPECT_EQ(body,
+            "{\"upload_id\":\"up-1\",\"bucket\":${bucket},\"object\":${object},"
+            "\"etag\":${etag},\"size\":${size},\"mimeType\":${mimeType},"
+            "\"imageInfo.height\":${imageInfo.height},"
+            "\"imageInfo.width\":${imageInfo.width},"
+            "\"imageInfo.format\":${imageInfo.format},\"crc64\":${crc64},"
+            "\"contentMd5\":${contentMd5},\"clientIp\":${clientIp},"
+            "\"reqId\":${reqId},\"operation\":${operation}}");
+  for (const char* name : kSystemVariables) {
+    EXPECT_THAT(body, ::testing::HasSubstr(absl::StrCat("${", name, "}")));
+  }
+}
+
+TEST(CallbackBodyTemplate, IsValidJsonOnceOssSubstitutesQuotedValues) {
+  std::string body = CallbackBodyTemplate("up-1");
+  for (const char* name : kSystemVariables) {
+    absl::StrReplaceAll({{absl::StrCat("${", name, "}"),
+                          absl::StrCat("\"value of ", name, "\"")}},
+                        &body);
+  }
+  Json parsed = Json::parse(body, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << body;
+  EXPECT_EQ(parsed["upload_id"], "up-1");
+  EXPECT_EQ(parsed["object"], "value of object");
+  EXPECT_EQ(parsed.size(), 14u);
+}
+
+TEST(CallbackBodyTemplateDeathTest, RejectsUnsafeUploadId) {
+  EXPECT_DEATH(CallbackBodyTemplate("a\",\"x\":\"y"), "check failed");
+}
+
+TEST(BuildCallbackParam, DecodesToTheThreeMembers) {
+  std::string url = "https://broker.example.com/v1/oss-callback?x=%E5%9B%9E";
+  auto decoded = common::Base64Decode(BuildCallbackParam(url, "up-1"));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  Json parsed = Json::parse(*decoded, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << *decoded;
+  ASSERT_TRUE(parsed.is_object());
+  std::vector<std::string> names;
+  for (const auto& [name, value] : parsed.items()) names.push_back(name);
+  EXPECT_THAT(names, ::testing::ElementsAre("callbackUrl", "callbackBody",
+                                            "callbackBodyType"));
+  EXPECT_EQ(parsed["callbackUrl"], url);
+  EXPECT_EQ(parsed["callbackBody"], CallbackBodyTemplate("up-1"));
+  EXPECT_EQ(parsed["callbackBodyType"], "application/json");
+  // Inner quotes are escaped as OSS expects (oss-protocol.md §4.5).
+  EXPECT_THAT(*decoded,
+              ::testing::HasSubstr(
+                  "\"callbackBody\":\"{\\\"upload_id\\\":\\\"up-1\\\""));
+}
+
+TEST(BuildCallbackParam, SerialisesLikeAliOssForAJsonBody) {
+  // ali-oss (JSON.stringify) output for a JSON callbackBody: re-serialising
+  // it with nlohmann::ordered_json must give the same bytes.
+  const Json& v = testing::Vectors()["e_encodeCallback"][1];
+  std::string text = v["outputs"]["callbackJsonDecoded"].get<std::string>();
+  EXPECT_EQ(Json::parse(text).dump(), text);
+  EXPECT_EQ(common::Base64Encode(text),
+            v["outputs"]["x-oss-callback"].get<std::string>());
+}
+
+TEST(BuildCallbackParamDeathTest, RejectsNonAsciiUrl) {
+  EXPECT_DEATH(BuildCallbackParam("https://cb.example.com/回调", "up-1"),
+               "check failed");
+}
+
+}  // namespace
+}  // namespace uploadbroker::policy

@@ -1,0 +1,214 @@
+#include "policy/post_policy.h"
+
+#include "common/encoding.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "policy/time_format.h"
+#include "policy/v4_signing.h"
+#include "vectors.h"
+
+namespace uploadbroker::policy {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+using testing::ParseIso;
+using testing::Vectors;
+using Json = nlohmann::ordered_json;
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+constexpr char kAk[] = "LTAI5tTestAccessKeyId";
+constexpr char kSecret[] = "TestAccessKeySecret0123456789abcdef";
+constexpr char kToken[] = "TestSecurityTokenCAIS/abc+def==";
+
+std::string Str(const Json& j) { return j.get<std::string>(); }
+
+// The policy text nlohmann::json writes for the vector's input must be
+// byte-identical to what ali-oss signed (JSON.stringify), Unicode included.
+std::string CompactPolicy(const Json& policy_input) {
+  return policy_input.is_string() ? Json::parse(Str(policy_input)).dump()
+                                  : policy_input.dump();
+}
+
+TEST(PostPolicyV1, MatchesEveryAliOssVector) {
+  const Json& vectors = Vectors()["a_postPolicyV1"];
+  ASSERT_EQ(vectors.size(), 3u);
+  for (const Json& v : vectors) {
+    SCOPED_TRACE(Str(v["name"]));
+    const Json& fields = v["outputs"]["formFields"];
+    std::string policy_json = CompactPolicy(v["inputs"]["policyInput"]);
+    EXPECT_EQ(policy_json, Str(v["derived"]["policyJsonSigned"]));
+    std::string policy_b64 = common::Base64Encode(policy_json);
+    EXPECT_EQ(policy_b64, Str(v["derived"]["stringToSign"]));
+    EXPECT_EQ(policy_b64, Str(fields["policy"]));
+    EXPECT_EQ(PostSignatureV1(Str(v["inputs"]["accessKeySecret"]), policy_b64),
+              Str(fields["Signature"]));
+  }
+}
+
+TEST(PostPolicyV4, MatchesEveryAliOssVector) {
+  const Json& vectors = Vectors()["b_postPolicyV4"];
+  ASSERT_EQ(vectors.size(), 2u);
+  for (const Json& v : vectors) {
+    SCOPED_TRACE(Str(v["name"]));
+    const Json& in = v["inputs"];
+    const Json& out = v["outputs"];
+    absl::Time date = ParseIso(Str(in["signingDateIso"]));
+    EXPECT_EQ(V4DateTime(date), Str(v["derived"]["xOssDate"]));
+    EXPECT_EQ(V4Date(date), Str(v["derived"]["scopeDate"]));
+    std::string policy_json = CompactPolicy(in["policy"]);
+    EXPECT_EQ(policy_json, Str(v["derived"]["policyJsonSigned"]));
+    std::string policy_b64 = common::Base64Encode(policy_json);
+    EXPECT_EQ(policy_b64, Str(v["derived"]["stringToSign"]));
+    EXPECT_EQ(policy_b64,
+              Str(out["formFieldsInOrder_fileMustBeLast"]["policy"]));
+    std::string signature = PostSignatureV4(Str(in["accessKeySecret"]), date,
+                                            Str(in["region"]), policy_b64);
+    EXPECT_EQ(signature, Str(out["x-oss-signature"]));
+    EXPECT_EQ(signature,
+              Str(out["formFieldsInOrder_fileMustBeLast"]["x-oss-signature"]));
+  }
+}
+
+PostPolicyInput VectorInput(const Json& v) {
+  // Both V4 vectors: prefix "uploads/user-42/", 1..10 MiB, status 200,
+  // signed at 03:04:05Z, valid one hour.
+  PostPolicyInput in;
+  in.bucket = "examplebucket";
+  in.key = "uploads/user-42/";
+  in.key_is_prefix = true;
+  in.min_size = 1;
+  in.max_size = 10485760;
+  in.now = ParseIso(Str(v["inputs"]["signingDateIso"]));
+  in.expiration = in.now + absl::Hours(1);
+  in.region = Str(v["inputs"]["region"]);
+  return in;
+}
+
+TEST(SignPostPolicy, ReproducesV4PostBasic) {
+  const Json& v = Vectors()["b_postPolicyV4"][0];
+  ASSERT_EQ(Str(v["name"]), "v4-post-basic");
+  SignedPostForm form = SignPostPolicy(VectorInput(v), {kAk, kSecret, "", {}});
+  EXPECT_EQ(form.policy_json, Str(v["derived"]["policyJsonSigned"]));
+  const Json& expected = v["outputs"]["formFieldsInOrder_fileMustBeLast"];
+  EXPECT_THAT(
+      form.fields,
+      ElementsAre(Pair("key", "uploads/user-42/"),
+                  Pair("policy", Str(expected["policy"])),
+                  Pair("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                  Pair("x-oss-credential", Str(expected["x-oss-credential"])),
+                  Pair("x-oss-date", Str(expected["x-oss-date"])),
+                  Pair("x-oss-signature", Str(expected["x-oss-signature"])),
+                  Pair("success_action_status", "200")));
+}
+
+TEST(SignPostPolicy, ReproducesV4PostStsCallback) {
+  const Json& v = Vectors()["b_postPolicyV4"][1];
+  ASSERT_EQ(Str(v["name"]), "v4-post-sts-callback");
+  ASSERT_EQ(Str(v["inputs"]["stsToken"]), kToken);
+  const Json& expected = v["outputs"]["formFieldsInOrder_fileMustBeLast"];
+  PostPolicyInput in = VectorInput(v);
+  in.callback_b64 = Str(expected["callback"]);
+  SignedPostForm form = SignPostPolicy(in, {kAk, kSecret, kToken, {}});
+  EXPECT_EQ(form.policy_json, Str(v["derived"]["policyJsonSigned"]));
+  EXPECT_THAT(
+      form.fields,
+      ElementsAre(Pair("key", "uploads/user-42/"),
+                  Pair("policy", Str(expected["policy"])),
+                  Pair("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                  Pair("x-oss-credential", Str(expected["x-oss-credential"])),
+                  Pair("x-oss-date", Str(expected["x-oss-date"])),
+                  Pair("x-oss-signature",
+                       "76bf6736c9873d7acb73a6e5daa173039f8d791a744f2688a15bfe"
+                       "879013ee6d"),
+                  Pair("x-oss-security-token", kToken),
+                  Pair("success_action_status", "200"),
+                  Pair("callback", in.callback_b64)));
+}
+
+TEST(SignPostPolicy, V1ExactKeySeveralTypesNoStatus) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "a/用户.png";
+  in.min_size = 0;
+  in.max_size = 100;
+  in.content_types = {"image/png", "image/jpeg"};
+  in.success_action_status = "";
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Minutes(15);
+  in.v4 = false;
+  SignedPostForm form = SignPostPolicy(in, {"AK", "SK", "", {}});
+  EXPECT_EQ(form.policy_json,
+            "{\"expiration\":\"2025-01-02T03:19:05.000Z\",\"conditions\":["
+            "{\"bucket\":\"b\"},[\"content-length-range\",0,100],"
+            "[\"eq\",\"$key\",\"a/用户.png\"],"
+            "[\"in\",\"$content-type\",[\"image/png\",\"image/jpeg\"]]]}");
+  std::string policy_b64 = common::Base64Encode(form.policy_json);
+  EXPECT_THAT(
+      form.fields,
+      ElementsAre(Pair("key", "a/用户.png"), Pair("policy", policy_b64),
+                  Pair("OSSAccessKeyId", "AK"),
+                  Pair("Signature", PostSignatureV1("SK", policy_b64))));
+}
+
+TEST(SignPostPolicy, V1StsOneTypeAndCallback) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "k";
+  in.max_size = 5;
+  in.content_types = {"text/plain"};
+  in.callback_b64 = "Y2I=";
+  in.success_action_status = "201";
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Minutes(15);
+  in.v4 = false;
+  SignedPostForm form = SignPostPolicy(in, {"STS.AK", "SK", "tok", {}});
+  EXPECT_EQ(
+      form.policy_json,
+      "{\"expiration\":\"2025-01-02T03:19:05.000Z\",\"conditions\":["
+      "{\"bucket\":\"b\"},[\"content-length-range\",0,5],"
+      "[\"eq\",\"$key\",\"k\"],[\"eq\",\"$success_action_status\",\"201\"],"
+      "[\"eq\",\"$Content-Type\",\"text/plain\"],"
+      "{\"x-oss-security-token\":\"tok\"},{\"callback\":\"Y2I=\"}]}");
+  std::string policy_b64 = common::Base64Encode(form.policy_json);
+  EXPECT_THAT(form.fields,
+              ElementsAre(Pair("key", "k"), Pair("policy", policy_b64),
+                          Pair("OSSAccessKeyId", "STS.AK"),
+                          Pair("Signature", PostSignatureV1("SK", policy_b64)),
+                          Pair("x-oss-security-token", "tok"),
+                          Pair("success_action_status", "201"),
+                          Pair("Content-Type", "text/plain"),
+                          Pair("callback", "Y2I=")));
+}
+
+TEST(SignPostPolicy, EscapesLikeJsonStringify) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "q\"\\/\x01\t\xe2\x80\xa8";  // quote, backslash, slash, C0, U+2028
+  in.max_size = 1;
+  in.success_action_status = "";
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Seconds(1);
+  in.v4 = false;
+  SignedPostForm form = SignPostPolicy(in, {"AK", "SK", "", {}});
+  // JSON.stringify output for the same key.
+  EXPECT_THAT(form.policy_json,
+              ::testing::HasSubstr("[\"eq\",\"$key\",\"q\\\"\\\\/\\u0001\\t"
+                                   "\xe2\x80\xa8\"]"));
+}
+
+TEST(SignPostPolicyDeathTest, RejectsInvertedSizeRange) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "k";
+  in.min_size = 10;
+  in.max_size = 9;
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Hours(1);
+  in.region = "cn-hangzhou";
+  EXPECT_DEATH(SignPostPolicy(in, {"AK", "SK", "", {}}), "check failed");
+}
+
+}  // namespace
+}  // namespace uploadbroker::policy
