@@ -16,6 +16,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
+#include "client/verify_callback.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
@@ -32,6 +33,15 @@ ABSL_FLAG(std::vector<std::string>, meta, {}, "Metadata as k=v,k=v");
 ABSL_FLAG(bool, v1, false, "Sign with OSS signature V1 instead of V4");
 ABSL_FLAG(std::string, state, "", "list: only this state (pending, completed, expired)");
 ABSL_FLAG(int32_t, page_size, 0, "list: page size");
+ABSL_FLAG(std::string, path_and_query, "", "verify-callback: request path and query as OSS sent them");
+ABSL_FLAG(std::string, callback_path, "", "verify-callback: public callback path OSS signed (default: from --path_and_query)");
+ABSL_FLAG(std::string, authorization, "", "verify-callback: Authorization header value");
+ABSL_FLAG(std::string, pub_key_url, "", "verify-callback: x-oss-pub-key-url header value (base64) or plain URL");
+ABSL_FLAG(std::string, signature_version, "", "verify-callback: x-oss-signature-version header value");
+ABSL_FLAG(std::string, body_file, "", "verify-callback: file holding the raw body");
+ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP request (instead of the above)");
+ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
+ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
 
 namespace {
@@ -46,6 +56,7 @@ constexpr char kUsage[] =
     "  presign   issue a presigned PUT URL with the headers to send\n"
     "  get ID    show one upload\n"
     "  list      list uploads in your scope\n"
+    "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
     "--api_key or $UB_API_KEY.";
 
@@ -146,6 +157,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string cmd = args[1];
+  if (cmd == "verify-callback") {
+    uploadbroker::client::VerifyCallbackArgs a;
+    a.path_and_query = absl::GetFlag(FLAGS_path_and_query);
+    a.callback_path = absl::GetFlag(FLAGS_callback_path);
+    a.authorization = absl::GetFlag(FLAGS_authorization);
+    a.pub_key_url = absl::GetFlag(FLAGS_pub_key_url);
+    a.signature_version = absl::GetFlag(FLAGS_signature_version);
+    a.body_file = absl::GetFlag(FLAGS_body_file);
+    a.request_file = absl::GetFlag(FLAGS_request_file);
+    a.trusted_key_file = absl::GetFlag(FLAGS_trusted_key_file);
+    a.trusted_key_url = absl::GetFlag(FLAGS_trusted_key_url);
+    return uploadbroker::client::VerifyCallback(a, std::cout, std::cerr);
+  }
   BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
                       FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
   if (cmd == "policy") return Policy(client);

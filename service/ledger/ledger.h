@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,9 @@ class Ledger {
   // for RemoveListener. Listeners must be quick and non-blocking.
   virtual int AddListener(std::function<void(uint64_t)> fn) = 0;
   virtual void RemoveListener(int id) = 0;
+
+  // Number of uploads in each state (for metrics).
+  virtual absl::StatusOr<std::map<v1::UploadState, int64_t>> CountUploadsByState() = 0;
 
   // True while writes are being accepted (for /readyz).
   virtual bool Healthy() = 0;

@@ -284,6 +284,10 @@ absl::StatusOr<std::vector<Event>> SqliteLedger::ReadEvents(uint64_t after,
   return readers_->ReadEvents(after, limit);
 }
 
+absl::StatusOr<std::map<v1::UploadState, int64_t>> SqliteLedger::CountUploadsByState() {
+  return readers_->CountByState();
+}
+
 absl::StatusOr<uint64_t> SqliteLedger::LastCursor() {
   return readers_->LastCursor();
 }

@@ -98,6 +98,7 @@ class SqliteLedger final : public Ledger {
   absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
                                                 int limit) override;
   absl::StatusOr<uint64_t> LastCursor() override;
+  absl::StatusOr<std::map<v1::UploadState, int64_t>> CountUploadsByState() override;
   absl::StatusOr<uint64_t> FirstCursor() override;
 
   // After RemoveListener returns, `fn` is not running and will not be called

@@ -40,7 +40,7 @@ std::string PrefixUpperBound(std::string prefix) {
 
 struct SqliteReaders::Conn {
   DbPtr db;
-  StmtPtr get_upload, expired_pending, read_events, last_cursor, first_cursor;
+  StmtPtr get_upload, expired_pending, read_events, last_cursor, first_cursor, count_by_state;
 };
 
 // Borrows a connection for one call and returns it to the pool.
@@ -112,6 +112,8 @@ absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn() {
       Prepare(db,
               "SELECT IFNULL((SELECT seq FROM sqlite_sequence "
               "WHERE name = 'events'), 0)"));
+  UB_ASSIGN_OR_RETURN(conn->count_by_state,
+                      Prepare(db, "SELECT state, COUNT(*) FROM intents GROUP BY state"));
   UB_ASSIGN_OR_RETURN(conn->first_cursor,
                       Prepare(db, "SELECT IFNULL(MIN(cursor), 0) FROM events"));
   return conn;
@@ -238,6 +240,19 @@ absl::StatusOr<std::vector<Event>> SqliteReaders::ReadEvents(uint64_t after,
   }
   if (rc != SQLITE_DONE) return SqliteError(conn->db.get(), rc, "read events");
   return events;
+}
+
+absl::StatusOr<std::map<v1::UploadState, int64_t>> SqliteReaders::CountByState() {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  sqlite3_stmt* stmt = conn->count_by_state.get();
+  ScopedReset reset(stmt);
+  std::map<v1::UploadState, int64_t> counts;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    counts[static_cast<v1::UploadState>(sqlite3_column_int(stmt, 0))] = sqlite3_column_int64(stmt, 1);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn->db.get(), rc, "count by state");
+  return counts;
 }
 
 absl::StatusOr<uint64_t> SqliteReaders::LastCursor() {

@@ -35,6 +35,7 @@ class SqliteReaders {
   // Highest cursor ever assigned (0 if none), and lowest retained (0 if the
   // log is empty).
   absl::StatusOr<uint64_t> LastCursor();
+  absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState();
   absl::StatusOr<uint64_t> FirstCursor();
 
  private:

@@ -6,34 +6,54 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "auth/authenticator.h"
+#include "callback/verifier.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "credentials/credential_provider.h"
+#include "http/server.h"
+#include "ingest/callback_handler.h"
+#include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
 #include "ledger/sqlite_ledger.h"
+#include "metrics/registry.h"
 #include "rpc/health_service.h"
 #include "rpc/service.h"
+#include "server/http_routes.h"
 #include "spdlog/spdlog.h"
 
 namespace uploadbroker::server {
 namespace {
 
+const char* StateName(v1::UploadState s) {
+  switch (s) {
+    case v1::UPLOAD_STATE_PENDING: return "pending";
+    case v1::UPLOAD_STATE_COMPLETED: return "completed";
+    case v1::UPLOAD_STATE_EXPIRED: return "expired";
+    default: return "unknown";
+  }
+}
+
 class BrokerServer final : public Server {
  public:
   int grpc_port() const override { return grpc_port_; }
-  int http_port() const override { return 0; }
+  int http_port() const override { return http_server_ ? http_server_->port() : 0; }
 
+  // Drain order: report not-ready, finish in-flight callbacks, end streams,
+  // stop gRPC; the ledger commits what is queued when it is destroyed.
   void Shutdown() override {
-    if (shutdown_started_.exchange(true)) return;
-    spdlog::info("shutting down: draining gRPC calls");
-    health_->Shutdown();
-    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (draining_.exchange(true)) return;
+    spdlog::info("draining: finishing in-flight callbacks and RPCs");
+    if (http_server_) http_server_->Shutdown();
+    if (health_) health_->Shutdown();
+    if (grpc_server_) {
+      grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    }
     done_.Notify();
   }
 
   void Wait() override {
     done_.WaitForNotification();
-    grpc_server_->Wait();
+    if (grpc_server_) grpc_server_->Wait();
   }
 
   ~BrokerServer() override {
@@ -48,10 +68,54 @@ class BrokerServer final : public Server {
     lo.path = config_.ledger_path;
     lo.clock = &clock_;
     UB_ASSIGN_OR_RETURN(ledger_, ledger::SqliteLedger::Create(lo));
+    UB_RETURN_IF_ERROR(StartHttp());
+    return StartGrpc();
+  }
+
+ private:
+  absl::Status StartHttp() {
+    UB_ASSIGN_OR_RETURN(std::vector<callback::TrustedKey> extra, ingest::LoadTrustedKeys(config_));
+    for (const auto& k : extra) {
+      spdlog::warn("!!! TRUSTING A NON-OSS CALLBACK KEY for x-oss-pub-key-url {} (SPKI sha256 {}). "
+                   "Anyone holding its private key can forge upload callbacks. "
+                   "Use this only with the local OSS simulator. !!!",
+                   k.url, k.key.SpkiSha256Hex());
+    }
+    std::string path = ingest::UrlPath(config_.callback_url);
+    absl::StatusOr<callback::Verifier> verifier = callback::Verifier::Create(path, std::move(extra));
+    if (!verifier.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", verifier.status().message()));
+    }
+    verifier_ = std::make_unique<callback::Verifier>(*std::move(verifier));
+    callbacks_ = std::make_unique<ingest::CallbackHandler>(*verifier_, *ledger_, metrics_,
+                                                          config_.callback_response_extra);
+    auto& rejected = metrics_.AddCounter("upload_broker_http_rejected_total",
+                                         "HTTP requests refused before routing, by reason", {"reason"});
+    metrics_.AddGaugeFn("upload_broker_intents", "Upload intents in the ledger, by state", {"state"},
+                        [this] {
+                          std::vector<std::pair<metrics::LabelValues, double>> out;
+                          auto counts = ledger_->CountUploadsByState();
+                          if (!counts.ok()) return out;
+                          for (auto s : {v1::UPLOAD_STATE_PENDING, v1::UPLOAD_STATE_COMPLETED,
+                                         v1::UPLOAD_STATE_EXPIRED}) {
+                            out.push_back({{StateName(s)}, static_cast<double>((*counts)[s])});
+                          }
+                          return out;
+                        });
+    http::ServerOptions ho;
+    ho.listen = config_.http_listen;
+    ho.on_reject = [&rejected](absl::string_view reason) { rejected.Inc({std::string(reason)}); };
+    UB_ASSIGN_OR_RETURN(http_server_, http::Server::Create(
+                                          ho, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_)));
+    spdlog::info("HTTP listening on port {} (callbacks verified against path {})",
+                 http_server_->port(), verifier_->decoded_path());
+    return absl::OkStatus();
+  }
+
+  absl::Status StartGrpc() {
     auth_ = std::make_unique<auth::Authenticator>(config_.callers);
     issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, clock_);
     service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *ledger_);
-
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -61,25 +125,30 @@ class BrokerServer final : public Server {
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || grpc_port_ == 0) {
       return absl::UnavailableError(
-          absl::StrCat("listen.grpc: cannot listen on '", config_.grpc_listen, "'"));
+          absl::StrCat(config_.source, ": listen.grpc: cannot listen on '", config_.grpc_listen, "'"));
     }
     spdlog::info("gRPC API listening on port {} (config {}, ledger {})", grpc_port_,
                  config_.source, config_.ledger_path);
     return absl::OkStatus();
   }
 
- private:
+  // Declaration order is construction order; destruction runs backwards, so
+  // listeners stop before the components they call.
   common::RealClock clock_;
   config::Config config_;
+  metrics::Registry metrics_;
   std::unique_ptr<credentials::CredentialProvider> creds_;
   std::unique_ptr<ledger::SqliteLedger> ledger_;
+  std::unique_ptr<callback::Verifier> verifier_;
+  std::unique_ptr<ingest::CallbackHandler> callbacks_;
+  std::unique_ptr<http::Server> http_server_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<issue::Issuer> issuer_;
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int grpc_port_ = 0;
-  std::atomic<bool> shutdown_started_{false};
+  std::atomic<bool> draining_{false};
   absl::Notification done_;
 };
 

@@ -1,0 +1,14 @@
+#include "http/message.h"
+
+#include "absl/strings/match.h"
+
+namespace uploadbroker::http {
+
+std::string Request::Header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+}  // namespace uploadbroker::http

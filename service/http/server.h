@@ -1,0 +1,102 @@
+// Server: the broker's HTTP/1.1 listener (OSS callbacks, health, metrics),
+// built on Boost.Beast.
+//
+// All I/O is asynchronous on an asio io_context run by `threads` threads, so
+// a slow or hostile client only ever costs its own connection. Each request
+// is read completely (within read_timeout and the size limits) before the
+// Handler sees it; a connection carries one request at a time, pipelined
+// requests are answered in order. Every answer carries an explicit
+// Content-Length (never chunked): OSS rejects callback answers without one.
+//
+// Protocol errors are answered by the server itself with a small JSON body
+// {"error":"...","reason":"..."} and the connection is closed:
+//   400 malformed request        413 body over max_body_bytes
+//   408 request not read in time 431 headers over max_header_bytes
+//   503 over max_connections (the connection is accepted, answered, closed)
+//
+// Threads: Create, Shutdown and the destructor are called from outside the
+// server's threads (never from a Handler). port() may be called anywhere.
+#ifndef UPLOADBROKER_HTTP_SERVER_H_
+#define UPLOADBROKER_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "http/message.h"
+
+namespace uploadbroker::http {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // see ParseListen
+  int threads = 2;
+  size_t max_header_bytes = 8192;
+  size_t max_body_bytes = 64 * 1024;
+  // The whole request must arrive within this, counted from its first byte
+  // (slow-drip defence).
+  absl::Duration read_timeout = absl::Seconds(5);
+  // A keep-alive connection with no request started is closed after this.
+  absl::Duration idle_timeout = absl::Seconds(30);
+  // Writing one answer may take at most this.
+  absl::Duration write_timeout = absl::Seconds(5);
+  // Shutdown waits at most this long for in-flight requests.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+  int max_connections = 1024;
+  // Called for each protocol-level rejection with a stable reason:
+  // "malformed", "read_timeout", "body_too_large", "headers_too_large",
+  // "over_capacity". Runs on a server thread; must be thread-safe and fast.
+  std::function<void(absl::string_view reason)> on_reject;
+  // Source of Request::received_at; null means the real clock. Not owned;
+  // must outlive the server.
+  const common::Clock* clock = nullptr;
+};
+
+// Parses "host:port": an IPv4 literal ("0.0.0.0" for all interfaces), a
+// bracketed IPv6 literal ("[::1]:8080") or "localhost". Port 0 picks a free
+// port. Returns {host without brackets, port}; InvalidArgument naming the
+// problem otherwise.
+absl::StatusOr<std::pair<std::string, int>> ParseListen(
+    absl::string_view listen);
+
+class Server {
+ public:
+  // Binds, listens and starts serving. InvalidArgument for bad options,
+  // Unavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(ServerOptions options,
+                                                        Handler handler);
+  ~Server();  // Shutdown(), if not done yet
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (the chosen one when listening on port 0).
+  int port() const { return port_; }
+
+  // Stops accepting, closes idle connections, lets in-flight requests finish
+  // for up to shutdown_grace (their answers say Connection: close), then
+  // closes whatever is left and stops the threads. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Core;  // asio state, defined in server.cc
+  explicit Server(std::unique_ptr<Core> core);
+  void Accept();
+  void ShutdownOnce();
+
+  std::unique_ptr<Core> core_;
+  int port_ = 0;
+  std::vector<std::thread> threads_;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace uploadbroker::http
+
+#endif  // UPLOADBROKER_HTTP_SERVER_H_

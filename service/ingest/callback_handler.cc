@@ -1,0 +1,192 @@
+#include "ingest/callback_handler.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace uploadbroker::ingest {
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                             0.025,  0.05,  0.1,    0.25,  0.5,  1};
+
+// "image/png; charset=x" -> "image/png", lowercase.
+std::string MediaType(absl::string_view v) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+      std::pair<absl::string_view, absl::string_view>(absl::StrSplit(v, absl::MaxSplits(';', 1))).first));
+}
+
+v1::Completion ToCompletion(const callback::CallbackFields& f) {
+  v1::Completion c;
+  c.set_key(f.object);
+  c.set_size(f.size);
+  c.set_etag(f.etag);
+  c.set_content_type(f.mime_type);
+  c.set_crc64(f.crc64);
+  c.set_content_md5(f.content_md5);
+  c.mutable_image_info()->set_height(f.image_height);
+  c.mutable_image_info()->set_width(f.image_width);
+  c.mutable_image_info()->set_format(f.image_format);
+  c.set_client_ip(f.client_ip);
+  c.set_request_id(f.req_id);
+  c.set_operation(f.operation);
+  c.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+  return c;
+}
+
+std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
+  return nlohmann::json{{"error", kind}, {"reason", reason}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+int HttpStatusFor(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists: return 409;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+absl::Status CheckAgainstIntent(const callback::CallbackFields& f, const v1::Upload& intent) {
+  if (intent.state() == v1::UPLOAD_STATE_EXPIRED) {
+    return absl::FailedPreconditionError("upload_id: the intent expired before the upload was confirmed");
+  }
+  if (intent.state() == v1::UPLOAD_STATE_COMPLETED) {
+    const v1::Completion& done = intent.completion();
+    if (done.key() != f.object || done.etag() != f.etag) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "upload_id: already completed by object '", done.key(), "'; a second object is not accepted"));
+    }
+    return absl::OkStatus();  // the same upload reported again
+  }
+  if (f.bucket != intent.bucket()) {
+    return absl::PermissionDeniedError(absl::StrCat("bucket: '", f.bucket, "' is not the intent's bucket"));
+  }
+  bool key_ok = intent.key_is_prefix() ? absl::StartsWith(f.object, intent.key())
+                                       : f.object == intent.key();
+  if (!key_ok) {
+    return absl::PermissionDeniedError(absl::StrCat("object: '", f.object, "' is outside the intent's ",
+                                                    intent.key_is_prefix() ? "prefix" : "key"));
+  }
+  if (f.size < intent.min_size() || f.size > intent.max_size()) {
+    return absl::PermissionDeniedError(absl::StrCat("size: ", f.size, " is outside [", intent.min_size(),
+                                                    ", ", intent.max_size(), "]"));
+  }
+  if (intent.content_types_size() > 0) {
+    std::string got = MediaType(f.mime_type);
+    bool type_ok = std::any_of(intent.content_types().begin(), intent.content_types().end(),
+                               [&](const std::string& t) { return MediaType(t) == got; });
+    if (!type_ok) {
+      return absl::PermissionDeniedError(absl::StrCat("mimeType: '", f.mime_type, "' is not allowed by the intent"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Ledger& ledger,
+                                 metrics::Registry& metrics,
+                                 std::map<std::string, std::string> extra)
+    : verifier_(verifier),
+      ledger_(ledger),
+      extra_(std::move(extra)),
+      results_(metrics.AddCounter("upload_broker_callbacks_total",
+                                  "OSS callbacks answered, by result and reason",
+                                  {"result", "reason"})),
+      verify_seconds_(metrics.AddHistogram("upload_broker_callback_verify_seconds",
+                                           "Time to verify a callback signature", {},
+                                           kLatencyBuckets)),
+      commit_seconds_(metrics.AddHistogram("upload_broker_callback_commit_seconds",
+                                           "Time from verified callback to durable commit", {},
+                                           kLatencyBuckets)) {}
+
+void CallbackHandler::Reject(const http::Request& req, const http::Responder& respond,
+                             absl::string_view kind, const absl::Status& st) {
+  results_.Inc({"rejected", std::string(kind)});
+  spdlog::warn("callback rejected from {}: {}: {}", req.peer, std::string(kind), std::string(st.message()));
+  http::Response r;
+  r.status = HttpStatusFor(st);
+  r.body = ErrorBody(kind, st.message());
+  respond(std::move(r));
+}
+
+http::Response CallbackHandler::Success(const v1::Upload& upload) const {
+  nlohmann::json j;
+  for (const auto& [k, v] : extra_) j[k] = v;
+  j["upload_id"] = upload.upload_id();
+  j["bucket"] = upload.bucket();
+  j["key"] = upload.completion().key();
+  j["size"] = upload.completion().size();
+  j["etag"] = upload.completion().etag();
+  http::Response r;
+  r.status = 200;
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+void CallbackHandler::Handle(http::Request req, http::Responder respond) {
+  if (req.method != "POST") {
+    Reject(req, respond, "method", absl::InvalidArgumentError("callbacks must be POST"));
+    return;
+  }
+  absl::Time start = absl::Now();
+  absl::Status verified = verifier_.Verify(
+      req.query_raw, req.body, absl::StripAsciiWhitespace(req.Header("authorization")),
+      absl::StripAsciiWhitespace(req.Header("x-oss-pub-key-url")),
+      absl::StripAsciiWhitespace(req.Header("x-oss-signature-version")));
+  verify_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - start));
+  if (!verified.ok()) {
+    Reject(req, respond, "signature", verified);
+    return;
+  }
+  absl::StatusOr<callback::CallbackFields> fields = callback::ParseCallbackBody(req.Header("content-type"), req.body);
+  if (!fields.ok()) {
+    Reject(req, respond, "body", fields.status());
+    return;
+  }
+  absl::StatusOr<v1::Upload> intent = ledger_.GetUpload(fields->upload_id);
+  if (!intent.ok()) {
+    Reject(req, respond, intent.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
+           intent.status());
+    return;
+  }
+  if (absl::Status st = CheckAgainstIntent(*fields, *intent); !st.ok()) {
+    Reject(req, respond, "intent_mismatch", st);
+    return;
+  }
+  std::string upload_id = fields->upload_id;
+  auto shared_req = std::make_shared<http::Request>(std::move(req));
+  absl::Time commit_start = absl::Now();
+  ledger_.CompleteUpload(
+      upload_id, ToCompletion(*fields),
+      [this, shared_req, respond = std::move(respond), commit_start](
+          absl::StatusOr<ledger::CompleteResult> result) {
+        if (!result.ok()) {
+          Reject(*shared_req, respond, "ledger", result.status());
+          return;
+        }
+        commit_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - commit_start));
+        const v1::Upload& upload = result->event.upload_completed().upload();
+        results_.Inc({"accepted", result->appended ? "recorded" : "duplicate"});
+        if (!result->appended) {
+          spdlog::info("duplicate callback for {} answered again", upload.upload_id());
+        }
+        respond(Success(upload));
+      });
+}
+
+}  // namespace uploadbroker::ingest

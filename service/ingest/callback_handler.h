@@ -1,0 +1,61 @@
+// CallbackHandler: answers OSS upload callbacks.
+//
+// For each POST: verify OSS's signature (Verifier) → parse the body → find
+// the intent by the upload_id constant → check bucket, key, size and type
+// against it → CompleteUpload (intent COMPLETED + one UploadCompleted event,
+// one durable transaction) → only then 200 with Content-Length and a small
+// JSON body, which OSS relays to the uploader. A repeated callback for the
+// same object gets the same answer and appends nothing. Every rejection is a
+// JSON error {"error": kind, "reason": text} with a 4xx/5xx status, a log
+// line and a metric, and writes nothing.
+//
+// Thread-safe; Handle() never blocks on disk (the answer is sent from the
+// ledger's commit callback). Referenced objects must outlive the handler.
+#ifndef UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
+#define UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
+
+#include <map>
+#include <string>
+
+#include "callback/body.h"
+#include "callback/verifier.h"
+#include "http/message.h"
+#include "ledger/ledger.h"
+#include "metrics/registry.h"
+
+namespace uploadbroker::ingest {
+
+class CallbackHandler {
+ public:
+  // `extra` holds constant fields added to every success answer.
+  CallbackHandler(const callback::Verifier& verifier, ledger::Ledger& ledger,
+                  metrics::Registry& metrics,
+                  std::map<std::string, std::string> extra);
+
+  void Handle(http::Request request, http::Responder respond);
+
+ private:
+  // Rejects with the status derived from `st`; `kind` names the failing stage.
+  void Reject(const http::Request& req, const http::Responder& respond,
+              absl::string_view kind, const absl::Status& st);
+  http::Response Success(const v1::Upload& upload) const;
+
+  const callback::Verifier& verifier_;
+  ledger::Ledger& ledger_;
+  const std::map<std::string, std::string> extra_;
+  metrics::Counter& results_;
+  metrics::Histogram& verify_seconds_;
+  metrics::Histogram& commit_seconds_;
+};
+
+// Checks the OSS-reported object against the intent. PermissionDenied naming
+// the field when it lies outside; FailedPrecondition if the intent expired or
+// was completed by another object.
+absl::Status CheckAgainstIntent(const callback::CallbackFields& f, const v1::Upload& intent);
+
+// HTTP status for a rejection.
+int HttpStatusFor(const absl::Status& st);
+
+}  // namespace uploadbroker::ingest
+
+#endif  // UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_

@@ -1,0 +1,338 @@
+// OSS callbacks against a real in-process broker: signed with a test key the
+// broker trusts through explicit config, sent over real sockets. Each case
+// checks what OSS (and so the uploader) would see, and what the ledger holds.
+#include <poll.h>
+#include <sqlite3.h>
+
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/broker_client.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "server/server.h"
+#include "tests/callback/test_signer.h"
+#include "tests/http/raw_client.h"
+#include "tests/testing/temp_dir.h"
+
+namespace uploadbroker {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kSimKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
+
+class CallbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_.WriteFile("ak", "LTAI5tTestId");
+    dir_.WriteFile("sk", "test-secret");
+    std::string yaml = absl::StrCat(R"(
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+callback:
+  url: "https://broker.example.com/oss/callback?src=oss"
+  response_extra: {service: photos}
+  trusted_key_url: ")", kSimKeyUrl, R"("
+  trusted_key_file: )", dir_.WriteFile("sim.pem", signer_.PublicPem()), R"(
+ledger: {path: )", dir_.File("ledger.db"), R"(}
+credentials: {access_key_id_file: )", dir_.File("ak"), ", access_key_secret_file: ", dir_.File("sk"), R"(}
+buckets:
+  - {name: photos, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+callers:
+  - name: app
+    api_key_sha256: )", common::HexEncode(common::Sha256("key-app")), R"(
+    buckets: [photos]
+    key_prefixes: [uploads/]
+    max_size: 1000
+    content_types: [image/png, image/jpeg]
+)");
+    server::Options opts;
+    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
+    auto s = server::Server::Create(opts);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    client_ = std::make_unique<client::BrokerClient>(
+        absl::StrCat("127.0.0.1:", server_->grpc_port()), "key-app");
+  }
+
+  std::string Issue(const std::string& key, bool prefix = false) {
+    v1::CreatePostPolicyRequest req;
+    req.set_bucket("photos");
+    if (prefix) {
+      req.set_key_prefix(key);
+    } else {
+      req.set_key(key);
+    }
+    (*req.mutable_metadata())["user"] = "42";
+    auto resp = client_->CreatePostPolicy(req);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return resp.ok() ? resp->upload_id() : "";
+  }
+
+  static std::string JsonBody(const std::string& id, const std::string& object, int64_t size = 5,
+                              const std::string& mime = "image/png") {
+    return nlohmann::json{{"upload_id", id}, {"bucket", "photos"}, {"object", object},
+                          {"etag", "\"D8E8FCA2DC0F896FD7CB4CB0031BA249\""}, {"size", size},
+                          {"mimeType", mime}, {"imageInfo.height", ""}, {"crc64", "123"},
+                          {"clientIp", "203.0.113.7"}, {"reqId", "REQ1"}, {"operation", "PostObject"}}
+        .dump();
+  }
+
+  struct Sent {
+    std::string target = "/oss/callback?src=oss";  // what reaches the broker
+    std::string signed_path = "/oss/callback";    // what OSS signed
+    std::string query = "src=oss";
+    std::string body;
+    std::string content_type = "application/json";
+    std::string key_url = kSimKeyUrl;
+    const callback::TestSigner* signer = nullptr;
+    std::string mutate_body_after_signing;  // replaces body once signed
+  };
+
+  http::Reply Post(const Sent& s) {
+    const callback::TestSigner& signer = s.signer ? *s.signer : signer_;
+    std::string to_sign = absl::StrCat(s.signed_path, s.query.empty() ? "" : "?", s.query, "\n", s.body);
+    std::string body = s.mutate_body_after_signing.empty() ? s.body : s.mutate_body_after_signing;
+    std::string req = absl::StrCat(
+        "POST ", s.target, " HTTP/1.1\r\nHost: broker.example.com\r\nConnection: close\r\n",
+        "Authorization: ", signer.Authorization(to_sign), "\r\n",
+        "x-oss-pub-key-url: ", common::Base64Encode(s.key_url), "\r\n",
+        "Content-Type: ", s.content_type, "\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+    auto c = http::RawClient::Connect(server_->http_port());
+    EXPECT_NE(c, nullptr);
+    if (!c) return {};
+    EXPECT_TRUE(c->Send(req));
+    auto reply = c->ReadResponse();
+    EXPECT_TRUE(reply.has_value());
+    return reply.value_or(http::Reply{});
+  }
+
+  http::Reply Get(const std::string& path) {
+    auto c = http::RawClient::Connect(server_->http_port());
+    c->Send(absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    return c->ReadResponse().value_or(http::Reply{});
+  }
+
+  int64_t Events(const std::string& upload_id) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(dir_.File("ledger.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events WHERE upload_id = ?1", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, upload_id.c_str(), -1, SQLITE_TRANSIENT);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }
+
+  void ExpectRejected(const http::Reply& r, int status, const std::string& reason,
+                      const std::string& upload_id) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(reason));
+    EXPECT_TRUE(nlohmann::json::accept(r.body)) << r.body;
+    if (!upload_id.empty()) {
+      EXPECT_EQ(Events(upload_id), 0);
+      EXPECT_EQ(client_->GetUpload(upload_id)->state(), v1::UPLOAD_STATE_PENDING);
+    }
+  }
+
+  testing::TempDir dir_;
+  callback::TestSigner signer_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<client::BrokerClient> client_;
+};
+
+TEST_F(CallbackTest, ValidJsonCallbackIsRecordedThenAnswered) {
+  std::string id = Issue("uploads/cat.png");
+  Sent s;
+  s.body = JsonBody(id, "uploads/cat.png");
+  http::Reply r = Post(s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("Content-Length"), std::to_string(r.body.size()));
+  EXPECT_EQ(r.Header("Content-Type"), "application/json");
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["upload_id"], id);
+  EXPECT_EQ(j["bucket"], "photos");
+  EXPECT_EQ(j["key"], "uploads/cat.png");
+  EXPECT_EQ(j["size"], 5);
+  EXPECT_EQ(j["etag"], "\"D8E8FCA2DC0F896FD7CB4CB0031BA249\"");
+  EXPECT_EQ(j["service"], "photos");
+  EXPECT_EQ(Events(id), 1);
+  auto up = client_->GetUpload(id);
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->state(), v1::UPLOAD_STATE_COMPLETED);
+  EXPECT_EQ(up->completion().client_ip(), "203.0.113.7");
+  EXPECT_EQ(up->completion().request_id(), "REQ1");
+  EXPECT_EQ(up->completion().source(), v1::COMPLETION_SOURCE_CALLBACK);
+  EXPECT_EQ(up->metadata().at("user"), "42");
+}
+
+TEST_F(CallbackTest, FormBodyWithPercentEncodedUnicodeKey) {
+  std::string key = "uploads/用户 42/照片+1.png";
+  std::string id = Issue(key);
+  Sent s;
+  s.content_type = "application/x-www-form-urlencoded";
+  s.body = absl::StrCat("upload_id=", id, "&bucket=photos&object=", common::UriEncode(key, false),
+                        "&etag=%22abc%22&size=7&mimeType=image%2Fpng&imageInfo.height=&crc64=1");
+  http::Reply r = Post(s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["key"], key);
+  EXPECT_EQ(client_->GetUpload(id)->completion().key(), key);
+}
+
+TEST_F(CallbackTest, PrefixRewritingProxyDoesNotBreakVerification) {
+  std::string id = Issue("uploads/", /*prefix=*/true);
+  Sent s;
+  s.target = "/callback?src=oss";  // an ingress stripped "/oss"
+  s.body = JsonBody(id, "uploads/any/name.jpg", 9, "image/jpeg");
+  EXPECT_EQ(Post(s).status, 200);
+  EXPECT_EQ(Events(id), 1);
+}
+
+TEST_F(CallbackTest, DuplicateCallbackGetsTheSameAnswerAndOneEvent) {
+  std::string id = Issue("uploads/dup.png");
+  Sent s;
+  s.body = JsonBody(id, "uploads/dup.png");
+  http::Reply first = Post(s);
+  http::Reply second = Post(s);
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(first.body, second.body);
+  EXPECT_EQ(Events(id), 1);
+  // A second, different object under the same authorization is refused.
+  auto other = nlohmann::json::parse(s.body);
+  other["etag"] = "\"0000\"";
+  s.body = other.dump();
+  http::Reply third = Post(s);
+  EXPECT_EQ(third.status, 409) << third.body;
+  EXPECT_EQ(Events(id), 1);
+}
+
+TEST_F(CallbackTest, TamperedRequestsAreRefusedAndWriteNothing) {
+  std::string id = Issue("uploads/t.png");
+  Sent good;
+  good.body = JsonBody(id, "uploads/t.png");
+
+  Sent flipped = good;
+  flipped.mutate_body_after_signing = good.body;
+  flipped.mutate_body_after_signing[good.body.size() / 2] ^= 0x01;
+  ExpectRejected(Post(flipped), 401, "signature", id);
+
+  Sent changed_query = good;
+  changed_query.target = "/oss/callback?src=evil";
+  ExpectRejected(Post(changed_query), 401, "signature", id);
+
+  callback::TestSigner forger;
+  Sent forged = good;
+  forged.signer = &forger;
+  ExpectRejected(Post(forged), 401, "signature", id);
+
+  // Signed by the simulator key but claiming OSS's own key URL: the pinned
+  // OSS key is used and the signature fails.
+  Sent claims_oss = good;
+  claims_oss.key_url = "https://gosspublic.alicdn.com/callback_pub_key_v1.pem";
+  ExpectRejected(Post(claims_oss), 401, "signature", id);
+  EXPECT_EQ(Post(good).status, 200);
+}
+
+TEST_F(CallbackTest, KeyUrlsOutsideTheAllowListAreRefusedWithoutAnyConnection) {
+  // A listener that counts connections stands where a naive verifier would
+  // fetch the key from.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string local = absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port), "/callback_pub_key_v1.pem");
+
+  std::string id = Issue("uploads/k.png");
+  for (const std::string& url :
+       {local, std::string("https://gosspublic.alicdn.com.evil.example/callback_pub_key_v1.pem"),
+        std::string("https://gosspublic.alicdn.com@evil/callback_pub_key_v1.pem"),
+        std::string("https://gosspublic.alicdn.com/callback_pub_key_v2.pem")}) {
+    Sent s;
+    s.body = JsonBody(id, "uploads/k.png");
+    s.key_url = url;
+    ExpectRejected(Post(s), 403, "x-oss-pub-key-url not allowed", id);
+  }
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 100), 0) << "the broker connected to a key URL";
+  ::close(fd);
+}
+
+TEST_F(CallbackTest, MalformedInputGetsA400NamingTheProblem) {
+  std::string id = Issue("uploads/m.png");
+  Sent bad_json;
+  bad_json.body = "{\"upload_id\":";
+  ExpectRejected(Post(bad_json), 400, "not valid JSON", id);
+
+  Sent bad_size;
+  bad_size.body = JsonBody(id, "uploads/m.png", -3);
+  ExpectRejected(Post(bad_size), 400, "size", id);
+
+  // Authorization that is not base64.
+  std::string body = JsonBody(id, "uploads/m.png");
+  auto c = http::RawClient::Connect(server_->http_port());
+  c->Send(absl::StrCat("POST /oss/callback?src=oss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                       "Authorization: not*base64\r\nx-oss-pub-key-url: ", common::Base64Encode(kSimKeyUrl),
+                       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body));
+  ExpectRejected(c->ReadResponse().value_or(http::Reply{}), 400, "Authorization: not base64", id);
+}
+
+TEST_F(CallbackTest, CallbacksOutsideTheIntentAreRefused) {
+  std::string id = Issue("uploads/exact.png");
+  Sent unknown;
+  unknown.body = JsonBody("up_doesnotexist", "uploads/exact.png");
+  ExpectRejected(Post(unknown), 404, "up_doesnotexist", "");
+
+  Sent other_key;
+  other_key.body = JsonBody(id, "uploads/other.png");
+  ExpectRejected(Post(other_key), 403, "object", id);
+
+  Sent too_big;
+  too_big.body = JsonBody(id, "uploads/exact.png", 5000);
+  ExpectRejected(Post(too_big), 403, "size", id);
+
+  Sent wrong_type;
+  wrong_type.body = JsonBody(id, "uploads/exact.png", 5, "text/html");
+  ExpectRejected(Post(wrong_type), 403, "mimeType", id);
+}
+
+TEST_F(CallbackTest, OversizeBodyIsRefusedBeforeParsing) {
+  std::string id = Issue("uploads/big.png");
+  Sent big;
+  big.body = JsonBody(id, "uploads/big.png");
+  big.body.insert(big.body.size() - 1, absl::StrCat(",\"pad\":\"", std::string(70 * 1024, 'x'), "\""));
+  ExpectRejected(Post(big), 413, "", id);
+}
+
+TEST_F(CallbackTest, HealthReadinessAndMetrics) {
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/readyz").status, 200);
+  std::string id = Issue("uploads/metrics.png");
+  Sent s;
+  s.body = JsonBody(id, "uploads/metrics.png");
+  ASSERT_EQ(Post(s).status, 200);
+  Sent bad = s;
+  bad.target = "/oss/callback?src=x";
+  Post(bad);
+  http::Reply m = Get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_THAT(m.Header("Content-Type").value_or(""), HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(m.body, HasSubstr("upload_broker_callbacks_total{result=\"accepted\",reason=\"recorded\"} 1"));
+  EXPECT_THAT(m.body, HasSubstr("upload_broker_callbacks_total{result=\"rejected\",reason=\"signature\"} 1"));
+  EXPECT_THAT(m.body, HasSubstr("upload_broker_intents{state=\"completed\"} 1"));
+  EXPECT_THAT(m.body, HasSubstr("upload_broker_callback_verify_seconds_count 2"));
+  EXPECT_THAT(m.body, HasSubstr("upload_broker_callback_commit_seconds_bucket"));
+  EXPECT_EQ(Get("/nope").status, 404);
+}
+
+}  // namespace
+}  // namespace uploadbroker
