@@ -18,7 +18,7 @@ upload-broker is starting (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080, ledger .de
 Try it from another terminal:
   export UB_BROKER=localhost:50051 UB_API_KEY=dev-api-key
   $build_dir/client/ubctl policy --bucket devbucket --key uploads/hello.txt
-  $build_dir/client/ubctl presign --bucket devbucket --key uploads/hello.txt --content-type text/plain
+  $build_dir/client/ubctl presign --bucket devbucket --key uploads/hello.txt --content_type text/plain
   $build_dir/client/ubctl list
   grpcurl -plaintext localhost:50051 list        # if grpcurl is installed
   tests/interop/node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge \\
