@@ -4,6 +4,9 @@
 //   ubctl [flags] presign --bucket B --key K --content-type T ...
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
+//   ubctl [flags] watch [--buckets a,b] [--key_prefixes p,q] [--meta k=v] [--callers c]
+//                       [--types completed,expired] [--start latest|earliest]
+//                       [--cursor N] [--cursor_file F]
 //
 // Results print as JSON on stdout; errors print "error: CODE: message" on
 // stderr with exit status 1 (2 for usage errors).
@@ -17,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
 #include "client/verify_callback.h"
+#include "client/watch.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
@@ -43,6 +47,13 @@ ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP req
 ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
 ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
+ABSL_FLAG(std::vector<std::string>, buckets, {}, "watch: only these buckets (a,b; --bucket adds one)");
+ABSL_FLAG(std::vector<std::string>, key_prefixes, {}, "watch: only keys under any of these prefixes (p1,p2)");
+ABSL_FLAG(std::vector<std::string>, callers, {}, "watch: only uploads issued to these callers");
+ABSL_FLAG(std::vector<std::string>, types, {}, "watch: only these event types (completed,expired)");
+ABSL_FLAG(std::string, start, "latest", "watch: where to start without a cursor (latest, earliest)");
+ABSL_FLAG(int64_t, cursor, -1, "watch: start after this cursor");
+ABSL_FLAG(std::string, cursor_file, "", "watch: resume from and save the cursor to this file");
 
 namespace {
 
@@ -57,6 +68,7 @@ constexpr char kUsage[] =
     "  get ID    show one upload\n"
     "  list      list uploads in your scope\n"
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
+    "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
     "--api_key or $UB_API_KEY.";
 
@@ -172,6 +184,22 @@ int main(int argc, char** argv) {
   }
   BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
                       FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
+  if (cmd == "watch") {
+    uploadbroker::client::WatchArgs a;
+    a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
+    a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
+    a.buckets = absl::GetFlag(FLAGS_buckets);
+    if (!absl::GetFlag(FLAGS_bucket).empty()) a.buckets.push_back(absl::GetFlag(FLAGS_bucket));
+    a.key_prefixes = absl::GetFlag(FLAGS_key_prefixes);
+    if (!absl::GetFlag(FLAGS_key_prefix).empty()) a.key_prefixes.push_back(absl::GetFlag(FLAGS_key_prefix));
+    a.metadata = absl::GetFlag(FLAGS_meta);
+    a.callers = absl::GetFlag(FLAGS_callers);
+    a.types = absl::GetFlag(FLAGS_types);
+    a.start = absl::GetFlag(FLAGS_start);
+    a.cursor = absl::GetFlag(FLAGS_cursor);
+    a.cursor_file = absl::GetFlag(FLAGS_cursor_file);
+    return uploadbroker::client::Watch(a, std::cout, std::cerr);
+  }
   if (cmd == "policy") return Policy(client);
   if (cmd == "presign") return Presign(client);
   if (cmd == "list") return List(client);

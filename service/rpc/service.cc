@@ -109,4 +109,11 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
   return FinishWith(ctx, absl::OkStatus());
 }
 
+grpc::ServerWriteReactor<v1::SubscribeResponse>* UploadBrokerService::Subscribe(
+    grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return stream::EventStreamer::Reject(ToGrpcStatus(caller.status()));
+  return streamer_.Subscribe(ctx, req, **caller);
+}
+
 }  // namespace uploadbroker::rpc

@@ -1,7 +1,8 @@
 // UploadBrokerService: the gRPC adapter (callback API). It authenticates the
-// caller, delegates to the Issuer and the Ledger, and converts statuses at
-// the edge. Unary handlers never block a gRPC thread on disk: issuance
-// finishes from the ledger's commit callback.
+// caller, delegates to the Issuer, the Ledger and (for Subscribe) the
+// EventStreamer, and converts statuses at the edge. Unary handlers never
+// block a gRPC thread on disk: issuance finishes from the ledger's commit
+// callback.
 //
 // Thread-safe. Referenced components must outlive the service; stop the
 // grpc::Server before destroying it.
@@ -11,6 +12,7 @@
 #include "auth/authenticator.h"
 #include "issue/issuer.h"
 #include "ledger/ledger.h"
+#include "stream/event_streamer.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
 namespace uploadbroker::rpc {
@@ -18,8 +20,8 @@ namespace uploadbroker::rpc {
 class UploadBrokerService final : public v1::UploadBroker::CallbackService {
  public:
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
-                      ledger::Ledger& ledger)
-      : auth_(auth), issuer_(issuer), ledger_(ledger) {}
+                      ledger::Ledger& ledger, stream::EventStreamer& streamer)
+      : auth_(auth), issuer_(issuer), ledger_(ledger), streamer_(streamer) {}
 
   grpc::ServerUnaryReactor* CreatePostPolicy(
       grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
@@ -33,6 +35,8 @@ class UploadBrokerService final : public v1::UploadBroker::CallbackService {
   grpc::ServerUnaryReactor* ListUploads(grpc::CallbackServerContext* ctx,
                                         const v1::ListUploadsRequest* req,
                                         v1::ListUploadsResponse* resp) override;
+  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override;
 
  private:
   absl::StatusOr<const config::Caller*> Caller(grpc::CallbackServerContext* ctx) const;
@@ -40,6 +44,7 @@ class UploadBrokerService final : public v1::UploadBroker::CallbackService {
   const auth::Authenticator& auth_;
   issue::Issuer& issuer_;
   ledger::Ledger& ledger_;
+  stream::EventStreamer& streamer_;
 };
 
 }  // namespace uploadbroker::rpc

@@ -20,6 +20,7 @@
 #include "rpc/service.h"
 #include "server/http_routes.h"
 #include "spdlog/spdlog.h"
+#include "stream/event_streamer.h"
 
 namespace uploadbroker::server {
 namespace {
@@ -45,6 +46,7 @@ class BrokerServer final : public Server {
     spdlog::info("draining: finishing in-flight callbacks and RPCs");
     if (http_server_) http_server_->Shutdown();
     if (health_) health_->Shutdown();
+    if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
     if (grpc_server_) {
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
     }
@@ -115,10 +117,18 @@ class BrokerServer final : public Server {
   absl::Status StartGrpc() {
     auth_ = std::make_unique<auth::Authenticator>(config_.callers);
     issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, clock_);
-    service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *ledger_);
+    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_);
+    service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *ledger_, *streamer_);
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    // Keepalive: ping every 30 s so dead subscribers are noticed; accept
+    // clients' keepalive pings (>= 10 s apart) even on quiet streams.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());
@@ -144,6 +154,7 @@ class BrokerServer final : public Server {
   std::unique_ptr<http::Server> http_server_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<issue::Issuer> issuer_;
+  std::unique_ptr<stream::EventStreamer> streamer_;
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -16,12 +16,17 @@ const SK = 'InteropAccessKeySecret0123456789';
 const STS = { id: 'STS.InteropId', secret: 'InteropStsSecret', token: 'CAIS/interop+token==' };
 const API_KEY = 'interop-api-key';
 
-function yamlFor(dir, { sts, extraYaml = '' }) {
+function yamlFor(dir, { sts, extraYaml = '', trustedKey }) {
+  // trustedKey {url, pem}: the broker also accepts callbacks signed with
+  // this key when x-oss-pub-key-url names `url` (simulator/test setups).
+  const callback = trustedKey
+    ? `callback:\n  url: "https://broker.example.com/oss/callback"\n  trusted_key_url: "${trustedKey.url}"\n  trusted_key_file: ${path.join(dir, 'trusted_key.pem')}`
+    : 'callback: {url: "https://broker.example.com/oss/callback"}';
   const creds = sts
     ? `  sts_file: ${path.join(dir, 'sts.json')}`
     : `  access_key_id_file: ${path.join(dir, 'ak')}\n  access_key_secret_file: ${path.join(dir, 'sk')}`;
   return `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-callback: {url: "https://broker.example.com/oss/callback"}
+${callback}
 ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials:
 ${creds}
@@ -35,7 +40,7 @@ callers:
 ${extraYaml}`;
 }
 
-async function startBroker({ sts = false, extraYaml = '' } = {}) {
+async function startBroker({ sts = false, extraYaml = '', trustedKey } = {}) {
   const bin = process.env.UB_BROKER_BIN;
   if (!bin) throw new Error('UB_BROKER_BIN is not set (run through ctest)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ub-interop-'));
@@ -45,7 +50,8 @@ async function startBroker({ sts = false, extraYaml = '' } = {}) {
   fs.writeFileSync(path.join(dir, 'sts.json'), JSON.stringify({
     AccessKeyId: STS.id, AccessKeySecret: STS.secret, SecurityToken: STS.token, Expiration: expiration,
   }));
-  fs.writeFileSync(path.join(dir, 'broker.yaml'), yamlFor(dir, { sts, extraYaml }));
+  if (trustedKey) fs.writeFileSync(path.join(dir, 'trusted_key.pem'), trustedKey.pem);
+  fs.writeFileSync(path.join(dir, 'broker.yaml'), yamlFor(dir, { sts, extraYaml, trustedKey }));
   const ready = path.join(dir, 'ready.json');
   const child = spawn(bin, ['--config', path.join(dir, 'broker.yaml'), '--ready_file', ready],
                       { stdio: ['ignore', 'inherit', 'inherit'] });

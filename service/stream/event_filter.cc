@@ -1,0 +1,99 @@
+#include "stream/event_filter.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "auth/authenticator.h"
+
+namespace uploadbroker::stream {
+namespace {
+
+bool Contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+bool StartsWithAny(const std::vector<std::string>& prefixes, const std::string& s) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&s](const std::string& p) { return absl::StartsWith(s, p); });
+}
+
+}  // namespace
+
+const v1::Upload& UploadOf(const v1::Event& event) {
+  switch (event.payload_case()) {
+    case v1::Event::kUploadCompleted:
+      return event.upload_completed().upload();
+    case v1::Event::kUploadExpired:
+      return event.upload_expired().upload();
+    case v1::Event::PAYLOAD_NOT_SET:
+      break;
+  }
+  return v1::Upload::default_instance();
+}
+
+const std::string& ObjectKeyOf(const v1::Upload& upload) {
+  return upload.completion().key().empty() ? upload.key() : upload.completion().key();
+}
+
+absl::StatusOr<EventFilter> EventFilter::Create(const v1::EventFilter& filter,
+                                                const config::Caller& caller) {
+  EventFilter f;
+  f.scope_buckets_ = caller.buckets;
+  f.scope_prefixes_ = caller.key_prefixes;
+  for (int i = 0; i < filter.buckets_size(); ++i) {
+    if (!auth::CheckBucket(caller, filter.buckets(i)).ok()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("filter.buckets[", i, "]: caller '", caller.name,
+                       "' may not read bucket '", filter.buckets(i), "'"));
+    }
+    f.buckets_.push_back(filter.buckets(i));
+  }
+  for (int i = 0; i < filter.key_prefixes_size(); ++i) {
+    if (!auth::CheckKey(caller, filter.key_prefixes(i), /*is_prefix=*/true).ok()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("filter.key_prefixes[", i, "]: '", filter.key_prefixes(i),
+                       "' is outside caller '", caller.name, "' allowed prefixes"));
+    }
+    f.key_prefixes_.push_back(filter.key_prefixes(i));
+  }
+  f.metadata_.insert(filter.metadata().begin(), filter.metadata().end());
+  f.callers_.assign(filter.callers().begin(), filter.callers().end());
+  for (int i = 0; i < filter.types_size(); ++i) {
+    const int type = filter.types(i);
+    if (!v1::EventType_IsValid(type)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter.types[", i, "]: unknown event type ", type));
+    }
+    // EVENT_TYPE_UNSPECIFIED in the list means any type.
+    if (type == v1::EVENT_TYPE_UNSPECIFIED) {
+      f.types_.clear();
+      break;
+    }
+    f.types_.push_back(static_cast<v1::EventType>(type));
+  }
+  return f;
+}
+
+bool EventFilter::Matches(const v1::Event& event) const {
+  const v1::Upload& upload = UploadOf(event);
+  const std::string& key = ObjectKeyOf(upload);
+  // Scope first: an event outside it is invisible whatever the filter says.
+  if (!Contains(scope_buckets_, upload.bucket())) return false;
+  if (!scope_prefixes_.empty() && !StartsWithAny(scope_prefixes_, key)) return false;
+
+  if (!types_.empty() &&
+      std::find(types_.begin(), types_.end(), event.type()) == types_.end()) {
+    return false;
+  }
+  if (!buckets_.empty() && !Contains(buckets_, upload.bucket())) return false;
+  if (!key_prefixes_.empty() && !StartsWithAny(key_prefixes_, key)) return false;
+  if (!callers_.empty() && !Contains(callers_, upload.caller())) return false;
+  for (const auto& [k, v] : metadata_) {
+    auto it = upload.metadata().find(k);
+    if (it == upload.metadata().end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace uploadbroker::stream

@@ -1,0 +1,153 @@
+#include "stream/event_filter.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace uploadbroker::stream {
+namespace {
+
+using ::testing::HasSubstr;
+
+config::Caller App() {
+  config::Caller c;
+  c.name = "app";
+  c.buckets = {"photos", "docs"};
+  c.key_prefixes = {"uploads/app/", "shared/"};
+  return c;
+}
+
+v1::Event Completed(const std::string& bucket, const std::string& key,
+                    const std::string& caller = "app",
+                    std::map<std::string, std::string> metadata = {}) {
+  v1::Event e;
+  e.set_cursor(1);
+  e.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  v1::Upload* u = e.mutable_upload_completed()->mutable_upload();
+  u->set_bucket(bucket);
+  u->set_key(key);
+  u->set_caller(caller);
+  u->mutable_metadata()->insert(metadata.begin(), metadata.end());
+  u->mutable_completion()->set_key(key);
+  return e;
+}
+
+v1::Event Expired(const std::string& bucket, const std::string& key) {
+  v1::Event e;
+  e.set_cursor(2);
+  e.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  v1::Upload* u = e.mutable_upload_expired()->mutable_upload();
+  u->set_bucket(bucket);
+  u->set_key(key);
+  u->set_caller("app");
+  return e;
+}
+
+EventFilter Make(const v1::EventFilter& f, const config::Caller& caller = App()) {
+  auto filter = EventFilter::Create(f, caller);
+  EXPECT_TRUE(filter.ok()) << filter.status();
+  return *std::move(filter);
+}
+
+TEST(EventFilterTest, EmptyFilterMatchesEverythingInScopeOnly) {
+  EventFilter f = Make({});
+  EXPECT_TRUE(f.Matches(Completed("photos", "uploads/app/a.png")));
+  EXPECT_TRUE(f.Matches(Completed("docs", "shared/b.pdf")));
+  EXPECT_TRUE(f.Matches(Expired("photos", "uploads/app/c.png")));
+  EXPECT_FALSE(f.Matches(Completed("private", "uploads/app/a.png")));
+  EXPECT_FALSE(f.Matches(Completed("photos", "uploads/other/a.png")));
+}
+
+TEST(EventFilterTest, ScopeUsesTheKeyOssStoredForPrefixIntents) {
+  v1::Event e = Completed("photos", "uploads/app/");
+  e.mutable_upload_completed()->mutable_upload()->set_key_is_prefix(true);
+  e.mutable_upload_completed()->mutable_upload()->mutable_completion()->set_key(
+      "uploads/app/x/1.png");
+  v1::EventFilter req;
+  req.add_key_prefixes("uploads/app/x/");
+  EXPECT_TRUE(Make(req).Matches(e));
+  req.set_key_prefixes(0, "uploads/app/y/");
+  EXPECT_FALSE(Make(req).Matches(e));
+}
+
+TEST(EventFilterTest, AnyOfSeveralPrefixes) {
+  v1::EventFilter req;
+  req.add_key_prefixes("uploads/app/avatars/");
+  req.add_key_prefixes("shared/");
+  EventFilter f = Make(req);
+  EXPECT_TRUE(f.Matches(Completed("photos", "uploads/app/avatars/1.png")));
+  EXPECT_TRUE(f.Matches(Completed("photos", "shared/2.png")));
+  EXPECT_FALSE(f.Matches(Completed("photos", "uploads/app/banners/3.png")));
+}
+
+TEST(EventFilterTest, AnyOfSeveralBuckets) {
+  v1::EventFilter req;
+  req.add_buckets("docs");
+  EventFilter f = Make(req);
+  EXPECT_TRUE(f.Matches(Completed("docs", "shared/a")));
+  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a")));
+}
+
+TEST(EventFilterTest, EveryMetadataEntryMustBeEqual) {
+  v1::EventFilter req;
+  (*req.mutable_metadata())["tenant"] = "t1";
+  (*req.mutable_metadata())["kind"] = "avatar";
+  EventFilter f = Make(req);
+  EXPECT_TRUE(f.Matches(Completed("photos", "shared/a", "app",
+                                  {{"tenant", "t1"}, {"kind", "avatar"}, {"x", "y"}})));
+  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a", "app", {{"tenant", "t1"}})));
+  EXPECT_FALSE(f.Matches(
+      Completed("photos", "shared/a", "app", {{"tenant", "t2"}, {"kind", "avatar"}})));
+}
+
+TEST(EventFilterTest, EventTypesAndCallers) {
+  v1::EventFilter req;
+  req.add_types(v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  EventFilter expired_only = Make(req);
+  EXPECT_TRUE(expired_only.Matches(Expired("photos", "shared/a")));
+  EXPECT_FALSE(expired_only.Matches(Completed("photos", "shared/a")));
+
+  req.add_types(v1::EVENT_TYPE_UNSPECIFIED);  // "any" wins
+  EXPECT_TRUE(Make(req).Matches(Completed("photos", "shared/a")));
+
+  v1::EventFilter by_caller;
+  by_caller.add_callers("batch-job");
+  EventFilter f = Make(by_caller);
+  EXPECT_TRUE(f.Matches(Completed("photos", "shared/a", "batch-job")));
+  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a", "app")));
+}
+
+TEST(EventFilterTest, RefusesBucketsAndPrefixesOutsideTheScopeNamingTheField) {
+  v1::EventFilter req;
+  req.add_buckets("photos");
+  req.add_buckets("private");
+  auto f = EventFilter::Create(req, App());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(f.status().message(), HasSubstr("filter.buckets[1]"));
+
+  v1::EventFilter prefixes;
+  prefixes.add_key_prefixes("shared/x/");
+  prefixes.add_key_prefixes("uploads/");  // wider than uploads/app/
+  f = EventFilter::Create(prefixes, App());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(f.status().message(), HasSubstr("filter.key_prefixes[1]"));
+
+  v1::EventFilter types;
+  types.add_types(static_cast<v1::EventType>(42));
+  f = EventFilter::Create(types, App());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(f.status().message(), HasSubstr("filter.types[0]"));
+}
+
+TEST(EventFilterTest, CallerWithoutPrefixesSeesAnyKeyInItsBuckets) {
+  config::Caller admin;
+  admin.name = "admin";
+  admin.buckets = {"photos"};
+  v1::EventFilter req;
+  req.add_key_prefixes("");
+  EventFilter f = Make(req, admin);
+  EXPECT_TRUE(f.Matches(Completed("photos", "anything")));
+  EXPECT_FALSE(f.Matches(Completed("docs", "anything")));
+}
+
+}  // namespace
+}  // namespace uploadbroker::stream

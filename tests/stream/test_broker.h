@@ -1,0 +1,175 @@
+// TestBroker: a SqliteLedger, an EventStreamer and a gRPC server that serves
+// only Subscribe (authenticated by the real Authenticator), so tests can
+// append events straight to the ledger and watch them arrive over gRPC.
+#ifndef UPLOADBROKER_TESTS_STREAM_TEST_BROKER_H_
+#define UPLOADBROKER_TESTS_STREAM_TEST_BROKER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "auth/authenticator.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "gtest/gtest.h"
+#include "ledger/sqlite_ledger.h"
+#include "stream/event_streamer.h"
+#include "uploadbroker/v1/upload_broker.grpc.pb.h"
+
+namespace uploadbroker::testing {
+
+// Callers: "app" sees photos under uploads/app/; "admin" sees photos and
+// private, any key.
+inline std::vector<config::Caller> TestCallers() {
+  auto hash = [](const std::string& k) { return common::HexEncode(common::Sha256(k)); };
+  config::Caller app;
+  app.name = "app";
+  app.api_key_sha256 = hash("key-app");
+  app.buckets = {"photos"};
+  app.key_prefixes = {"uploads/app/"};
+  config::Caller admin;
+  admin.name = "admin";
+  admin.api_key_sha256 = hash("key-admin");
+  admin.buckets = {"photos", "private"};
+  return {app, admin};
+}
+
+class SubscribeOnlyService final : public v1::UploadBroker::CallbackService {
+ public:
+  SubscribeOnlyService(const auth::Authenticator& auth, stream::EventStreamer& streamer)
+      : auth_(auth), streamer_(streamer) {}
+
+  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override {
+    auto it = ctx->client_metadata().find("authorization");
+    std::string header = it == ctx->client_metadata().end()
+                             ? ""
+                             : std::string(it->second.data(), it->second.size());
+    auto caller = auth_.Authenticate(header);
+    if (!caller.ok()) {
+      return stream::EventStreamer::Reject(
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(caller.status().message())));
+    }
+    return streamer_.Subscribe(ctx, req, **caller);
+  }
+
+ private:
+  const auth::Authenticator& auth_;
+  stream::EventStreamer& streamer_;
+};
+
+class TestBroker {
+ public:
+  struct Options {
+    std::string db_path;
+    int port = 0;  // 0: any free port
+    int64_t retain_max_events = 0;
+    stream::EventStreamer::Options streamer;
+  };
+
+  explicit TestBroker(Options options) : callers_(TestCallers()), auth_(callers_) {
+    ledger::SqliteLedger::Options lo;
+    lo.path = options.db_path;
+    lo.clock = &clock_;
+    lo.retain_max_events = options.retain_max_events;
+    auto ledger = ledger::SqliteLedger::Create(lo);
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = *std::move(ledger);
+    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_, options.streamer);
+    service_ = std::make_unique<SubscribeOnlyService>(auth_, *streamer_);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(absl::StrCat("127.0.0.1:", options.port),
+                             grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(server_, nullptr);
+    EXPECT_NE(port_, 0);
+  }
+
+  ~TestBroker() { Stop(); }
+
+  void Stop() {
+    if (server_ == nullptr) return;
+    streamer_->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_->Wait();
+    server_.reset();
+    streamer_.reset();
+    ledger_.reset();
+  }
+
+  int port() const { return port_; }
+  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+  ledger::SqliteLedger& ledger() { return *ledger_; }
+  stream::EventStreamer& streamer() { return *streamer_; }
+
+ private:
+  common::RealClock clock_;
+  std::vector<config::Caller> callers_;
+  auth::Authenticator auth_;
+  std::unique_ptr<ledger::SqliteLedger> ledger_;
+  std::unique_ptr<stream::EventStreamer> streamer_;
+  std::unique_ptr<SubscribeOnlyService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+struct UploadSpec {
+  std::string bucket = "photos";
+  std::string key;
+  std::string caller = "app";
+  std::map<std::string, std::string> metadata;
+};
+
+// Creates an intent and completes it (or expires it); returns the event's
+// cursor (0 on failure, which is also reported).
+inline uint64_t AppendEvent(ledger::Ledger& ledger, const std::string& id, const UploadSpec& spec,
+                            bool expire = false) {
+  v1::Upload u;
+  u.set_upload_id(id);
+  u.set_caller(spec.caller);
+  u.set_bucket(spec.bucket);
+  u.set_key(spec.key.empty() ? "uploads/app/" + id : spec.key);
+  u.set_max_size(1 << 20);
+  u.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
+  u.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+  u.set_method(v1::UPLOAD_METHOD_POST);
+  absl::Status created = ledger::CreateIntentSync(ledger, u);
+  EXPECT_TRUE(created.ok()) << created;
+  if (!created.ok()) return 0;
+  if (expire) {
+    auto event = ledger::ExpireUploadSync(ledger, id);
+    EXPECT_TRUE(event.ok()) << event.status();
+    return event.ok() ? event->cursor() : 0;
+  }
+  v1::Completion c;
+  c.set_key(u.key());
+  c.set_size(42);
+  c.set_etag("etag-" + id);
+  c.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+  auto result = ledger::CompleteUploadSync(ledger, id, c);
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? result->event.cursor() : 0;
+}
+
+// Polls `cond` until it holds or `timeout` passes (for state that has no
+// notification, such as the streamer's registry).
+template <typename Cond>
+bool Eventually(Cond cond, absl::Duration timeout = absl::Seconds(10)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!cond()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+}  // namespace uploadbroker::testing
+
+#endif  // UPLOADBROKER_TESTS_STREAM_TEST_BROKER_H_
