@@ -174,7 +174,11 @@ absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   UB_RETURN_IF_ERROR(r.String(cb["trusted_key_file"], "callback.trusted_key_file", &cfg->trusted_key_file));
   UB_RETURN_IF_ERROR(r.String(cb["trusted_key_url"], "callback.trusted_key_url", &cfg->trusted_key_url));
 
-  UB_RETURN_IF_ERROR(r.String(root["ledger"]["path"], "ledger.path", &cfg->ledger_path));
+  const YAML::Node ledger = root["ledger"];
+  UB_RETURN_IF_ERROR(r.String(ledger["path"], "ledger.path", &cfg->ledger_path));
+  UB_RETURN_IF_ERROR(r.Int(ledger["retain_events"], "ledger.retain_events", &cfg->retain_events));
+  if (cfg->retain_events < 0) return r.Fail("ledger.retain_events", "must not be negative");
+  UB_RETURN_IF_ERROR(r.Duration(ledger["retain_age"], "ledger.retain_age", &cfg->retain_age));
   UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));
 
   const YAML::Node cred = root["credentials"];

@@ -59,6 +59,10 @@ struct Config {
   std::string trusted_key_file;
   std::string trusted_key_url;
   std::string ledger_path = "upload-broker.db";
+  // Event retention: keep at most this many events and/or events younger
+  // than this (0 = no limit). Intents are kept regardless.
+  int64_t retain_events = 0;
+  absl::Duration retain_age = absl::ZeroDuration();
   absl::Duration default_ttl = absl::Minutes(15);
   CredentialSource credentials;
   std::vector<Bucket> buckets;

@@ -69,6 +69,8 @@ class BrokerServer final : public Server {
     ledger::SqliteLedger::Options lo;
     lo.path = config_.ledger_path;
     lo.clock = &clock_;
+    lo.retain_max_events = config_.retain_events;
+    lo.retain_max_age = config_.retain_age;
     UB_ASSIGN_OR_RETURN(ledger_, ledger::SqliteLedger::Create(lo));
     UB_RETURN_IF_ERROR(StartHttp());
     return StartGrpc();

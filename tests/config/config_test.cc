@@ -17,7 +17,7 @@ std::string Valid() {
   return std::string(R"(
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback: {url: "https://broker.example.com/oss/callback"}
-ledger: {path: /tmp/x.db}
+ledger: {path: /tmp/x.db, retain_events: 1000000, retain_age: 720h}
 default_ttl: 10m
 credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}
 buckets:
@@ -38,6 +38,8 @@ TEST(ParseConfig, ReadsEveryField) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->grpc_listen, "127.0.0.1:0");
   EXPECT_EQ(cfg->default_ttl, absl::Minutes(10));
+  EXPECT_EQ(cfg->retain_events, 1000000);
+  EXPECT_EQ(cfg->retain_age, absl::Hours(720));
   ASSERT_EQ(cfg->buckets.size(), 1u);
   EXPECT_EQ(cfg->buckets[0].region, "cn-hangzhou");  // "oss-" stripped
   EXPECT_EQ(cfg->buckets[0].public_host, "photos.oss-cn-hangzhou.aliyuncs.com");
@@ -84,7 +86,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
         BadCase{"default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
         BadCase{"region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
-        BadCase{"ledger: {path: /tmp/x.db}", "ledger: {path: [1, 2]}", "ledger.path: must be a string"},
+        BadCase{"path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
+        BadCase{"retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
+        BadCase{"retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
         BadCase{"listen: {", "listen: {{", "line 2"}));
 
 TEST(LoadConfig, MissingFileNamesThePath) {
