@@ -54,6 +54,27 @@ absl::Status Prepare(const config::Config& config, const config::Caller& caller,
   return absl::OkStatus();
 }
 
+// Stores the intent, then hands the response to `done` once it is durable
+// (or the error, if building or storing failed).
+template <typename Response>
+void StoreThenAnswer(ledger::Ledger& ledger,
+                     absl::StatusOr<std::pair<Response, v1::Upload>> built,
+                     std::function<void(absl::StatusOr<Response>)> done) {
+  if (!built.ok()) {
+    done(built.status());
+    return;
+  }
+  auto resp = std::make_shared<Response>(std::move(built->first));
+  ledger.CreateIntent(std::move(built->second),
+                      [resp, done = std::move(done)](absl::Status st) {
+                        if (!st.ok()) {
+                          done(st);
+                        } else {
+                          done(std::move(*resp));
+                        }
+                      });
+}
+
 std::string BucketUrl(const config::Bucket& b) {
   return b.path_style ? absl::StrCat(b.scheme, "://", b.public_host, "/", b.name, "/")
                       : absl::StrCat(b.scheme, "://", b.public_host, "/");
@@ -148,20 +169,7 @@ void Issuer::CreatePostPolicy(
     resp.set_policy_json(form.policy_json);
     return std::make_pair(std::move(resp), std::move(intent));
   };
-  auto built = build();
-  if (!built.ok()) {
-    done(built.status());
-    return;
-  }
-  auto resp = std::make_shared<v1::CreatePostPolicyResponse>(std::move(built->first));
-  ledger_.CreateIntent(std::move(built->second),
-                       [resp, done = std::move(done)](absl::Status st) {
-                         if (!st.ok()) {
-                           done(st);
-                         } else {
-                           done(std::move(*resp));
-                         }
-                       });
+  StoreThenAnswer(ledger_, build(), std::move(done));
 }
 
 void Issuer::CreatePresignedPut(
@@ -231,20 +239,7 @@ void Issuer::CreatePresignedPut(
     *resp.mutable_expires_at() = intent.expires_at();
     return std::make_pair(std::move(resp), std::move(intent));
   };
-  auto built = build();
-  if (!built.ok()) {
-    done(built.status());
-    return;
-  }
-  auto resp = std::make_shared<v1::CreatePresignedPutResponse>(std::move(built->first));
-  ledger_.CreateIntent(std::move(built->second),
-                       [resp, done = std::move(done)](absl::Status st) {
-                         if (!st.ok()) {
-                           done(st);
-                         } else {
-                           done(std::move(*resp));
-                         }
-                       });
+  StoreThenAnswer(ledger_, build(), std::move(done));
 }
 
 }  // namespace uploadbroker::issue

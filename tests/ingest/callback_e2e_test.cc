@@ -17,6 +17,7 @@
 #include "server/server.h"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
+#include "tests/testing/broker_yaml.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
@@ -24,22 +25,12 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kSimKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
-
 class CallbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.WriteFile("ak", "LTAI5tTestId");
-    dir_.WriteFile("sk", "test-secret");
-    std::string yaml = absl::StrCat(R"(
-listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-callback:
-  url: "https://broker.example.com/oss/callback?src=oss"
-  response_extra: {service: photos}
-  trusted_key_url: ")", kSimKeyUrl, R"("
-  trusted_key_file: )", dir_.WriteFile("sim.pem", signer_.PublicPem()), R"(
-ledger: {path: )", dir_.File("ledger.db"), R"(}
-credentials: {access_key_id_file: )", dir_.File("ak"), ", access_key_secret_file: ", dir_.File("sk"), R"(}
+    std::string yaml = absl::StrCat(
+        testing::BrokerYamlHead(dir_, signer_, "https://broker.example.com/oss/callback?src=oss",
+                                ", response_extra: {service: photos}"), R"(
 buckets:
   - {name: photos, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
 callers:
@@ -88,20 +79,18 @@ callers:
     std::string query = "src=oss";
     std::string body;
     std::string content_type = "application/json";
-    std::string key_url = kSimKeyUrl;
+    std::string key_url = testing::kTestKeyUrl;
     const callback::TestSigner* signer = nullptr;
     std::string mutate_body_after_signing;  // replaces body once signed
   };
 
   http::Reply Post(const Sent& s) {
     const callback::TestSigner& signer = s.signer ? *s.signer : signer_;
-    std::string to_sign = absl::StrCat(s.signed_path, s.query.empty() ? "" : "?", s.query, "\n", s.body);
-    std::string body = s.mutate_body_after_signing.empty() ? s.body : s.mutate_body_after_signing;
-    std::string req = absl::StrCat(
-        "POST ", s.target, " HTTP/1.1\r\nHost: broker.example.com\r\nConnection: close\r\n",
-        "Authorization: ", signer.Authorization(to_sign), "\r\n",
-        "x-oss-pub-key-url: ", common::Base64Encode(s.key_url), "\r\n",
-        "Content-Type: ", s.content_type, "\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+    std::string signed_path = absl::StrCat(s.signed_path, s.query.empty() ? "" : "?", s.query);
+    std::string req = testing::SignedCallback(signer, s.target, signed_path, s.body, s.content_type, s.key_url);
+    if (!s.mutate_body_after_signing.empty()) {
+      req.replace(req.size() - s.body.size(), s.body.size(), s.mutate_body_after_signing);
+    }
     auto c = http::RawClient::Connect(server_->http_port());
     EXPECT_NE(c, nullptr);
     if (!c) return {};
@@ -281,7 +270,7 @@ TEST_F(CallbackTest, MalformedInputGetsA400NamingTheProblem) {
   std::string body = JsonBody(id, "uploads/m.png");
   auto c = http::RawClient::Connect(server_->http_port());
   c->Send(absl::StrCat("POST /oss/callback?src=oss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
-                       "Authorization: not*base64\r\nx-oss-pub-key-url: ", common::Base64Encode(kSimKeyUrl),
+                       "Authorization: not*base64\r\nx-oss-pub-key-url: ", common::Base64Encode(testing::kTestKeyUrl),
                        "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body));
   ExpectRejected(c->ReadResponse().value_or(http::Reply{}), 400, "Authorization: not base64", id);
 }

@@ -21,14 +21,13 @@
 #include "nlohmann/json.hpp"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
+#include "tests/testing/broker_yaml.h"
 #include "tests/testing/temp_dir.h"
 
 extern char** environ;
 
 namespace uploadbroker {
 namespace {
-
-constexpr char kKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
 
 class BrokerProcess {
  public:
@@ -70,14 +69,8 @@ class BrokerProcess {
 TEST(CrashTest, NothingAnsweredIsLostAndNothingIsHalfWritten) {
   testing::TempDir dir;
   callback::TestSigner signer;
-  dir.WriteFile("ak", "LTAI5tTestId");
-  dir.WriteFile("sk", "test-secret");
-  std::string config = dir.WriteFile("broker.yaml", absl::StrCat(R"(
-listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-callback: {url: "https://broker.example.com/cb", trusted_key_url: ")", kKeyUrl,
-      R"(", trusted_key_file: )", dir.WriteFile("sim.pem", signer.PublicPem()), R"(}
-ledger: {path: )", dir.File("ledger.db"), R"(}
-credentials: {access_key_id_file: )", dir.File("ak"), ", access_key_secret_file: ", dir.File("sk"), R"(}
+  std::string config = dir.WriteFile("broker.yaml", absl::StrCat(
+      testing::BrokerYamlHead(dir, signer, "https://broker.example.com/cb"), R"(
 buckets: [{name: b, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
 callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [b]}]
 )"));
@@ -103,11 +96,7 @@ callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k"))
                                       {"object", absl::StrCat("crash/", i)}, {"size", i},
                                       {"etag", "\"e\""}, {"mimeType", "application/octet-stream"}}
                            .dump();
-    requests.push_back(absl::StrCat(
-        "POST /cb HTTP/1.1\r\nHost: b\r\nConnection: close\r\nAuthorization: ",
-        signer.Authorization(absl::StrCat("/cb\n", body)), "\r\nx-oss-pub-key-url: ",
-        common::Base64Encode(kKeyUrl), "\r\nContent-Type: application/json\r\nContent-Length: ",
-        body.size(), "\r\n\r\n", body));
+    requests.push_back(testing::SignedCallback(signer, "/cb", "/cb", body));
   }
 
   BrokerProcess broker(config, ready);

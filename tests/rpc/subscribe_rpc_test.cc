@@ -19,6 +19,7 @@
 #include "server/server.h"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
+#include "tests/testing/broker_yaml.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
@@ -26,21 +27,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kSimKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
-
 class SubscribeRpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.WriteFile("ak", "LTAI5tTestId");
-    dir_.WriteFile("sk", "test-secret");
-    std::string yaml = absl::StrCat(R"(
-listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-callback:
-  url: "https://broker.example.com/oss/callback"
-  trusted_key_url: ")", kSimKeyUrl, R"("
-  trusted_key_file: )", dir_.WriteFile("sim.pem", signer_.PublicPem()), R"(
-ledger: {path: )", dir_.File("ledger.db"), R"(}
-credentials: {access_key_id_file: )", dir_.File("ak"), ", access_key_secret_file: ", dir_.File("sk"), R"(}
+    std::string yaml = absl::StrCat(
+        testing::BrokerYamlHead(dir_, signer_, "https://broker.example.com/oss/callback"), R"(
 buckets:
   - {name: photos, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
   - {name: private, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
@@ -72,11 +63,7 @@ callers:
                                       {"object", key}, {"etag", "\"E\""}, {"size", 5},
                                       {"mimeType", "image/png"}}
                            .dump();
-    std::string request = absl::StrCat(
-        "POST /oss/callback HTTP/1.1\r\nHost: broker.example.com\r\nConnection: close\r\n",
-        "Authorization: ", signer_.Authorization(absl::StrCat("/oss/callback\n", body)), "\r\n",
-        "x-oss-pub-key-url: ", common::Base64Encode(kSimKeyUrl), "\r\n",
-        "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+    std::string request = testing::SignedCallback(signer_, "/oss/callback", "/oss/callback", body);
     auto c = http::RawClient::Connect(server_->http_port());
     EXPECT_NE(c, nullptr);
     if (c == nullptr) return "";
