@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Subscribe fan-out: the broker (bench/fanout_broker_server: the broker's gRPC
+# API over SqliteLedger + EventStreamer, events produced in-process through
+# CompleteUpload) side by side with a bare in-memory gRPC fan-out server
+# (bench/fanout_bare_server), both driven by bench/fanout_bench, in one run.
+#
+#   bench/fanout_bench.sh [REPLAY_EVENTS]     (default 1000000; 0 skips replay)
+#
+# Scenarios: (a) 10 subscribers at 2,000 events/s; (b) 1,000 subscribers at
+# 200 events/s (offered 200k deliveries/s: the maximum) and at 20 events/s
+# (latency); (c) RSS per idle subscriber (VmRSS with 0 vs 1,000 idle
+# streams); (d) replay from EARLIEST over REPLAY_EVENTS stored events, and
+# the bare server's single-stream ceiling for comparison.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+replay=${1:-1000000}
+warmup=${WARMUP_S:-2}
+duration=${DURATION_S:-5}
+channels=${CHANNELS:-4}
+cmake --build "$build_dir" -j2 --target fanout_broker_server fanout_bare_server fanout_bench >/dev/null
+bin=$build_dir/bench
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/fanout.XXXXXX")
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+echo -n bench-key > "$work/key"
+echo LTAI5tBenchAccessKeyId > "$work/ak"
+echo bench-secret > "$work/sk"
+config() {  # config DB
+  cat > "$work/broker.yaml" <<YAML
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+callback: {url: "https://broker.example.com/oss/callback"}
+ledger: {path: $1}
+credentials: {access_key_id_file: $work/ak, access_key_secret_file: $work/sk}
+buckets:
+  - {name: bench, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+callers:
+  - {name: bench, api_key_sha256: $(sha256sum < "$work/key" | cut -d' ' -f1), buckets: [bench]}
+YAML
+}
+
+server_pid=''
+start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, server_pid, last
+  local kind=$1 rate=$2; shift 2
+  rm -f "$work/ready"
+  if [[ $kind == broker ]]; then
+    rm -f "$work"/live.db*; config "$work/live.db"
+    "$bin/fanout_broker_server" --config "$work/broker.yaml" --produce_rate "$rate" "$@" \
+      > "$work/ready" 2>>"$work/server.log" &
+  else
+    "$bin/fanout_bare_server" --produce_rate "$rate" > "$work/ready" 2>>"$work/server.log" &
+  fi
+  server_pid=$!
+  for _ in $(seq 1 3000); do [[ -s $work/ready ]] && break; sleep 0.05; done
+  port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$work/ready")
+  last=$(sed -n 's/.*last_cursor=\([0-9]*\).*/\1/p' "$work/ready")
+  [[ -n $port ]] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's line
+  local kind=$1 rate=$2 subs=$3
+  # Enough intents for connecting, warm-up, the window and slack.
+  start_server "$kind" "$rate" --intents "$(awk "BEGIN{printf \"%d\", $rate * ($warmup + $duration + 20)}")"
+  "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
+    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration"
+  stop_server
+}
+
+idle() {  # idle KIND: prints KIND rss0 rss1000 per-stream
+  local kind=$1
+  start_server "$kind" 0
+  sleep 0.5; local r0; r0=$(rss_kib "$server_pid")
+  "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers 1000 \
+    --channels "$channels" --hold_s 4 > "$work/idle.out" &
+  local driver=$!
+  for _ in $(seq 1 600); do grep -q connected "$work/idle.out" 2>/dev/null && break; sleep 0.05; done
+  sleep 2; local r1; r1=$(rss_kib "$server_pid")
+  wait "$driver"
+  stop_server
+  printf '%-8s idle RSS: %d KiB with 0 streams, %d KiB with 1000: %.1f KiB per stream\n' \
+    "$kind" "$r0" "$r1" "$(awk "BEGIN{print ($r1 - $r0) / 1000}")"
+}
+
+echo "== (a) 10 subscribers, 2000 events/s (window ${duration}s after ${warmup}s warm-up, $channels channels)"
+live bare 2000 10; live broker 2000 10
+echo "== (b) 1000 subscribers, 200 events/s offered (200k deliveries/s): maximum deliveries/s"
+live bare 200 1000; live broker 200 1000
+echo "== (b) 1000 subscribers, 20 events/s (20k deliveries/s): latency"
+live bare 20 1000; live broker 20 1000
+echo "== (c) RSS per idle subscriber"
+idle bare; idle broker
+if ((replay > 0)); then
+  echo "== (d) replay from EARLIEST over $replay stored events"
+  rm -f "$work"/replay.db*; config "$work/replay.db"
+  t0=$(date +%s.%N)
+  "$bin/fanout_broker_server" --config "$work/broker.yaml" --prefill "$replay" > "$work/ready" 2>>"$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 12000); do [[ -s $work/ready ]] && break; sleep 0.05; done
+  echo "prefill: $(grep 'setup: prefilled' "$work/server.log" | tail -1 | sed 's/setup: //'), $(du -h "$work/replay.db" | cut -f1) on disk"
+  port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$work/ready")
+  last=$(sed -n 's/.*last_cursor=\([0-9]*\).*/\1/p' "$work/ready")
+  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
+  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
+  stop_server
+  # Control: the bare server's ceiling for one stream (one event per write,
+  # one write in flight), offered 150k events/s.
+  start_server bare 150000
+  "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
+    --warmup_s 1 --duration_s 3 | sed 's/^/single-stream ceiling: /'
+  stop_server
+fi
