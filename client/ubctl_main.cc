@@ -2,6 +2,8 @@
 //
 //   ubctl [flags] policy  --bucket B [--key K | --key-prefix P] ...
 //   ubctl [flags] presign --bucket B --key K --content-type T ...
+//   ubctl [flags] upload FILE --bucket B [--key K | --key_prefix P] [--presigned]
+//                        [--content_type T] [--meta k=v] [--v1]
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
 //   ubctl [flags] watch [--buckets a,b] [--key_prefixes p,q] [--meta k=v] [--callers c]
@@ -10,6 +12,8 @@
 //
 // Results print as JSON on stdout; errors print "error: CODE: message" on
 // stderr with exit status 1 (2 for usage errors).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -19,6 +23,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
+#include "client/upload.h"
 #include "client/verify_callback.h"
 #include "client/watch.h"
 #include "google/protobuf/util/json_util.h"
@@ -46,6 +51,7 @@ ABSL_FLAG(std::string, body_file, "", "verify-callback: file holding the raw bod
 ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP request (instead of the above)");
 ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
 ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
+ABSL_FLAG(bool, presigned, false, "upload: PUT to a presigned URL instead of a POST form");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
 ABSL_FLAG(std::vector<std::string>, buckets, {}, "watch: only these buckets (a,b; --bucket adds one)");
 ABSL_FLAG(std::vector<std::string>, key_prefixes, {}, "watch: only keys under any of these prefixes (p1,p2)");
@@ -65,6 +71,7 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  policy    issue a signed PostObject form (JSON on stdout)\n"
     "  presign   issue a presigned PUT URL with the headers to send\n"
+    "  upload FILE  upload a file through the broker's policy (or --presigned URL)\n"
     "  get ID    show one upload\n"
     "  list      list uploads in your scope\n"
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
@@ -184,6 +191,23 @@ int main(int argc, char** argv) {
   }
   BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
                       FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
+  if (cmd == "upload") {
+    uploadbroker::client::UploadArgs a;
+    a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
+    a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
+    a.file = args.size() > 2 ? args[2] : "";
+    a.bucket = absl::GetFlag(FLAGS_bucket);
+    a.key = absl::GetFlag(FLAGS_key);
+    a.key_prefix = absl::GetFlag(FLAGS_key_prefix);
+    a.content_type = absl::GetFlag(FLAGS_content_type);
+    a.metadata = absl::GetFlag(FLAGS_meta);
+    a.ttl_seconds = absl::GetFlag(FLAGS_ttl);
+    a.max_size = absl::GetFlag(FLAGS_max_size);
+    a.presigned = absl::GetFlag(FLAGS_presigned);
+    a.v1 = absl::GetFlag(FLAGS_v1);
+    a.progress = isatty(STDERR_FILENO) != 0;
+    return uploadbroker::client::Upload(a, std::cout, std::cerr);
+  }
   if (cmd == "watch") {
     uploadbroker::client::WatchArgs a;
     a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");

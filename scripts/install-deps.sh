@@ -9,14 +9,15 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
-  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev
   libgtest-dev libgmock-dev
   nodejs npm clang-14 libclang-rt-14-dev
 )
 if [[ ${UB_RUNTIME_ONLY:-0} == 1 ]]; then
   packages=(build-essential cmake pkg-config ca-certificates libgrpc++-dev protobuf-compiler-grpc
             libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev libcurl4-openssl-dev
-            libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev)
+            libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+            libgmime-3.0-dev liblzma-dev)
 fi
 
 missing=()

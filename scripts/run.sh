@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs upload-broker on its embedded
-# store with a development config (state in .dev/). Ctrl-C stops it.
+# Installs what is missing, builds, and runs oss-sim (a local OSS on
+# 127.0.0.1:9000, objects in .dev/sim, callback key .dev/sim_key.pem) and
+# upload-broker on its embedded store, configured for each other (state in
+# .dev/). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UB_RUNTIME_ONLY=${UB_RUNTIME_ONLY:-0} scripts/install-deps.sh
@@ -13,12 +15,28 @@ cp deploy/dev/broker.yaml .dev/broker.yaml
 [[ -f .dev/access_key_id ]] || echo "LTAI5tDevAccessKeyId" > .dev/access_key_id
 [[ -f .dev/access_key_secret ]] || echo "dev-access-key-secret" > .dev/access_key_secret
 
+# oss-sim first: the broker fetches the simulator's public key once at
+# startup and trusts it explicitly (callback.trusted_key_url).
+rm -f .dev/sim.ready
+"$build_dir/service/main/oss-sim" --listen 127.0.0.1:9000 --data_dir .dev/sim \
+    --key_file .dev/sim_key.pem --access_key_id_file .dev/access_key_id \
+    --access_key_secret_file .dev/access_key_secret --ready_file .dev/sim.ready &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [[ -f .dev/sim.ready ]] && break; sleep 0.1; done
+[[ -f .dev/sim.ready ]] || { echo "oss-sim did not start" >&2; exit 1; }
+sed -i 's|^  url: "http://127.0.0.1:8080/oss/callback"$|&\n  trusted_key_url: "http://127.0.0.1:9000/sim_pub_key.pem"|' .dev/broker.yaml
+
+echo hello > .dev/hello.txt
 cat <<MSG
+oss-sim is serving on 127.0.0.1:9000 (bucket devbucket, objects in .dev/sim).
 upload-broker is starting (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080, ledger .dev/ledger.db).
 Try it from another terminal:
   export UB_BROKER=localhost:50051 UB_API_KEY=dev-api-key
+  $build_dir/client/ubctl watch &                # prints each finished upload
+  $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket --key uploads/hello.txt --content_type text/plain
+  $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket --key uploads/put.txt --presigned
   $build_dir/client/ubctl policy --bucket devbucket --key uploads/hello.txt
-  $build_dir/client/ubctl presign --bucket devbucket --key uploads/hello.txt --content_type text/plain
   $build_dir/client/ubctl list
   grpcurl -plaintext localhost:50051 list        # if grpcurl is installed
   tests/interop/node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge \\
@@ -26,4 +44,7 @@ Try it from another terminal:
       http://localhost:50051/uploadbroker.v1.UploadBroker/CreatePostPolicy
 MSG
 cd .dev
-exec "$build_dir/service/main/upload-broker" --config broker.yaml
+"$build_dir/service/main/upload-broker" --config broker.yaml &
+broker_pid=$!
+trap 'kill $broker_pid $sim_pid 2>/dev/null || true' EXIT INT TERM
+wait $broker_pid

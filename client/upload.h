@@ -1,0 +1,37 @@
+// `ubctl upload`: the whole direct-upload flow from the uploader's side. Asks
+// the broker for a POST policy (or a presigned PUT URL), sends the file to
+// OSS with libcurl, and prints what OSS relayed (the broker's callback
+// answer) as JSON. Failures are explained in plain words. Blocking; call from
+// one thread.
+#ifndef UPLOADBROKER_CLIENT_UPLOAD_H_
+#define UPLOADBROKER_CLIENT_UPLOAD_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace uploadbroker::client {
+
+struct UploadArgs {
+  std::string target;   // broker gRPC address
+  std::string api_key;
+  std::string file;     // local path
+  std::string bucket;
+  std::string key;         // exact key, or
+  std::string key_prefix;  // a prefix; the key becomes prefix + file name
+  std::string content_type;  // default application/octet-stream
+  std::vector<std::string> metadata;  // k=v
+  int64_t ttl_seconds = 0;
+  int64_t max_size = 0;  // POST: largest accepted size (0: broker default)
+  bool presigned = false;  // PUT to a presigned URL instead of a POST form
+  bool v1 = false;         // OSS signature V1 instead of V4
+  bool progress = false;   // draw a progress bar on `err`
+};
+
+// 0 on success (the relayed JSON on `out`); 1 with an explanation on `err`
+// when the broker or OSS refuses; 2 for bad arguments.
+int Upload(const UploadArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace uploadbroker::client
+
+#endif  // UPLOADBROKER_CLIENT_UPLOAD_H_

@@ -1,0 +1,97 @@
+#include "osssim/multipart.h"
+
+#include <gmime/gmime.h>
+
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace uploadbroker::osssim {
+namespace {
+
+struct GObjectUnref {
+  void operator()(void* p) const {
+    if (p != nullptr) g_object_unref(p);
+  }
+};
+template <typename T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+void InitGMimeOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("multipart/form-data: ", what));
+}
+
+std::string PartContent(GMimePart* part) {
+  GMimeDataWrapper* wrapper = g_mime_part_get_content(part);  // borrowed
+  if (wrapper == nullptr) return "";
+  GPtr<GMimeStream> out(g_mime_stream_mem_new());
+  g_mime_data_wrapper_write_to_stream(wrapper, out.get());
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out.get()));
+  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_type,
+                                                    absl::string_view body,
+                                                    const FormLimits& limits) {
+  if (!absl::StartsWithIgnoreCase(absl::StripLeadingAsciiWhitespace(content_type),
+                                  "multipart/form-data") ||
+      !absl::StrContains(absl::AsciiStrToLower(content_type), "boundary=")) {
+    return Invalid("Content-Type is not multipart/form-data with a boundary");
+  }
+  for (char c : content_type) {
+    if (c == '\r' || c == '\n') return Invalid("bad Content-Type");
+  }
+  InitGMimeOnce();
+  // GMime parses MIME entities: give it the body behind its Content-Type.
+  std::string entity = absl::StrCat("Content-Type: ", content_type, "\r\n\r\n", body);
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(
+      entity.data(), entity.size()));
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  GPtr<GMimeObject> root(g_mime_parser_construct_part(parser.get(), nullptr));
+  if (root == nullptr || !GMIME_IS_MULTIPART(root.get())) return Invalid("body does not parse");
+  GMimeMultipart* multipart = GMIME_MULTIPART(root.get());
+  int count = g_mime_multipart_get_count(multipart);
+  if (count <= 0) return Invalid("no parts");
+  if (static_cast<size_t>(count) > limits.max_parts) return Invalid("too many parts");
+
+  std::vector<FormPart> parts;
+  size_t fields_bytes = 0;
+  for (int i = 0; i < count; ++i) {
+    GMimeObject* object = g_mime_multipart_get_part(multipart, i);  // borrowed
+    if (!GMIME_IS_PART(object)) return Invalid("nested multipart is not allowed");
+    GMimeContentDisposition* disposition = g_mime_object_get_content_disposition(object);
+    const char* name = disposition == nullptr
+                           ? nullptr
+                           : g_mime_content_disposition_get_parameter(disposition, "name");
+    if (name == nullptr || *name == '\0') return Invalid("a part has no form-data name");
+    FormPart part;
+    part.name = name;
+    if (part.name.size() > limits.max_name_bytes) return Invalid("a field name is too long");
+    const char* filename = g_mime_content_disposition_get_parameter(disposition, "filename");
+    if (filename != nullptr) part.filename = filename;
+    const char* type = g_mime_object_get_header(object, "Content-Type");
+    if (type != nullptr) part.content_type = std::string(absl::StripAsciiWhitespace(type));
+    part.value = PartContent(GMIME_PART(object));
+    if (!absl::EqualsIgnoreCase(part.name, "file")) {
+      if (part.value.size() > limits.max_value_bytes) {
+        return Invalid(absl::StrCat("field ", part.name, " is too long"));
+      }
+      fields_bytes += part.value.size();
+      if (fields_bytes > limits.max_fields_bytes) return Invalid("form fields are too long");
+    }
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+}  // namespace uploadbroker::osssim

@@ -1,0 +1,106 @@
+#include "osssim/object_store.h"
+
+#include <lzma.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "nlohmann/json.hpp"
+
+namespace uploadbroker::osssim {
+namespace {
+
+bool WriteAtomically(const std::string& path, absl::string_view data) {
+  std::string tmp = absl::StrCat(path, ".tmp", common::RandomHex(4));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::optional<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+bool ObjectStore::ValidBucket(absl::string_view bucket) {
+  if (bucket.size() < 3 || bucket.size() > 63 || bucket.front() == '-' || bucket.back() == '-') {
+    return false;
+  }
+  for (char c : bucket) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-')) return false;
+  }
+  return true;
+}
+
+std::string ObjectStore::Path(absl::string_view bucket, absl::string_view key,
+                              absl::string_view ext) const {
+  return absl::StrCat(dir_, "/", bucket, "/", common::HexEncode(key), ext);
+}
+
+absl::StatusOr<ObjectInfo> ObjectStore::Put(absl::string_view bucket, absl::string_view key,
+                                            absl::string_view data, std::string content_type,
+                                            std::map<std::string, std::string> metadata) {
+  std::error_code ec;
+  std::filesystem::create_directories(absl::StrCat(dir_, "/", bucket), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create bucket dir: ", ec.message()));
+  ObjectInfo info;
+  std::string md5 = common::Md5(data);
+  info.etag = absl::StrCat("\"", absl::AsciiStrToUpper(common::HexEncode(md5)), "\"");
+  info.size = static_cast<int64_t>(data.size());
+  info.content_type = std::move(content_type);
+  info.content_md5 = common::Base64Encode(md5);
+  // liblzma's CRC-64 is ECMA-182 as OSS computes it (same as XZ).
+  info.crc64 = absl::StrCat(
+      lzma_crc64(reinterpret_cast<const uint8_t*>(data.data()), data.size(), 0));
+  info.metadata = std::move(metadata);
+  nlohmann::json meta = {{"key", std::string(key)},    {"etag", info.etag},
+                         {"size", info.size},          {"content_type", info.content_type},
+                         {"content_md5", info.content_md5}, {"crc64", info.crc64},
+                         {"metadata", info.metadata}};
+  if (!WriteAtomically(Path(bucket, key, ".data"), data) ||
+      !WriteAtomically(Path(bucket, key, ".json"),
+                       meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))) {
+    return absl::InternalError("cannot write object");
+  }
+  return info;
+}
+
+std::optional<ObjectInfo> ObjectStore::Head(absl::string_view bucket, absl::string_view key) const {
+  if (!ValidBucket(bucket)) return std::nullopt;
+  std::optional<std::string> text = ReadAll(Path(bucket, key, ".json"));
+  if (!text) return std::nullopt;
+  nlohmann::json meta = nlohmann::json::parse(*text, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) return std::nullopt;
+  ObjectInfo info;
+  info.etag = meta.value("etag", "");
+  info.size = meta.value("size", int64_t{0});
+  info.content_type = meta.value("content_type", "");
+  info.content_md5 = meta.value("content_md5", "");
+  info.crc64 = meta.value("crc64", "");
+  if (meta.contains("metadata") && meta["metadata"].is_object()) {
+    for (const auto& [k, v] : meta["metadata"].items()) {
+      if (v.is_string()) info.metadata[k] = v.get<std::string>();
+    }
+  }
+  return info;
+}
+
+std::optional<std::string> ObjectStore::Read(absl::string_view bucket, absl::string_view key) const {
+  if (!ValidBucket(bucket)) return std::nullopt;
+  return ReadAll(Path(bucket, key, ".data"));
+}
+
+}  // namespace uploadbroker::osssim

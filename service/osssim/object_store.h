@@ -1,0 +1,50 @@
+// ObjectStore: objects on disk under <dir>/<bucket>/<hex(key)>.{data,json}.
+// Hex file names keep any key (slashes, Unicode, "..") inside the directory.
+// Writes go to a temp file and are renamed into place, so a reader sees the
+// old or the new object, never half of one. Thread-safe (the file system
+// serialises; last writer wins).
+#ifndef UPLOADBROKER_OSSSIM_OBJECT_STORE_H_
+#define UPLOADBROKER_OSSSIM_OBJECT_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace uploadbroker::osssim {
+
+struct ObjectInfo {
+  std::string etag;          // quoted uppercase hex MD5, e.g. "\"5EB6…\""
+  int64_t size = 0;
+  std::string content_type;
+  std::string content_md5;   // base64 MD5
+  std::string crc64;         // decimal CRC-64/ECMA-182 (x-oss-hash-crc64ecma)
+  std::map<std::string, std::string> metadata;  // x-oss-meta-* (lowercased)
+};
+
+class ObjectStore {
+ public:
+  explicit ObjectStore(std::string dir) : dir_(std::move(dir)) {}
+
+  // Stores `data`; computes etag, size, MD5 and CRC64 into the result.
+  absl::StatusOr<ObjectInfo> Put(absl::string_view bucket, absl::string_view key,
+                                 absl::string_view data, std::string content_type,
+                                 std::map<std::string, std::string> metadata);
+  // nullopt if absent (or unreadable).
+  std::optional<ObjectInfo> Head(absl::string_view bucket, absl::string_view key) const;
+  std::optional<std::string> Read(absl::string_view bucket, absl::string_view key) const;
+
+  // OSS bucket naming: 3-63 of [a-z0-9-], not starting or ending with '-'.
+  static bool ValidBucket(absl::string_view bucket);
+
+ private:
+  std::string Path(absl::string_view bucket, absl::string_view key, absl::string_view ext) const;
+  std::string dir_;
+};
+
+}  // namespace uploadbroker::osssim
+
+#endif  // UPLOADBROKER_OSSSIM_OBJECT_STORE_H_

@@ -1,0 +1,77 @@
+// Simulator: a local stand-in for Alibaba Cloud OSS for the operations the
+// broker brokers (oss-protocol.md §1-5): PostObject, PutObject (presigned
+// V1/V4 or V1/V4 Authorization header), HeadObject/GetObject, upload
+// callbacks signed with the simulator's own key, and its public key at
+// GET /sim_pub_key.pem. Buckets are path-style (/<bucket>/<key>) or, when
+// the Host is <bucket>.<vhost_domain> (e.g. devbucket.localhost:9000, which
+// curl resolves to loopback), virtual-hosted. Any other Host is ignored:
+// SDKs in path-style mode may still send a cloud Host name.
+//
+// Requests run on a small worker pool (a callback can block up to 5 s per
+// URL). Create/Shutdown/destructor from outside the workers.
+#ifndef UPLOADBROKER_OSSSIM_SIMULATOR_H_
+#define UPLOADBROKER_OSSSIM_SIMULATOR_H_
+
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "http/server.h"
+#include "osssim/callback.h"
+#include "osssim/object_store.h"
+#include "osssim/post_policy_check.h"
+#include "osssim/sim_key.h"
+
+namespace uploadbroker::osssim {
+
+struct SimulatorOptions {
+  std::string listen = "127.0.0.1:0";
+  std::string data_dir;  // required; created if missing
+  SimCredentials credentials;
+  std::string key_file;  // RSA key PEM (made if absent); empty: in-memory key
+  std::string vhost_domain = "localhost";  // see above
+  size_t max_body_bytes = 256 * 1024 * 1024;
+  int workers = 4;
+  absl::Duration callback_timeout = absl::Seconds(5);
+};
+
+class Simulator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Simulator>> Create(SimulatorOptions options);
+  ~Simulator();
+
+  int port() const { return server_->port(); }
+  // http://127.0.0.1:<port>/sim_pub_key.pem: sent as x-oss-pub-key-url.
+  std::string public_key_url() const;
+  std::string public_key_pem() const { return key_.PublicPem(); }
+  void Shutdown();
+
+ private:
+  Simulator(SimulatorOptions options, SimKey key);
+  http::Response Route(const http::Request& req);
+  http::Response PostObject(const http::Request& req, const std::string& bucket,
+                            const std::string& request_id);
+  http::Response PutObject(const http::Request& req, const std::string& bucket,
+                           const std::string& key, const std::string& request_id);
+  http::Response ReadObject(const http::Request& req, const std::string& bucket,
+                            const std::string& key, const std::string& request_id);
+  // Runs the callback (if any) for a stored object and builds the answer.
+  http::Response Finish(const std::optional<CallbackParam>& callback,
+                        const std::map<std::string, std::string>& custom_vars,
+                        const ObjectInfo& info, const std::string& bucket,
+                        const std::string& key, const std::string& operation,
+                        const http::Request& req, const std::string& request_id,
+                        http::Response no_callback_answer);
+
+  SimulatorOptions options_;
+  SimKey key_;
+  ObjectStore store_;
+  boost::asio::thread_pool pool_;
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace uploadbroker::osssim
+
+#endif  // UPLOADBROKER_OSSSIM_SIMULATOR_H_

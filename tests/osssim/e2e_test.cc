@@ -1,0 +1,347 @@
+// The whole product on loopback: `ubctl upload` (client::Upload, the command's
+// library) -> oss-sim -> signed callback -> broker -> a Subscribe stream.
+// Also oss-sim's rejections (each with OSS's error code and no event) and the
+// callback-failure path (203 CallbackFailed, object stored).
+#include <curl/curl.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "client/broker_client.h"
+#include "client/upload.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "osssim/object_store.h"
+#include "osssim/simulator.h"
+#include "policy/callback_param.h"
+#include "policy/post_policy.h"
+#include "server/server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace uploadbroker {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kAk[] = "LTAI5tSimTestId";
+constexpr char kSk[] = "sim-test-secret";
+constexpr char kApiKey[] = "key-app";
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+struct Answer {
+  long status = 0;
+  std::string body;
+};
+
+// A hand-built PostObject (for tampering): fields in order, then the file.
+Answer PostForm(const std::string& url, const std::vector<std::pair<std::string, std::string>>& fields,
+                const std::string& data) {
+  Answer a;
+  CURL* c = curl_easy_init();
+  curl_mime* mime = curl_mime_init(c);
+  for (const auto& [name, value] : fields) {
+    curl_mimepart* p = curl_mime_addpart(mime);
+    curl_mime_name(p, name.c_str());
+    curl_mime_data(p, value.data(), value.size());
+  }
+  curl_mimepart* f = curl_mime_addpart(mime);
+  curl_mime_name(f, "file");
+  curl_mime_filename(f, "f.bin");
+  curl_mime_data(f, data.data(), data.size());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
+  EXPECT_EQ(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+  curl_mime_free(mime);
+  curl_easy_cleanup(c);
+  return a;
+}
+
+class OssSimE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    osssim::SimulatorOptions so;
+    so.data_dir = dir_.File("sim");
+    so.credentials.access_key_id = kAk;
+    so.credentials.access_key_secret = kSk;
+    auto sim = osssim::Simulator::Create(so);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = *std::move(sim);
+    http_port_ = FreePort();
+    std::string yaml = absl::StrCat(
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:", http_port_, "\"}\n",
+        "callback: {url: \"http://127.0.0.1:", http_port_, "/oss/callback\", trusted_key_url: \"",
+        sim_->public_key_url(), "\", trusted_key_file: ",
+        dir_.WriteFile("sim.pem", sim_->public_key_pem()), "}\n",
+        "ledger: {path: ", dir_.File("ledger.db"), "}\n",
+        "credentials: {access_key_id_file: ", dir_.WriteFile("ak", kAk),
+        ", access_key_secret_file: ", dir_.WriteFile("sk", kSk), "}\n",
+        "buckets:\n  - {name: devbucket, region: cn-hangzhou, endpoint: \"http://127.0.0.1:",
+        sim_->port(), "\", path_style: true}\n",
+        "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
+        "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
+    server::Options opts;
+    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
+    auto s = server::Server::Create(opts);
+    ASSERT_TRUE(s.ok()) << s.status();
+    broker_ = *std::move(s);
+    target_ = absl::StrCat("127.0.0.1:", broker_->grpc_port());
+    client_ = std::make_unique<client::BrokerClient>(target_, kApiKey);
+    ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+    reader_ = client_->stub().Subscribe(&ctx_, v1::SubscribeRequest());
+    reader_->WaitForInitialMetadata();
+  }
+  void TearDown() override {
+    ctx_.TryCancel();
+    if (reader_) reader_->Finish();
+  }
+
+  // Runs `ubctl upload` on `data`; returns its exit code.
+  int Upload(client::UploadArgs args, const std::string& data, std::string* out = nullptr,
+             std::string* err = nullptr) {
+    args.target = target_;
+    args.api_key = kApiKey;
+    args.bucket = args.bucket.empty() ? "devbucket" : args.bucket;
+    args.file = dir_.WriteFile("upload.bin", data);
+    std::ostringstream o, e;
+    int rc = client::Upload(args, o, e);
+    if (out) *out = o.str();
+    if (err) *err = e.str();
+    return rc;
+  }
+
+  v1::Upload NextCompleted() {
+    v1::SubscribeResponse resp;
+    EXPECT_TRUE(reader_->Read(&resp));
+    EXPECT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_COMPLETED);
+    return resp.event().upload_completed().upload();
+  }
+
+  // Uploads and expects one completion event with every detail right.
+  void ExpectRoundTrip(client::UploadArgs args, const std::string& operation) {
+    std::string data = absl::StrCat("hello, oss-sim\r\n--boundary-lookalike\r\n",
+                                    std::string(1, '\0'), "binary\xff");
+    args.content_type = "text/plain";
+    args.metadata = {"user=42"};
+    std::string out, err;
+    ASSERT_EQ(Upload(args, data, &out, &err), 0) << err;
+    EXPECT_THAT(out, HasSubstr("\"upload_id\""));
+    v1::Upload u = NextCompleted();
+    EXPECT_EQ(u.bucket(), "devbucket");
+    EXPECT_EQ(u.completion().key(), args.key);
+    EXPECT_EQ(u.completion().size(), static_cast<int64_t>(data.size()));
+    EXPECT_EQ(absl::AsciiStrToUpper(u.completion().etag()),
+              absl::AsciiStrToUpper(common::HexEncode(common::Md5(data))));
+    EXPECT_EQ(u.completion().content_type(), "text/plain");
+    EXPECT_EQ(u.completion().operation(), operation);
+    EXPECT_EQ(u.metadata().at("user"), "42");
+    std::optional<std::string> stored = osssim::ObjectStore(dir_.File("sim")).Read("devbucket", args.key);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(*stored, data);
+  }
+
+  // The broker's form for `key` (V4 unless v1), to tamper with.
+  v1::CreatePostPolicyResponse Policy(const std::string& key, bool v1_sig = false,
+                                      const std::string& content_type = "") {
+    v1::CreatePostPolicyRequest req;
+    req.set_bucket("devbucket");
+    req.set_key(key);
+    req.set_max_size(100);
+    if (!content_type.empty()) req.add_content_types(content_type);
+    if (v1_sig) req.set_signature_version(v1::SIGNATURE_VERSION_V1);
+    auto resp = client_->CreatePostPolicy(req);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return *resp;
+  }
+  static std::vector<std::pair<std::string, std::string>> Fields(
+      const v1::CreatePostPolicyResponse& p) {
+    std::vector<std::pair<std::string, std::string>> f;
+    for (const auto& field : p.fields()) f.emplace_back(field.name(), field.value());
+    return f;
+  }
+  static void Set(std::vector<std::pair<std::string, std::string>>* f, const std::string& name,
+                  const std::string& value) {
+    for (auto& kv : *f) {
+      if (kv.first == name) {
+        kv.second = value;
+        return;
+      }
+    }
+    f->emplace_back(name, value);
+  }
+  // After a rejection: the next event must be a fresh, good upload.
+  void ExpectNoEventSinceLastUpload() {
+    client::UploadArgs ok;
+    ok.key = "uploads/marker-" + common::RandomHex(4);
+    ExpectRoundTrip(ok, "PostObject");
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<osssim::Simulator> sim_;
+  std::unique_ptr<server::Server> broker_;
+  int http_port_ = 0;
+  std::string target_;
+  std::unique_ptr<client::BrokerClient> client_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
+};
+
+TEST_F(OssSimE2eTest, PostV4) {
+  client::UploadArgs a;
+  a.key = "uploads/v4.txt";
+  ExpectRoundTrip(a, "PostObject");
+}
+
+TEST_F(OssSimE2eTest, PostV1) {
+  client::UploadArgs a;
+  a.key = "uploads/v1.txt";
+  a.v1 = true;
+  ExpectRoundTrip(a, "PostObject");
+}
+
+TEST_F(OssSimE2eTest, PresignedPutV4) {
+  client::UploadArgs a;
+  a.key = "uploads/put-v4.txt";
+  a.presigned = true;
+  ExpectRoundTrip(a, "PutObject");
+}
+
+TEST_F(OssSimE2eTest, PresignedPutV1) {
+  client::UploadArgs a;
+  a.key = "uploads/put-v1.txt";
+  a.presigned = true;
+  a.v1 = true;
+  ExpectRoundTrip(a, "PutObject");
+}
+
+TEST_F(OssSimE2eTest, UnicodeKeyPostAndPut) {
+  client::UploadArgs a;
+  a.key = "uploads/фото 猫+%.txt";
+  ExpectRoundTrip(a, "PostObject");
+  a.key = "uploads/写真 ñ+%.txt";
+  a.presigned = true;
+  ExpectRoundTrip(a, "PutObject");
+}
+
+TEST_F(OssSimE2eTest, RejectsOversize) {
+  client::UploadArgs a;
+  a.key = "uploads/big.bin";
+  a.max_size = 10;
+  std::string err;
+  EXPECT_EQ(Upload(a, std::string(11, 'x'), nullptr, &err), 1);
+  EXPECT_THAT(err, HasSubstr("larger than the broker allows"));
+  auto p = Policy("uploads/big2.bin");
+  Answer r = PostForm(p.url(), Fields(p), std::string(101, 'x'));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("<Code>EntityTooLarge</Code>"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, RejectsKeyOutsideThePolicy) {
+  auto p = Policy("uploads/a.txt");
+  auto f = Fields(p);
+  Set(&f, "key", "uploads/b.txt");
+  Answer r = PostForm(p.url(), f, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_THAT(r.body, HasSubstr("$key"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, RejectsWrongContentType) {
+  auto p = Policy("uploads/a.txt", false, "image/png");
+  auto f = Fields(p);
+  Set(&f, "Content-Type", "text/html");
+  Answer r = PostForm(p.url(), f, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>AccessDenied</Code>"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, RejectsExpiredPolicy) {
+  policy::PostPolicyInput in;
+  in.bucket = "devbucket";
+  in.key = "uploads/late.txt";
+  in.max_size = 100;
+  in.now = absl::Now() - absl::Minutes(10);
+  in.expiration = absl::Now() - absl::Minutes(1);
+  in.region = "cn-hangzhou";
+  policy::Credential cred;
+  cred.access_key_id = kAk;
+  cred.access_key_secret = kSk;
+  policy::SignedPostForm form = policy::SignPostPolicy(in, cred);
+  Answer r = PostForm(absl::StrCat("http://127.0.0.1:", sim_->port(), "/devbucket/"), form.fields, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_THAT(r.body, HasSubstr("Invalid according to Policy: Policy expired."));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, RejectsBadSignatureV4AndV1) {
+  auto p = Policy("uploads/a.txt");
+  auto f = Fields(p);
+  Set(&f, "x-oss-signature", std::string(64, '0'));
+  Answer r = PostForm(p.url(), f, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>SignatureDoesNotMatch</Code>"));
+  auto p1 = Policy("uploads/a.txt", true);
+  auto f1 = Fields(p1);
+  Set(&f1, "Signature", common::Base64Encode("not the signature!!!"));
+  r = PostForm(p1.url(), f1, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>SignatureDoesNotMatch</Code>"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, RejectsTamperedCallbackField) {
+  auto p = Policy("uploads/a.txt");
+  auto f = Fields(p);
+  Set(&f, "callback", policy::BuildCallbackParam("http://127.0.0.1:9/evil", "up_evil"));
+  Answer r = PostForm(p.url(), f, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_THAT(r.body, HasSubstr("$callback"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, BrokerDownGives203AndTheObjectIsStored) {
+  auto p = Policy("uploads/orphan.txt");
+  broker_->Shutdown();
+  Answer r = PostForm(p.url(), Fields(p), "orphan");
+  EXPECT_EQ(r.status, 203);
+  EXPECT_THAT(r.body, HasSubstr("<Code>CallbackFailed</Code>"));
+  EXPECT_THAT(r.body, HasSubstr("can not connect to your callbackUrl"));
+  std::optional<std::string> stored =
+      osssim::ObjectStore(dir_.File("sim")).Read("devbucket", "uploads/orphan.txt");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(*stored, "orphan");
+}
+
+}  // namespace
+}  // namespace uploadbroker
