@@ -2,7 +2,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "common/check.h"
@@ -11,14 +12,51 @@
 namespace uploadbroker::common {
 namespace {
 
-std::string Hmac(const EVP_MD* md, absl::string_view key,
-                 absl::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  UB_CHECK(HMAC(md, key.data(), static_cast<int>(key.size()),
-                reinterpret_cast<const unsigned char*>(data.data()),
-                data.size(), out, &len) != nullptr);
-  return std::string(reinterpret_cast<char*>(out), len);
+// OpenSSL 3 resolves an algorithm name through its provider tables on every
+// one-shot call (HMAC(), EVP_Digest() with EVP_sha256()), which costs more
+// than hashing a short input. Each algorithm is therefore fetched once, for
+// the life of the process, and every call reuses the fetched object. The
+// objects are immutable after construction, so sharing them across threads
+// is safe.
+class FetchedHmac {
+ public:
+  explicit FetchedHmac(const char* digest) {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    UB_CHECK(mac != nullptr);
+    prototype_ = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    UB_CHECK(prototype_ != nullptr);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_end()};
+    UB_CHECK(EVP_MAC_CTX_set_params(prototype_, params) == 1);
+  }
+
+  std::string Compute(absl::string_view key, absl::string_view data) const {
+    // A copy of the configured prototype skips the digest lookup; keying it
+    // is all that is left per call.
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(prototype_);
+    UB_CHECK(ctx != nullptr);
+    static const unsigned char kEmpty[1] = {0};
+    const unsigned char* k = key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    unsigned char out[EVP_MAX_MD_SIZE];
+    size_t len = 0;
+    UB_CHECK(EVP_MAC_init(ctx, k, key.size(), nullptr) == 1);
+    UB_CHECK(EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size()) == 1);
+    UB_CHECK(EVP_MAC_final(ctx, out, &len, sizeof(out)) == 1);
+    EVP_MAC_CTX_free(ctx);
+    return std::string(reinterpret_cast<char*>(out), len);
+  }
+
+ private:
+  EVP_MAC_CTX* prototype_ = nullptr;
+};
+
+const EVP_MD* FetchedDigest(const char* name) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  UB_CHECK(md != nullptr);
+  return md;
 }
 
 std::string Digest(const EVP_MD* md, absl::string_view data) {
@@ -30,14 +68,24 @@ std::string Digest(const EVP_MD* md, absl::string_view data) {
 
 }  // namespace
 
+// Fetched on first use and never freed (function-local statics: created once,
+// thread-safely, and never destroyed, so no shutdown-order hazard).
 std::string HmacSha1(absl::string_view key, absl::string_view data) {
-  return Hmac(EVP_sha1(), key, data);
+  static const FetchedHmac* const hmac = new FetchedHmac("SHA1");
+  return hmac->Compute(key, data);
 }
 std::string HmacSha256(absl::string_view key, absl::string_view data) {
-  return Hmac(EVP_sha256(), key, data);
+  static const FetchedHmac* const hmac = new FetchedHmac("SHA256");
+  return hmac->Compute(key, data);
 }
-std::string Sha256(absl::string_view data) { return Digest(EVP_sha256(), data); }
-std::string Md5(absl::string_view data) { return Digest(EVP_md5(), data); }
+std::string Sha256(absl::string_view data) {
+  static const EVP_MD* const md = FetchedDigest("SHA256");
+  return Digest(md, data);
+}
+std::string Md5(absl::string_view data) {
+  static const EVP_MD* const md = FetchedDigest("MD5");
+  return Digest(md, data);
+}
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -47,5 +47,26 @@ TEST(V4Signing, KeyDependsOnDayRegionAndSecretOnly) {
   EXPECT_NE(V4SigningKey("secreT", date, "cn-hangzhou"), key);
 }
 
+// Keys are remembered between calls; a change of secret (a rotated
+// AccessKey), region or day must never sign with the remembered key.
+TEST(V4Signing, RememberedKeyFollowsEveryInputChange) {
+  absl::Time day1 = ParseIso("2025-01-02T03:04:05Z");
+  absl::Time day2 = day1 + absl::Hours(24);
+  auto chain = [](const std::string& secret, const std::string& day,
+                  const std::string& region) {
+    return common::HmacSha256(
+        common::HmacSha256(
+            common::HmacSha256(common::HmacSha256("aliyun_v4" + secret, day), region),
+            "oss"),
+        "aliyun_v4_request");
+  };
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(V4SigningKey("old", day1, "cn-hangzhou"), chain("old", "20250102", "cn-hangzhou"));
+    EXPECT_EQ(V4SigningKey("new", day1, "cn-hangzhou"), chain("new", "20250102", "cn-hangzhou"));
+    EXPECT_EQ(V4SigningKey("new", day1, "cn-beijing"), chain("new", "20250102", "cn-beijing"));
+    EXPECT_EQ(V4SigningKey("new", day2, "cn-beijing"), chain("new", "20250103", "cn-beijing"));
+  }
+}
+
 }  // namespace
 }  // namespace uploadbroker::policy
