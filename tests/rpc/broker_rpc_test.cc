@@ -298,5 +298,23 @@ TEST_F(BrokerRpcTest, IntentsSurviveARestart) {
   EXPECT_EQ(stored->key(), "uploads/app/cat.png");
 }
 
+// Ids lead with the issue time in milliseconds (so the ledger's index grows
+// at one end) and keep 80 random bits (so they cannot be guessed).
+TEST_F(BrokerRpcTest, UploadIdsLeadWithTheIssueTimeAndStayRandom) {
+  Start();
+  const int64_t before = absl::ToUnixMillis(absl::Now());
+  auto a = app_->CreatePostPolicy(PostReq());
+  auto b = app_->CreatePostPolicy(PostReq());
+  const int64_t after = absl::ToUnixMillis(absl::Now());
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (const std::string& id : {a->upload_id(), b->upload_id()}) {
+    ASSERT_THAT(id, ::testing::MatchesRegex("up_[0-9a-f]{32}"));
+    const int64_t millis = std::stoll(id.substr(3, 12), nullptr, 16);
+    EXPECT_GE(millis, before) << id;
+    EXPECT_LE(millis, after) << id;
+  }
+  EXPECT_NE(a->upload_id().substr(15), b->upload_id().substr(15));
+}
+
 }  // namespace
 }  // namespace uploadbroker
