@@ -32,20 +32,31 @@ class FetchedHmac {
     UB_CHECK(EVP_MAC_CTX_set_params(prototype_, params) == 1);
   }
 
-  std::string Compute(absl::string_view key, absl::string_view data) const {
-    // A copy of the configured prototype skips the digest lookup; keying it
-    // is all that is left per call.
+  // A copy of the configured prototype, keyed: skips the digest lookup.
+  EVP_MAC_CTX* NewKeyed(absl::string_view key) const {
     EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(prototype_);
     UB_CHECK(ctx != nullptr);
     static const unsigned char kEmpty[1] = {0};
-    const unsigned char* k = key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    const unsigned char* k =
+        key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    UB_CHECK(EVP_MAC_init(ctx, k, key.size(), nullptr) == 1);
+    return ctx;
+  }
+
+  std::string Compute(absl::string_view key, absl::string_view data) const {
+    EVP_MAC_CTX* ctx = NewKeyed(key);
+    std::string mac = Finish(ctx, data);
+    EVP_MAC_CTX_free(ctx);
+    return mac;
+  }
+
+  // Feeds `data` into a keyed context and returns the MAC; `ctx` is spent.
+  static std::string Finish(EVP_MAC_CTX* ctx, absl::string_view data) {
     unsigned char out[EVP_MAX_MD_SIZE];
     size_t len = 0;
-    UB_CHECK(EVP_MAC_init(ctx, k, key.size(), nullptr) == 1);
     UB_CHECK(EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()),
                             data.size()) == 1);
     UB_CHECK(EVP_MAC_final(ctx, out, &len, sizeof(out)) == 1);
-    EVP_MAC_CTX_free(ctx);
     return std::string(reinterpret_cast<char*>(out), len);
   }
 
@@ -74,9 +85,26 @@ std::string HmacSha1(absl::string_view key, absl::string_view data) {
   static const FetchedHmac* const hmac = new FetchedHmac("SHA1");
   return hmac->Compute(key, data);
 }
-std::string HmacSha256(absl::string_view key, absl::string_view data) {
+namespace {
+const FetchedHmac& Sha256Hmac() {
   static const FetchedHmac* const hmac = new FetchedHmac("SHA256");
-  return hmac->Compute(key, data);
+  return *hmac;
+}
+}  // namespace
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  return Sha256Hmac().Compute(key, data);
+}
+
+HmacSha256Key::HmacSha256Key(absl::string_view key) : keyed_(Sha256Hmac().NewKeyed(key)) {}
+HmacSha256Key::~HmacSha256Key() { EVP_MAC_CTX_free(keyed_); }
+
+std::string HmacSha256Key::Sign(absl::string_view data) const {
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_);
+  UB_CHECK(ctx != nullptr);
+  std::string mac = FetchedHmac::Finish(ctx, data);
+  EVP_MAC_CTX_free(ctx);
+  return mac;
 }
 std::string Sha256(absl::string_view data) {
   static const EVP_MD* const md = FetchedDigest("SHA256");

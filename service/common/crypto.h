@@ -5,12 +5,30 @@
 
 #include <string>
 
+#include <openssl/types.h>
+
 #include "absl/strings/string_view.h"
 
 namespace uploadbroker::common {
 
 std::string HmacSha1(absl::string_view key, absl::string_view data);
 std::string HmacSha256(absl::string_view key, absl::string_view data);
+
+// An HMAC-SHA256 key prepared once to sign many messages: Sign(data) equals
+// HmacSha256(key, data) but skips the per-call keying. Immutable after
+// construction; any thread may call Sign concurrently.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(absl::string_view key);
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+
+  std::string Sign(absl::string_view data) const;
+
+ private:
+  EVP_MAC_CTX* keyed_;  // owned; only ever copied from after construction
+};
 std::string Sha256(absl::string_view data);
 std::string Md5(absl::string_view data);
 

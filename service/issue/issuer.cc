@@ -150,7 +150,7 @@ void Issuer::CreatePostPolicy(
     in.expiration = c.expires;
     in.region = c.bucket->region;
     in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
-    in.callback_b64 = policy::BuildCallbackParam(config_.callback_url, c.intent.upload_id());
+    in.callback_b64 = callback_param_.Build(c.intent.upload_id());
     policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
 
     v1::Upload& intent = c.intent;
@@ -219,7 +219,7 @@ void Issuer::CreatePresignedPut(
       if (v4) in.additional_headers.push_back("content-length");
     }
     in.headers.emplace_back("x-oss-callback",
-                            policy::BuildCallbackParam(config_.callback_url, c.intent.upload_id()));
+                            callback_param_.Build(c.intent.upload_id()));
     in.now = c.now;
     in.expires = ttl;
     in.region = c.bucket->region;

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "ledger/ledger.h"
+#include "policy/callback_param.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace uploadbroker::issue {
@@ -29,7 +30,11 @@ class Issuer {
   // None of the arguments is owned; all must outlive the Issuer.
   Issuer(const config::Config& config, credentials::CredentialProvider& creds,
          ledger::Ledger& ledger, const common::Clock& clock)
-      : config_(config), creds_(creds), ledger_(ledger), clock_(clock) {}
+      : config_(config),
+        creds_(creds),
+        ledger_(ledger),
+        clock_(clock),
+        callback_param_(config.callback_url) {}
 
   void CreatePostPolicy(
       const config::Caller& caller, const v1::CreatePostPolicyRequest& request,
@@ -51,6 +56,7 @@ class Issuer {
   credentials::CredentialProvider& creds_;
   ledger::Ledger& ledger_;
   const common::Clock& clock_;
+  const policy::CallbackParamBuilder callback_param_;
 };
 
 }  // namespace uploadbroker::issue

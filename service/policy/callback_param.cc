@@ -51,8 +51,11 @@ std::string CallbackBodyTemplate(absl::string_view upload_id) {
   return body;
 }
 
-std::string BuildCallbackParam(absl::string_view callback_url,
-                               absl::string_view upload_id) {
+namespace {
+
+// The parameter's JSON text, before base64.
+std::string CallbackParamJson(absl::string_view callback_url,
+                              absl::string_view upload_id) {
   UB_CHECK(!callback_url.empty());
   UB_CHECK(std::all_of(callback_url.begin(), callback_url.end(),
                        [](char c) { return c > ' ' && c < 0x7f; }));
@@ -61,7 +64,31 @@ std::string BuildCallbackParam(absl::string_view callback_url,
   param["callbackBody"] = CallbackBodyTemplate(upload_id);
   param["callbackBodyType"] = "application/json";
   // Cannot throw: every string is checked ASCII above.
-  return common::Base64Encode(param.dump());
+  return param.dump();
+}
+
+}  // namespace
+
+std::string BuildCallbackParam(absl::string_view callback_url,
+                               absl::string_view upload_id) {
+  return common::Base64Encode(CallbackParamJson(callback_url, upload_id));
+}
+
+CallbackParamBuilder::CallbackParamBuilder(absl::string_view callback_url) {
+  const std::string a = CallbackParamJson(callback_url, "a");
+  const std::string b = CallbackParamJson(callback_url, "b");
+  UB_CHECK(a.size() == b.size());
+  const size_t at = static_cast<size_t>(
+      std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin());
+  UB_CHECK(at < a.size());
+  UB_CHECK(a.compare(at + 1, std::string::npos, b, at + 1, std::string::npos) == 0);
+  head_ = a.substr(0, at);
+  tail_ = a.substr(at + 1);
+}
+
+std::string CallbackParamBuilder::Build(absl::string_view upload_id) const {
+  UB_CHECK(IsValidUploadId(upload_id));
+  return common::Base64Encode(absl::StrCat(head_, upload_id, tail_));
 }
 
 }  // namespace uploadbroker::policy

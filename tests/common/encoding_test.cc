@@ -1,6 +1,5 @@
 #include "common/encoding.h"
 
-#include "common/crypto.h"
 #include "gtest/gtest.h"
 
 namespace uploadbroker::common {
@@ -34,16 +33,6 @@ TEST(PercentDecode, DecodesAndRejectsBadEscapes) {
   EXPECT_FALSE(PercentDecode("abc%2", false).ok());
   EXPECT_FALSE(PercentDecode("abc%", false).ok());
   EXPECT_FALSE(PercentDecode("%zz", false).ok());
-}
-
-TEST(Crypto, KnownDigests) {
-  EXPECT_EQ(HexEncode(Sha256("abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(HexEncode(Md5("")), "d41d8cd98f00b204e9800998ecf8427e");
-  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
-  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
-  EXPECT_EQ(RandomHex(16).size(), 32u);
-  EXPECT_NE(RandomHex(16), RandomHex(16));
 }
 
 }  // namespace

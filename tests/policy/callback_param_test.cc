@@ -90,6 +90,23 @@ TEST(BuildCallbackParam, DecodesToTheThreeMembers) {
                   "\"callbackBody\":\"{\\\"upload_id\\\":\\\"up-1\\\""));
 }
 
+TEST(CallbackParamBuilder, GivesTheSameBytesAsBuildCallbackParam) {
+  for (const std::string& url : std::vector<std::string>
+       {"https://broker.example.com/oss/callback", "http://127.0.0.1:8080/cb?src=oss&a=%22b%22",
+        "https://b.example.com/a\\b/\"q\"/%E5%9B%9E"}) {
+    CallbackParamBuilder builder(url);
+    for (const std::string& id : std::vector<std::string>{"a", "b", "up_0192f1e2d3c4a1b2c3d4e5f60718293a4b5c", "X-_9",
+                                 std::string(128, 'z')}) {
+      EXPECT_EQ(builder.Build(id), BuildCallbackParam(url, id)) << url << " " << id;
+    }
+  }
+}
+
+TEST(CallbackParamBuilderDeathTest, RejectsUnsafeUploadId) {
+  CallbackParamBuilder builder("https://broker.example.com/oss/callback");
+  EXPECT_DEATH(builder.Build("a\",\"x\":\"y"), "check failed");
+}
+
 TEST(BuildCallbackParam, SerialisesLikeAliOssForAJsonBody) {
   // ali-oss (JSON.stringify) output for a JSON callbackBody: re-serialising
   // it with nlohmann::ordered_json must give the same bytes.

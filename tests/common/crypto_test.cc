@@ -1,0 +1,57 @@
+#include "common/crypto.h"
+
+#include <thread>
+#include <vector>
+
+#include "common/encoding.h"
+#include "gtest/gtest.h"
+
+namespace uploadbroker::common {
+namespace {
+
+TEST(Crypto, KnownDigests) {
+  EXPECT_EQ(HexEncode(Sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HexEncode(Md5("")), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_EQ(RandomHex(16).size(), 32u);
+  EXPECT_NE(RandomHex(16), RandomHex(16));
+}
+
+// RFC 4231 test cases 1 and 2, RFC 2202 case 2, and the empty key.
+TEST(Crypto, HmacsMatchPublishedVectors) {
+  EXPECT_EQ(HexEncode(HmacSha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(HexEncode(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HexEncode(HmacSha1("Jefe", "what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+  EXPECT_EQ(HexEncode(HmacSha256("", "")),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+TEST(Crypto, PreparedKeySignsLikeTheOneShotHmac) {
+  HmacSha256Key key("Jefe");
+  EXPECT_EQ(HexEncode(key.Sign("what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(key.Sign("other"), HmacSha256("Jefe", "other"));  // reusable
+  EXPECT_EQ(HmacSha256Key("").Sign(""), HmacSha256("", ""));
+}
+
+TEST(Crypto, PreparedKeyIsSafeToShareAcrossThreads) {
+  HmacSha256Key key("shared");
+  const std::string expected = HmacSha256("shared", "message");
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) mismatches[t] += key.Sign("message") != expected;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+}  // namespace
+}  // namespace uploadbroker::common
