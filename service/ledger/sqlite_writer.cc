@@ -9,13 +9,15 @@
 namespace uploadbroker::ledger {
 namespace {
 
-// Schema version 1. Times are Unix nanoseconds; records are serialized
+// Schema version 2. Times are Unix nanoseconds; records are serialized
 // uploadbroker.v1.Upload / uploadbroker.v1.Event messages, and the columns
-// beside them are copies kept for indexing.
-constexpr char kSchemaV1[] = R"sql(
+// beside them are copies kept for indexing. An intent insert touches four
+// B-trees: the table (keyed by its creation order), upload_id, and the two
+// indexes the sweeper and ListUploads need.
+constexpr char kIntentsV2[] = R"sql(
 CREATE TABLE intents (
-  upload_id  TEXT PRIMARY KEY,
-  seq        INTEGER NOT NULL UNIQUE,  -- creation order, for paging
+  seq        INTEGER PRIMARY KEY,      -- creation order (the rowid), for paging
+  upload_id  TEXT NOT NULL UNIQUE,
   caller     TEXT NOT NULL,
   bucket     TEXT NOT NULL,
   key        TEXT NOT NULL,
@@ -23,9 +25,12 @@ CREATE TABLE intents (
   expires_at INTEGER,                  -- NULL: never expires
   record     BLOB NOT NULL
 );
-CREATE INDEX intents_by_state_expiry ON intents(state, expires_at, seq);
-CREATE INDEX intents_by_caller ON intents(caller, seq);
-CREATE INDEX intents_by_bucket ON intents(bucket, seq);
+)sql";
+constexpr char kIntentIndexesV2[] = R"sql(
+CREATE INDEX intents_by_state_expiry ON intents(state, expires_at);
+CREATE INDEX intents_by_bucket ON intents(bucket);
+)sql";
+constexpr char kEventsV1[] = R"sql(
 CREATE TABLE events (
   -- AUTOINCREMENT: a cursor is never reused, even after pruning.
   cursor       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,8 +40,38 @@ CREATE TABLE events (
   record       BLOB NOT NULL,
   UNIQUE (upload_id, type)
 );
-PRAGMA user_version = 1;
 )sql";
+
+// Version 1 keyed intents by upload_id with a separate UNIQUE seq column and
+// indexed caller too; version 2 keeps the same rows, seq becoming the rowid.
+// Runs inside InitSchema's transaction, so a crash midway changes nothing.
+constexpr char kMigrateV1ToV2[] = R"sql(
+DROP INDEX intents_by_state_expiry;
+DROP INDEX intents_by_caller;
+DROP INDEX intents_by_bucket;
+ALTER TABLE intents RENAME TO intents_v1;
+)sql";
+constexpr char kCopyV1Intents[] = R"sql(
+INSERT INTO intents(seq, upload_id, caller, bucket, key, state, expires_at, record)
+  SELECT seq, upload_id, caller, bucket, key, state, expires_at, record
+  FROM intents_v1 ORDER BY seq;
+DROP TABLE intents_v1;
+)sql";
+
+absl::Status CreateSchemaV2(sqlite3* db) {
+  UB_RETURN_IF_ERROR(Exec(db, kIntentsV2, "creating the intents table"));
+  UB_RETURN_IF_ERROR(Exec(db, kIntentIndexesV2, "creating the intents indexes"));
+  UB_RETURN_IF_ERROR(Exec(db, kEventsV1, "creating the events table"));
+  return Exec(db, "PRAGMA user_version = 2");
+}
+
+absl::Status MigrateV1ToV2(sqlite3* db) {
+  UB_RETURN_IF_ERROR(Exec(db, kMigrateV1ToV2, "migrating schema 1 to 2"));
+  UB_RETURN_IF_ERROR(Exec(db, kIntentsV2, "migrating schema 1 to 2"));
+  UB_RETURN_IF_ERROR(Exec(db, kCopyV1Intents, "migrating schema 1 to 2: copying intents"));
+  UB_RETURN_IF_ERROR(Exec(db, kIntentIndexesV2, "migrating schema 1 to 2: indexing intents"));
+  return Exec(db, "PRAGMA user_version = 2");
+}
 
 absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
   UB_ASSIGN_OR_RETURN(StmtPtr stmt, Prepare(db, sql));
@@ -83,7 +118,9 @@ absl::Status SqliteWriter::InitSchema() {
   absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
   absl::Status status = version.status();
   if (status.ok() && *version == 0) {
-    status = Exec(db, kSchemaV1, "creating the schema");
+    status = CreateSchemaV2(db);
+  } else if (status.ok() && *version == 1) {
+    status = MigrateV1ToV2(db);
   } else if (status.ok() && *version != kSchemaVersion) {
     status = absl::FailedPreconditionError(absl::StrCat(
         "ledger database ", sqlite3_db_filename(db, "main"),
@@ -110,9 +147,8 @@ absl::Status SqliteWriter::PrepareStatements() {
       {&last_seq_, "SELECT seq FROM sqlite_sequence WHERE name = 'events'"},
       {&insert_intent_,
        "INSERT INTO intents"
-       "(upload_id, seq, caller, bucket, key, state, expires_at, record) "
-       "VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM intents), "
-       "?2, ?3, ?4, ?5, ?6, ?7)"},
+       "(upload_id, caller, bucket, key, state, expires_at, record) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
       {&select_intent_, "SELECT record FROM intents WHERE upload_id = ?1"},
       {&update_intent_,
        "UPDATE intents SET state = ?2, record = ?3 WHERE upload_id = ?1"},
@@ -214,7 +250,7 @@ absl::Status SqliteWriter::CreateIntent(Upload intent) {
   }
   BindBlob(stmt, 7, record);
   int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) {
     return absl::AlreadyExistsError(
         absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
   }

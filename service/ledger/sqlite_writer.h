@@ -35,10 +35,11 @@ struct Retention {
 class SqliteWriter {
  public:
   // The schema version this build reads and writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database at `path`: WAL mode, synchronous=FULL,
-  // schema created on first use. FailedPrecondition for an unknown schema
+  // schema created on first use, a version 1 ledger migrated in place (one
+  // transaction). FailedPrecondition for an unknown schema
   // version; DataLoss for a file that is not a ledger database; Unavailable
   // when the file or its directory cannot be written.
   static absl::StatusOr<std::unique_ptr<SqliteWriter>> Open(

@@ -524,6 +524,75 @@ TEST_F(SqliteLedgerTest, UnknownSchemaVersionIsRefused) {
   EXPECT_THAT(ledger.status().message(), HasSubstr("schema version 7"));
 }
 
+// A ledger written by schema version 1 (the DDL below is that version's,
+// as stored on disk) opens, migrated in place, with nothing lost.
+TEST_F(SqliteLedgerTest, VersionOneLedgerIsMigratedWithEverythingKept) {
+  constexpr char kV1[] = R"sql(
+CREATE TABLE intents (upload_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,
+  caller TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+  state INTEGER NOT NULL, expires_at INTEGER, record BLOB NOT NULL);
+CREATE INDEX intents_by_state_expiry ON intents(state, expires_at, seq);
+CREATE INDEX intents_by_caller ON intents(caller, seq);
+CREATE INDEX intents_by_bucket ON intents(bucket, seq);
+CREATE TABLE events (cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+  upload_id TEXT NOT NULL, type INTEGER NOT NULL, committed_at INTEGER NOT NULL,
+  record BLOB NOT NULL, UNIQUE (upload_id, type));
+PRAGMA user_version = 1;
+)sql";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, kV1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "INSERT INTO intents VALUES (?1, ?2, 'app', 'photos', ?3, 1, ?4, ?5)",
+                               -1, &insert, nullptr),
+            SQLITE_OK);
+  // Stored out of id order: seq, not upload_id, is the listing order.
+  const std::vector<std::pair<std::string, int>> rows = {{"zz", 1}, {"aa", 2}};
+  for (const auto& [id, seq] : rows) {
+    Upload u = Intent(id);
+    u.set_state(v1::UPLOAD_STATE_PENDING);
+    std::string record = u.SerializeAsString();
+    sqlite3_bind_text(insert, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(insert, 2, seq);
+    sqlite3_bind_text(insert, 3, u.key().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert, 4, absl::ToUnixNanos(kStart + absl::Minutes(15)));
+    sqlite3_bind_blob(insert, 5, record.data(), static_cast<int>(record.size()), SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+    sqlite3_reset(insert);
+  }
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+
+  auto ledger = Open();
+  auto zz = ledger->GetUpload("zz");
+  ASSERT_TRUE(zz.ok()) << zz.status();
+  EXPECT_EQ(zz->metadata().at("order"), "zz");
+  EXPECT_EQ(CreateIntentSync(*ledger, Intent("aa")).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("new")).ok());
+  UploadQuery query;
+  query.limit = 10;
+  auto page = ledger->ListUploads(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  std::vector<std::string> ids;
+  for (const Upload& u : page->uploads) ids.push_back(u.upload_id());
+  EXPECT_THAT(ids, ElementsAre("new", "aa", "zz"));  // newest first
+  auto expired = ledger->ListExpiredPending(kStart + absl::Hours(1), 10);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(expired->size(), 3u);
+  ASSERT_TRUE(CompleteUploadSync(*ledger, "zz", Done()).ok());
+  EXPECT_EQ(ledger->GetUpload("zz")->state(), v1::UPLOAD_STATE_COMPLETED);
+  ledger.reset();
+
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &version, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(version, 0), SqliteWriter::kSchemaVersion);
+  sqlite3_finalize(version);
+  sqlite3_close(db);
+}
+
 TEST_F(SqliteLedgerTest, BadOptionsAreRejected) {
   SqliteLedger::Options options = Options();
   options.clock = nullptr;
