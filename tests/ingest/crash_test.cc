@@ -144,7 +144,9 @@ callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k"))
     bool is_completed = state == v1::UPLOAD_STATE_COMPLETED;
     completed += is_completed;
     EXPECT_EQ(events, is_completed ? 1 : 0) << id << " state " << state;
-    if (answered.count(id)) EXPECT_TRUE(is_completed) << id << " was answered 200 but is not completed";
+    if (answered.count(id)) {
+      EXPECT_TRUE(is_completed) << id << " was answered 200 but is not completed";
+    }
   }
   sqlite3_finalize(st);
   sqlite3_prepare_v2(db, "SELECT COUNT(*), IFNULL(MAX(cursor) - MIN(cursor) + 1, 0) FROM events", -1, &st, nullptr);
