@@ -158,25 +158,34 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
     Reject(req, respond, "body", fields.status());
     return;
   }
-  absl::StatusOr<v1::Upload> intent = ledger_.GetUpload(fields->upload_id);
-  if (!intent.ok()) {
-    Reject(req, respond, intent.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
-           intent.status());
-    return;
-  }
-  if (absl::Status st = CheckAgainstIntent(*fields, *intent); !st.ok()) {
-    Reject(req, respond, "intent_mismatch", st);
-    return;
-  }
-  std::string upload_id = fields->upload_id;
-  auto shared_req = std::make_shared<http::Request>(std::move(req));
+  // The intent is checked by the committer, in the transaction that
+  // completes it (no separate read): `mismatch` keeps the check's verdict,
+  // written on the ledger's thread before `done` runs there.
+  struct Pending {
+    http::Request request;
+    callback::CallbackFields fields;
+    absl::Status mismatch;
+  };
+  auto pending = std::make_shared<Pending>(Pending{std::move(req), *std::move(fields), absl::OkStatus()});
+  std::string upload_id = pending->fields.upload_id;
+  v1::Completion completion = ToCompletion(pending->fields);
   absl::Time commit_start = absl::Now();
   ledger_.CompleteUpload(
-      upload_id, ToCompletion(*fields),
-      [this, shared_req, respond = std::move(respond), commit_start](
+      std::move(upload_id), std::move(completion),
+      [pending](const v1::Upload& intent) {
+        pending->mismatch = CheckAgainstIntent(pending->fields, intent);
+        return pending->mismatch;
+      },
+      [this, pending, respond = std::move(respond), commit_start](
           absl::StatusOr<ledger::CompleteResult> result) {
+        if (!pending->mismatch.ok()) {  // nothing was written
+          Reject(pending->request, respond, "intent_mismatch", pending->mismatch);
+          return;
+        }
         if (!result.ok()) {
-          Reject(*shared_req, respond, "ledger", result.status());
+          Reject(pending->request, respond,
+                 result.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
+                 result.status());
           return;
         }
         commit_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - commit_start));
