@@ -17,6 +17,7 @@
 #ifndef UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
 #define UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -39,9 +40,11 @@ class CallbackHandler {
 
  private:
   // Rejects with the status derived from `st`; `kind` names the failing stage.
-  void Reject(const http::Request& req, const http::Responder& respond,
+  void Reject(absl::string_view peer, const http::Responder& respond,
               absl::string_view kind, const absl::Status& st);
-  http::Response Success(const v1::Upload& upload) const;
+  // The 200 answer OSS relays to the uploader, plus the extra fields.
+  http::Response Success(const std::string& upload_id, const std::string& bucket,
+                         const std::string& key, int64_t size, const std::string& etag) const;
 
   const callback::Verifier& verifier_;
   ledger::Ledger& ledger_;
