@@ -21,6 +21,8 @@
 #                         ${CB_PERF_OUT:-/tmp/callback_bench.perf.data})
 #   CB_KEY_BITS=1024      test RSA key size (OSS's own key is 512 bits)
 #   CB_CLIENT_THREADS=2   load generator I/O threads
+#   CB_MODES="newconn keepalive"  CB_CONNS="1 16 64"
+#                         run only these cells (quick iterations)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 n=${1:-20000}
@@ -136,9 +138,9 @@ echo "callback ingestion, $(nproc) cores, RSA-$bits test key, synchronous=FULL l
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-9s %5s %6s | %9s %9s %6s | %-17s %-17s | %-6s | %s\n' mode conns calls \
   broker/s nginx/s ratio 'broker p50/p99 ms' 'nginx p50/p99 ms' others 'broker check'
-for mode in newconn keepalive; do
+for mode in ${CB_MODES:-newconn keepalive}; do
   extra=(); [[ $mode == keepalive ]] && extra=(--keep-alive)
-  for c in 1 16 64; do
+  for c in ${CB_CONNS:-1 16 64}; do
     count=$n; ((c == 1)) && count=$n1
     cpu_now; snap=$cpu
     nginx_out=$("${load[@]}" "${extra[@]}" --no-setup --label nginx --http "127.0.0.1:$nginx_port" \

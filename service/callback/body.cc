@@ -1,12 +1,13 @@
 #include "callback/body.h"
 
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -105,16 +106,141 @@ bool IsValidUtf8(absl::string_view s) {
 // Known fields present in the body, as text; absent and null are missing.
 using RawFields = std::map<absl::string_view, std::string>;
 
-absl::Status TakeJsonValue(const FieldSpec& field, const Json& value,
+constexpr size_t kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
+
+// A JSON value seen where a known field belongs; text only for the kinds
+// that can become a field.
+struct JsonValue {
+  enum Kind { kAbsent, kNull, kString, kUnsigned, kInteger, kObject, kOther };
+  Kind kind = kAbsent;
+  std::string text;
+};
+
+// nlohmann SAX handler: keeps only the values of known fields (top level,
+// and inside a top-level "imageInfo" object) and the first duplicate key of
+// any object, without building the document.
+class FieldCollector final : public nlohmann::json_sax<Json> {
+ public:
+  // Known values, by index into kFields: at the top level, and inside
+  // imageInfo (only the imageInfo.* fields).
+  std::array<JsonValue, kFieldCount> top;
+  std::array<JsonValue, kFieldCount> nested;
+  JsonValue image_info;        // the top-level "imageInfo" value
+  bool top_is_object = false;  // the document is an object
+  std::string duplicate;       // first key given twice in one object
+
+  bool null() override { return Scalar(JsonValue::kNull, ""); }
+  bool boolean(bool) override { return Scalar(JsonValue::kOther, ""); }
+  bool number_integer(number_integer_t v) override {
+    JsonValue* target = Target();
+    if (target != nullptr) *target = {JsonValue::kInteger, absl::StrCat(v)};
+    return true;
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    JsonValue* target = Target();
+    if (target != nullptr) *target = {JsonValue::kUnsigned, absl::StrCat(v)};
+    return true;
+  }
+  bool number_float(number_float_t, const string_t&) override {
+    return Scalar(JsonValue::kOther, "");
+  }
+  bool string(string_t& v) override {
+    JsonValue* target = Target();
+    if (target != nullptr) *target = {JsonValue::kString, std::move(v)};
+    return true;
+  }
+  bool binary(binary_t&) override { return Scalar(JsonValue::kOther, ""); }
+  bool start_object(std::size_t) override {
+    Where where = Where::kOther;
+    if (frames_.empty()) {
+      top_is_object = true;
+      where = Where::kTop;
+    } else if (frames_.back().where == Where::kTop &&
+               frames_.back().pending == kImageInfoKey) {
+      where = Where::kImageInfo;
+    }
+    Scalar(JsonValue::kObject, "");
+    frames_.emplace_back(true, where);
+    return true;
+  }
+  bool key(string_t& k) override {
+    Frame& frame = frames_.back();
+    if (!frame.keys.insert(k).second && duplicate.empty()) duplicate = k;
+    frame.pending = -1;
+    if (frame.where == Where::kTop) {
+      frame.pending = k == "imageInfo" ? kImageInfoKey : FieldIndex(k);
+    } else if (frame.where == Where::kImageInfo) {
+      frame.pending = FieldIndex(absl::StrCat(kImageInfoPrefix, k));
+    }
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    Scalar(JsonValue::kOther, "");
+    frames_.emplace_back(false, Where::kOther);
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  static constexpr int kImageInfoKey = -2;
+  enum class Where { kTop, kImageInfo, kOther };
+  struct Frame {
+    Frame(bool o, Where w) : is_object(o), where(w) {}
+    bool is_object;
+    Where where;
+    int pending = -1;  // kFields index (or kImageInfoKey) of the current key
+    absl::flat_hash_set<std::string> keys;
+  };
+
+  static int FieldIndex(absl::string_view name) {
+    for (size_t i = 0; i < kFieldCount; ++i) {
+      if (kFields[i].name == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  // Where the value starting now is kept, or null if it is not wanted.
+  JsonValue* Target() {
+    if (frames_.empty() || !frames_.back().is_object) return nullptr;
+    const Frame& frame = frames_.back();
+    if (frame.where == Where::kTop && frame.pending == kImageInfoKey) {
+      return &image_info;
+    }
+    if (frame.pending < 0) return nullptr;
+    if (frame.where == Where::kTop) return &top[frame.pending];
+    if (frame.where == Where::kImageInfo) return &nested[frame.pending];
+    return nullptr;
+  }
+  bool Scalar(JsonValue::Kind kind, absl::string_view text) {
+    JsonValue* target = Target();
+    if (target != nullptr) *target = {kind, std::string(text)};
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+};
+
+absl::Status TakeJsonValue(const FieldSpec& field, const JsonValue& value,
                            RawFields& raw) {
-  if (value.is_null()) return absl::OkStatus();
+  if (value.kind == JsonValue::kAbsent || value.kind == JsonValue::kNull) {
+    return absl::OkStatus();
+  }
   if (raw.count(field.name) != 0) return Invalid(field.name, "given twice");
-  if (value.is_string()) {
-    raw[field.name] = value.get<std::string>();
-  } else if (field.numeric && value.is_number_unsigned()) {
-    raw[field.name] = absl::StrCat(value.get<uint64_t>());
-  } else if (field.numeric && value.is_number_integer()) {
-    raw[field.name] = absl::StrCat(value.get<int64_t>());
+  if (value.kind == JsonValue::kString ||
+      (field.numeric && (value.kind == JsonValue::kUnsigned ||
+                         value.kind == JsonValue::kInteger))) {
+    raw[field.name] = value.text;
   } else if (field.member == nullptr) {
     return Invalid(field.name, "not a non-negative integer");
   } else {
@@ -125,46 +251,30 @@ absl::Status TakeJsonValue(const FieldSpec& field, const Json& value,
 }
 
 absl::StatusOr<RawFields> ReadJson(absl::string_view body) {
-  // Duplicate keys are refused rather than silently resolved.
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  Json::parser_callback_t on_event = [&](int /*depth*/,
-                                         Json::parse_event_t event,
-                                         Json& parsed) {
-    if (event == Json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == Json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == Json::parse_event_t::key && duplicate.empty() &&
-               !open_objects.back().insert(parsed.get<std::string>()).second) {
-      duplicate = parsed.get<std::string>();
-    }
-    return true;
-  };
-  Json json = Json::parse(body.begin(), body.end(), on_event,
-                          /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Invalid("body", "not valid JSON");
-  if (!json.is_object()) return Invalid("body", "not a JSON object");
-  if (!duplicate.empty()) return Invalid(Shown(duplicate), "given twice");
-
-  RawFields raw;
-  for (const FieldSpec& field : kFields) {
-    auto it = json.find(field.name);
-    if (it != json.end()) {
-      absl::Status s = TakeJsonValue(field, *it, raw);
-      if (!s.ok()) return s;
-    }
+  FieldCollector collector;
+  if (!Json::sax_parse(body.begin(), body.end(), &collector)) {
+    return Invalid("body", "not valid JSON");
   }
-  auto image_info = json.find("imageInfo");
-  if (image_info != json.end() && !image_info->is_null()) {
-    if (!image_info->is_object()) return Invalid("imageInfo", "not an object");
-    for (const FieldSpec& field : kFields) {
-      if (!absl::StartsWith(field.name, kImageInfoPrefix)) continue;
-      auto it = image_info->find(field.name.substr(kImageInfoPrefix.size()));
-      if (it != image_info->end()) {
-        absl::Status s = TakeJsonValue(field, *it, raw);
-        if (!s.ok()) return s;
-      }
+  if (!collector.top_is_object) return Invalid("body", "not a JSON object");
+  // Duplicate keys are refused rather than silently resolved.
+  if (!collector.duplicate.empty()) {
+    return Invalid(Shown(collector.duplicate), "given twice");
+  }
+  RawFields raw;
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    absl::Status s = TakeJsonValue(kFields[i], collector.top[i], raw);
+    if (!s.ok()) return s;
+  }
+  const JsonValue& image_info = collector.image_info;
+  if (image_info.kind != JsonValue::kAbsent &&
+      image_info.kind != JsonValue::kNull) {
+    if (image_info.kind != JsonValue::kObject) {
+      return Invalid("imageInfo", "not an object");
+    }
+    for (size_t i = 0; i < kFieldCount; ++i) {
+      if (!absl::StartsWith(kFields[i].name, kImageInfoPrefix)) continue;
+      absl::Status s = TakeJsonValue(kFields[i], collector.nested[i], raw);
+      if (!s.ok()) return s;
     }
   }
   return raw;

@@ -14,7 +14,32 @@
 
 namespace uploadbroker::callback {
 
+namespace {
+
+// An EVP_MD_CTX ready for EVP_DigestVerify of RSA PKCS#1 v1.5 over MD5 by
+// `key`, or null if OpenSSL refuses. The digest and the signature algorithm
+// are looked up here once; a copy of the result verifies without lookups.
+EVP_MD_CTX* PrepareMd5Verify(EVP_PKEY* key) {
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> md5(
+      EVP_MD_fetch(nullptr, "MD5", nullptr), &EVP_MD_free);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                              &EVP_MD_CTX_free);
+  EVP_PKEY_CTX* pctx = nullptr;  // Owned by ctx.
+  if (md5 == nullptr || ctx == nullptr ||
+      EVP_DigestVerifyInit(ctx.get(), &pctx, md5.get(), nullptr, key) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return ctx.release();  // Holds its own references to md5 and key.
+}
+
+}  // namespace
+
 void PublicKey::Deleter::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+void PublicKey::Deleter::operator()(EVP_MD_CTX* ctx) const {
+  EVP_MD_CTX_free(ctx);
+}
 
 absl::StatusOr<PublicKey> PublicKey::FromPem(absl::string_view pem) {
   if (pem.size() > INT_MAX) return absl::InvalidArgumentError("PEM too large");
@@ -31,7 +56,8 @@ absl::StatusOr<PublicKey> PublicKey::FromPem(absl::string_view pem) {
   if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) {
     return absl::InvalidArgumentError("public key: not RSA");
   }
-  return PublicKey(std::move(key));
+  std::unique_ptr<EVP_MD_CTX, Deleter> prepared(PrepareMd5Verify(key.get()));
+  return PublicKey(std::move(key), std::move(prepared));
 }
 
 std::string PublicKey::SpkiSha256Hex() const {
@@ -46,13 +72,9 @@ std::string PublicKey::SpkiSha256Hex() const {
 
 absl::Status PublicKey::VerifyMd5(absl::string_view data,
                                   absl::string_view signature) const {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                              &EVP_MD_CTX_free);
-  if (ctx == nullptr) return absl::InternalError("EVP_MD_CTX_new failed");
-  EVP_PKEY_CTX* pctx = nullptr;  // Owned by ctx.
-  if (EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_md5(), nullptr, key_.get()) !=
-          1 ||
-      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+  std::unique_ptr<EVP_MD_CTX, Deleter> ctx(EVP_MD_CTX_new());
+  if (prepared_ == nullptr || ctx == nullptr ||
+      EVP_MD_CTX_copy_ex(ctx.get(), prepared_.get()) != 1) {
     ERR_clear_error();
     return absl::InternalError("OpenSSL refuses RSA-MD5 verification");
   }

@@ -2,7 +2,9 @@
 // (RSASSA-PKCS1-v1_5 over MD5, oss-protocol.md §5.2), over OpenSSL EVP.
 //
 // Immutable after construction; every const method may be called from any
-// number of threads at once. Move-only; owns its EVP_PKEY.
+// number of threads at once. Move-only; owns its EVP_PKEY and a verification
+// context prepared once from it (MD5 fetched, PKCS#1 v1.5 padding set), which
+// each VerifyMd5 call copies instead of looking the algorithms up again.
 #ifndef UPLOADBROKER_CALLBACK_PUBLIC_KEY_H_
 #define UPLOADBROKER_CALLBACK_PUBLIC_KEY_H_
 
@@ -39,11 +41,18 @@ class PublicKey {
  private:
   struct Deleter {
     void operator()(EVP_PKEY* key) const;
+    void operator()(EVP_MD_CTX* ctx) const;
   };
-  explicit PublicKey(std::unique_ptr<EVP_PKEY, Deleter> key)
-      : key_(std::move(key)) {}
+  PublicKey(std::unique_ptr<EVP_PKEY, Deleter> key,
+            std::unique_ptr<EVP_MD_CTX, Deleter> prepared)
+      : key_(std::move(key)), prepared_(std::move(prepared)) {}
 
   std::unique_ptr<EVP_PKEY, Deleter> key_;  // Never null.
+  // EVP_DigestVerifyInit'ed for RSA-MD5 with PKCS#1 v1.5 padding; only ever
+  // copied from (EVP_MD_CTX_copy_ex reads it). Null if OpenSSL refused to
+  // set it up (e.g. a FIPS-only provider without MD5): VerifyMd5 then fails
+  // with Internal.
+  std::unique_ptr<EVP_MD_CTX, Deleter> prepared_;
 };
 
 // OSS's callback key v1 (RSA-512), compiled into the binary and parsed on

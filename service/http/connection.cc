@@ -1,12 +1,13 @@
 #include "http/connection.h"
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "http/wire.h"
 
 namespace uploadbroker::http::internal {
 namespace {
@@ -15,28 +16,20 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
+using boost::system::error_code;
 
 constexpr size_t kReadChunk = 4096;
-// After answering with Connection: close we stop sending and read (and
-// discard) what the client still sends for a while, so that closing with
-// unread data does not reset the connection before it has read the answer.
-constexpr auto kLingerTime = std::chrono::seconds(1);
+// After answering with Connection: close while the client may still be
+// sending (an unread request, pipelined bytes, or a request that did not
+// ask to close) we stop sending and read (and discard) what it sends for a
+// while, so that closing with unread data does not reset the connection
+// before it has read the answer.
+constexpr absl::Duration kLingerTime = absl::Seconds(1);
 constexpr size_t kLingerMaxBytes = 1 << 20;
 
-bool IsHttpError(const beast::error_code& ec) {
+bool IsHttpError(const error_code& ec) {
   return &ec.category() ==
          &bhttp::make_error_code(bhttp::error::bad_method).category();
-}
-
-bool IsServerOwnedHeader(absl::string_view name) {
-  return absl::EqualsIgnoreCase(name, "content-length") ||
-         absl::EqualsIgnoreCase(name, "content-type") ||
-         absl::EqualsIgnoreCase(name, "connection") ||
-         absl::EqualsIgnoreCase(name, "transfer-encoding");
-}
-
-bool HasLineBreak(absl::string_view text) {
-  return text.find_first_of("\r\n") != absl::string_view::npos;
 }
 
 // Owned by every copy of one Responder: enforces "exactly once" and answers
@@ -68,54 +61,57 @@ class ResponderState {
 
 }  // namespace
 
-Connection::Connection(tcp::socket socket,
+Connection::Connection(Socket socket, const tcp::endpoint& peer,
                        std::shared_ptr<ServerContext> context)
     : context_(std::move(context)),
-      stream_(std::move(socket)),
-      deadline_(stream_.get_executor()) {
-  beast::error_code ec;
-  tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
-  if (!ec)
-    peer_ = absl::StrCat(remote.address().to_string(), ":", remote.port());
-}
+      socket_(std::move(socket)),
+      deadline_(socket_.get_executor()),
+      peer_(absl::StrCat(peer.address().to_string(), ":", peer.port())) {}
 
 void Connection::Start() {
   tracked_ = true;
-  asio::dispatch(stream_.get_executor(),
-                 [self = shared_from_this()] { self->ReadNext(); });
+  error_code ec;
+  socket_.non_blocking(true, ec);  // answers are written without waiting
+  ReadNext();
 }
 
 void Connection::StartRejected() {
   tracked_ = false;
-  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    self->Reject(503, "over_capacity", "server is at its connection limit");
-  });
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  Reject(503, "over_capacity", "server is at its connection limit");
 }
 
 void Connection::Drain() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->phase_ == Phase::kIdle) self->Close();
   });
 }
 
 void Connection::ForceClose() {
-  asio::post(stream_.get_executor(),
+  asio::post(socket_.get_executor(),
              [self = shared_from_this()] { self->Close(); });
 }
 
 void Connection::Deliver(const std::shared_ptr<ServerContext>& context,
                          const std::weak_ptr<Connection>& connection,
                          Response response) {
-  // Under the lock so Shutdown can close the gate before it stops the
-  // io_context; post never runs the function inline.
-  absl::MutexLock lock(&context->mu);
-  if (!context->open) return;
   std::shared_ptr<Connection> self = connection.lock();
   if (self == nullptr) return;
-  asio::post(self->stream_.get_executor(),
-             [self, response = std::move(response)]() mutable {
-               self->Write(std::move(response));
-             });
+  {
+    // While `open` the loops run (Shutdown stops them only after clearing
+    // it under the writer lock), so posting to one is safe.
+    absl::ReaderMutexLock lock(&context->gate_mu);
+    if (!context->open) return;
+    if (!self->socket_.get_executor().running_in_this_thread()) {
+      asio::post(self->socket_.get_executor(),
+                 [self, response = std::move(response)]() mutable {
+                   self->Write(std::move(response));
+                 });
+      return;
+    }
+  }
+  self->Write(std::move(response));  // the handler answered on our thread
 }
 
 void Connection::ReadNext() {
@@ -126,41 +122,80 @@ void Connection::ReadNext() {
   }
   phase_ = Phase::kIdle;
   parser_.emplace();
+  parser_->eager(true);
   parser_->header_limit(
       static_cast<uint32_t>(context_->options.max_header_bytes));
   parser_->body_limit(context_->options.max_body_bytes);
   if (buffer_.size() > 0) {  // a pipelined request already arrived
-    ReadRequest();
+    StartReading();
     return;
   }
   ArmDeadline(context_->options.idle_timeout);
-  stream_.expires_never();
-  stream_.async_read_some(
-      buffer_.prepare(kReadChunk),
-      [self = shared_from_this()](beast::error_code ec, size_t n) {
-        self->buffer_.commit(n);
-        if (ec) {  // peer closed, reset, or the idle deadline cancelled us
-          self->Close();
-          return;
-        }
-        self->ReadRequest();
-      });
+  ReadSome();
 }
 
-void Connection::ReadRequest() {
+void Connection::StartReading() {
   phase_ = Phase::kReading;
   timed_out_ = false;
   ArmDeadline(context_->options.read_timeout);
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      self->OnRead(ec);
-                    });
+  Parse();
 }
 
-void Connection::OnRead(beast::error_code ec) {
+void Connection::ReadSome() {
+  socket_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      [self = shared_from_this()](error_code ec, size_t n) {
+        self->OnReadSome(ec, n);
+      });
+}
+
+void Connection::OnReadSome(error_code ec, size_t n) {
+  buffer_.commit(n);
+  if (closed_) return;
+  if (phase_ == Phase::kIdle) {
+    if (ec) {  // peer closed, reset, or the idle deadline cancelled us
+      Close();
+      return;
+    }
+    StartReading();
+    return;
+  }
+  if (!ec) {
+    Parse();
+  } else if (timed_out_) {
+    OnRequest(ec);
+  } else if (ec == asio::error::eof) {
+    beast::error_code parse_ec;
+    parser_->put_eof(parse_ec);
+    OnRequest(parse_ec ? parse_ec : bhttp::error::end_of_stream);
+  } else {
+    Close();  // network error
+  }
+}
+
+// Feeds what has arrived to the parser; reads more until the request is
+// complete or the parser refuses it (it enforces the size limits).
+void Connection::Parse() {
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec) break;
+  }
+  if (ec || parser_->is_done()) {
+    OnRequest(ec);
+  } else {
+    ReadSome();
+  }
+}
+
+void Connection::OnRequest(error_code ec) {
   ++deadline_generation_;
   deadline_.cancel();
-  if (closed_) return;
   const ServerOptions& options = context_->options;
   if (ec && timed_out_) {
     Reject(408, "read_timeout",
@@ -188,6 +223,7 @@ void Connection::Dispatch() {
   phase_ = Phase::kHandling;
   bhttp::request<bhttp::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
+  client_closes_ = !keep_alive_;
   version_ = message.version();
   head_request_ = message.method() == bhttp::verb::head;
 
@@ -199,6 +235,7 @@ void Connection::Dispatch() {
   if (question != std::string::npos) {
     request.query_raw = request.target.substr(question + 1);
   }
+  request.headers.reserve(16);
   for (const auto& field : message) {
     request.headers.emplace_back(std::string(field.name_string()),
                                  std::string(field.value()));
@@ -217,100 +254,112 @@ void Connection::Dispatch() {
 
 void Connection::Write(Response response) {
   if (closed_ || phase_ != Phase::kHandling) return;
-  UB_CHECK(response.status >= 200 && response.status <= 599);
-  auto message = std::make_unique<Message>();
-  message->version(version_);
-  message->result(static_cast<unsigned>(response.status));
-  if (!response.content_type.empty()) {
-    message->set(bhttp::field::content_type, response.content_type);
-  }
-  for (const auto& [name, value] : response.headers) {
-    UB_CHECK(!HasLineBreak(name) && !HasLineBreak(value));  // no injection
-    if (!IsServerOwnedHeader(name)) message->insert(name, value);
-  }
-  message->body() = std::move(response.body);
-  if (head_request_) {  // the length of the body a GET would get, no body
-    message->content_length(message->body().size());
-    message->body().clear();
-  }
-  Send(std::move(message), keep_alive_ && !context_->draining.load());
+  const bool keep_alive = keep_alive_ && !context_->draining.load();
+  out_ = SerializeResponse(response, version_, keep_alive, head_request_);
+  Send(keep_alive);
 }
 
 void Connection::Reject(int status, const char* error, std::string reason) {
   context_->Rejected(error);
-  auto message = std::make_unique<Message>();
-  message->version(11);
-  message->result(static_cast<unsigned>(status));
-  message->set(bhttp::field::content_type, "application/json");
-  message->body() =
+  Response response;
+  response.status = status;
+  response.body =
       nlohmann::json{{"error", error}, {"reason", std::move(reason)}}.dump();
-  Send(std::move(message), /*keep_alive=*/false);
+  client_closes_ = false;  // the rest of its request may still be coming
+  out_ = SerializeResponse(response, 11, /*keep_alive=*/false,
+                           /*head_request=*/false);
+  Send(/*keep_alive=*/false);
 }
 
-void Connection::Send(std::unique_ptr<Message> message, bool keep_alive) {
+// Writes out_ at once if the socket takes it (the usual case for a small
+// answer), else finishes it asynchronously within write_timeout.
+void Connection::Send(bool keep_alive) {
   phase_ = Phase::kWriting;
-  message->keep_alive(keep_alive);
-  unsigned status = message->result_int();
-  if (status == 204 || status == 304) {
-    message->body().clear();  // these may carry neither body nor length
-    message->erase(bhttp::field::content_length);
-  } else if (!message->has_content_length()) {  // HEAD already has one
-    message->content_length(message->body().size());
+  keep_after_write_ = keep_alive;
+  error_code ec;
+  size_t written = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    written = 0;
+  } else if (ec) {
+    Close();
+    return;
   }
-  stream_.expires_after(
-      absl::ToChronoNanoseconds(context_->options.write_timeout));
-  std::shared_ptr<Message> owned(std::move(message));
-  Message& ref = *owned;
-  bhttp::async_write(stream_, ref,
-                     [self = shared_from_this(), owned, keep_alive](
-                         beast::error_code ec, size_t) {
-                       self->stream_.expires_never();
-                       if (ec) {
-                         self->Close();
-                       } else if (keep_alive) {
-                         self->ReadNext();
-                       } else {
-                         self->Linger();
-                       }
-                     });
+  if (written == out_.size()) {
+    OnWritten();
+    return;
+  }
+  ArmDeadline(context_->options.write_timeout);
+  asio::async_write(socket_, asio::buffer(out_.data() + written, out_.size() - written),
+                    [self = shared_from_this()](error_code write_ec, size_t) {
+                      ++self->deadline_generation_;
+                      self->deadline_.cancel();
+                      if (write_ec || self->closed_) {
+                        self->Close();
+                      } else {
+                        self->OnWritten();
+                      }
+                    });
+}
+
+void Connection::OnWritten() {
+  out_.clear();
+  if (keep_after_write_) {
+    // Posted, not called: a handler answering inline must not recurse
+    // through every pipelined request.
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this()] { self->ReadNext(); });
+    return;
+  }
+  // The client said this request was its last and sent nothing more: close
+  // now, there is nothing unread that would turn the close into a reset.
+  error_code ec;
+  if (client_closes_ && buffer_.size() == 0 && socket_.available(ec) == 0 &&
+      !ec) {
+    Close();
+    return;
+  }
+  Linger();
 }
 
 void Connection::ArmDeadline(absl::Duration timeout) {
   uint64_t generation = ++deadline_generation_;
   deadline_.expires_after(absl::ToChronoNanoseconds(timeout));
   deadline_.async_wait(
-      [self = shared_from_this(), generation](beast::error_code ec) {
+      [self = shared_from_this(), generation](error_code ec) {
         if (ec || generation != self->deadline_generation_) return;
         self->OnDeadline();
       });
 }
 
 void Connection::OnDeadline() {
-  if (phase_ == Phase::kIdle) {
-    Close();  // keep-alive idle limit: a normal close, not a rejection
-  } else if (phase_ == Phase::kReading) {
+  if (phase_ == Phase::kReading) {
     timed_out_ = true;
-    stream_.cancel();  // OnRead answers 408
+    error_code ec;
+    socket_.cancel(ec);  // OnRequest answers 408
+  } else if (phase_ != Phase::kHandling) {
+    // Idle keep-alive limit (a normal close, not a rejection), a write that
+    // took too long, or the end of lingering.
+    Close();
   }
 }
 
 void Connection::Linger() {
   phase_ = Phase::kClosing;
-  beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  error_code ec;
+  socket_.shutdown(Socket::shutdown_send, ec);
   if (ec) {
     Close();
     return;
   }
-  stream_.expires_after(kLingerTime);
+  ArmDeadline(kLingerTime);
   discard_.resize(kReadChunk);
   LingerRead();
 }
 
 void Connection::LingerRead() {
-  stream_.async_read_some(
+  socket_.async_read_some(
       asio::buffer(discard_),
-      [self = shared_from_this()](beast::error_code ec, size_t n) {
+      [self = shared_from_this()](error_code ec, size_t n) {
         self->lingered_bytes_ += n;
         if (ec || self->lingered_bytes_ > kLingerMaxBytes) {
           self->Close();
@@ -324,10 +373,11 @@ void Connection::Close() {
   if (closed_) return;
   closed_ = true;
   phase_ = Phase::kClosing;
+  ++deadline_generation_;
   deadline_.cancel();
-  beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  error_code ec;
+  socket_.shutdown(Socket::shutdown_both, ec);
+  socket_.close(ec);
   if (!tracked_) {
     context_->rejecting.fetch_sub(1);
     return;

@@ -1,18 +1,23 @@
 // Internal to http::Server: one accepted TCP connection and the state it
 // shares with the server. Not part of the component's interface.
 //
-// A Connection runs on its own strand; every member below is touched only
-// there. Its phases: idle (waiting for a request's first byte, idle_timeout)
-// -> reading (whole request within read_timeout) -> handling (Handler owns a
-// Responder) -> writing (write_timeout) -> idle again, or closing.
+// A Connection lives on the single-threaded io_context of the server loop
+// that accepted it; every member below is touched only on that loop's thread
+// (no strand needed). Its phases: idle (waiting for a request's first byte,
+// idle_timeout) -> reading (whole request within read_timeout) -> handling
+// (Handler owns a Responder) -> writing (write_timeout) -> idle again, or
+// closing. One timer enforces whichever limit the current phase has.
 #ifndef UPLOADBROKER_HTTP_CONNECTION_H_
 #define UPLOADBROKER_HTTP_CONNECTION_H_
 
 #include <atomic>
+#include <chrono>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +29,16 @@
 namespace uploadbroker::http::internal {
 
 class Connection;
+
+// Asio objects bound to one loop's io_context (typed, not type-erased, so
+// an answer can tell whether it runs on the loop's thread).
+using Executor = boost::asio::io_context::executor_type;
+using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+using Acceptor =
+    boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Executor>;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+    Executor>;
 
 // Shared by the server, its connections and outstanding responders, so that
 // a responder outliving the server finds it closed rather than freed.
@@ -38,8 +53,12 @@ struct ServerContext {
   const Handler handler;
   std::atomic<bool> draining{false};  // Shutdown has begun
   std::atomic<int> rejecting{0};      // 503 connections being answered
+  // Answers are handed to the loops only while `open`; Shutdown clears it
+  // (writer lock) before it stops the loops, so a responder holding the
+  // reader lock may still post to them.
+  absl::Mutex gate_mu;
+  bool open ABSL_GUARDED_BY(gate_mu) = true;
   absl::Mutex mu;
-  bool open ABSL_GUARDED_BY(mu) = true;  // false: responders do nothing
   // Serving connections; the map owns them until they close.
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections
       ABSL_GUARDED_BY(mu);
@@ -47,17 +66,21 @@ struct ServerContext {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // `socket` must have been accepted on a strand of its own.
-  Connection(boost::asio::ip::tcp::socket socket,
+  // `socket` belongs to the io_context of the (single) thread that calls
+  // Start or StartRejected; `peer` is the client's address.
+  Connection(Socket socket,
+             const boost::asio::ip::tcp::endpoint& peer,
              std::shared_ptr<ServerContext> context);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Serves requests until the peer or a limit closes the connection. The
   // caller has put it in context->connections; it removes itself on close.
+  // Call on the connection's loop thread.
   void Start();
   // Answers 503 and closes (over max_connections); counted in
-  // context->rejecting by the caller, which it decrements on close.
+  // context->rejecting by the caller, which it decrements on close. Call on
+  // the connection's loop thread.
   void StartRejected();
   // Shutdown: closes the connection if idle; otherwise it closes after the
   // current answer. Any thread.
@@ -65,7 +88,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes now, whatever the phase. Any thread.
   void ForceClose();
   // Delivers the handler's answer; a no-op once the server is closed or the
-  // connection is gone. Any thread.
+  // connection is gone. Any thread: on the connection's own loop thread the
+  // answer is written at once, from elsewhere it is posted to that loop.
   static void Deliver(const std::shared_ptr<ServerContext>& context,
                       const std::weak_ptr<Connection>& connection,
                       Response response);
@@ -74,15 +98,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
   using Parser =
       boost::beast::http::request_parser<boost::beast::http::string_body>;
-  using Message = boost::beast::http::response<boost::beast::http::string_body>;
 
   void ReadNext();
-  void ReadRequest();
-  void OnRead(boost::beast::error_code ec);
+  void StartReading();
+  void ReadSome();
+  void OnReadSome(boost::system::error_code ec, size_t n);
+  void Parse();
+  void OnRequest(boost::system::error_code ec);
   void Dispatch();
   void Write(Response response);
   void Reject(int status, const char* error, std::string reason);
-  void Send(std::unique_ptr<Message> message, bool keep_alive);
+  void Send(bool keep_alive);
+  void OnWritten();
   void ArmDeadline(absl::Duration timeout);
   void OnDeadline();
   void Linger();
@@ -91,18 +118,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const std::shared_ptr<ServerContext> context_;
   bool tracked_ = false;  // in context_->connections (false: 503 path)
-  boost::beast::tcp_stream stream_;
-  boost::asio::steady_timer deadline_;
+  Socket socket_;
+  Timer deadline_;
   uint64_t deadline_generation_ = 0;
-  boost::beast::flat_buffer buffer_;
+  boost::beast::flat_buffer buffer_;  // received, not yet parsed
   std::optional<Parser> parser_;
   std::string peer_;
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;  // the read deadline cancelled the read
   bool closed_ = false;
-  bool keep_alive_ = false;
-  bool head_request_ = false;  // answer headers only
+  bool keep_alive_ = false;      // the request allows another one
+  bool client_closes_ = false;   // the request said it is the last one
+  bool head_request_ = false;    // answer headers only
+  bool keep_after_write_ = false;
   unsigned version_ = 11;
+  std::string out_;  // the answer being written
   size_t lingered_bytes_ = 0;
   std::string discard_;
 };

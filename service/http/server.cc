@@ -5,7 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/system_executor.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -21,6 +21,8 @@ using internal::Connection;
 using internal::ServerContext;
 
 namespace {
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // How long Shutdown waits for force-closed connections to unregister.
 constexpr absl::Duration kForceCloseWait = absl::Seconds(1);
@@ -68,22 +70,31 @@ void AwaitNoConnections(ServerContext& context, absl::Duration timeout) {
 
 }  // namespace
 
-// Declaration order is destruction order in reverse: the io_context goes
-// last, destroying any handler (and the connection it holds) still queued.
-struct Server::Core {
-  Core(ServerOptions options, Handler handler, int threads)
-      : context(std::make_shared<ServerContext>(std::move(options),
-                                                std::move(handler))),
-        io(threads),
+// One event loop: a single-threaded io_context with its own acceptor on the
+// shared port. Declaration order is destruction order in reverse: the
+// io_context goes last, destroying any handler (and the connection it
+// holds) still queued.
+struct Server::Loop {
+  Loop()
+      : io(1),
         work(asio::make_work_guard(io)),
-        acceptor(asio::make_strand(io)),
-        retry(acceptor.get_executor()) {}
+        acceptor(io.get_executor()),
+        retry(io.get_executor()) {}
 
-  std::shared_ptr<ServerContext> context;
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
-  tcp::acceptor acceptor;  // used only on its strand
-  asio::steady_timer retry;
+  internal::Acceptor acceptor;  // used only on this loop's thread
+  internal::Timer retry;
+  tcp::endpoint peer;  // filled in by the pending accept
+};
+
+struct Server::Core {
+  Core(ServerOptions options, Handler handler)
+      : context(std::make_shared<ServerContext>(std::move(options),
+                                                std::move(handler))) {}
+
+  std::shared_ptr<ServerContext> context;
+  std::vector<std::unique_ptr<Loop>> loops;
 };
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
@@ -97,29 +108,47 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   UB_CHECK(!ec);  // ParseListen accepted it
   const std::string listen = options.listen;
   const int threads = options.threads;
-  auto core =
-      std::make_unique<Core>(std::move(options), std::move(handler), threads);
+  auto core = std::make_unique<Core>(std::move(options), std::move(handler));
   auto fail = [&listen, &ec](absl::string_view what) {
     return absl::UnavailableError(
         absl::StrCat("http: cannot ", what, " ", listen, ": ", ec.message()));
   };
-  core->acceptor.open(endpoint.protocol(), ec);
-  if (ec) return fail("open a socket for");
-  core->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (ec) return fail("set SO_REUSEADDR for");
-  core->acceptor.bind(endpoint, ec);
-  if (ec) return fail("bind");
-  core->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen on");
-  const int port = core->acceptor.local_endpoint(ec).port();
-  if (ec) return fail("read the port of");
+  // The loops share the port through SO_REUSEPORT (the kernel spreads new
+  // connections over them). SO_REUSEPORT would also let a second process of
+  // the same user bind a port we hold, or we one it holds: a plain bind
+  // first proves the port is free, and the plain probe a second server makes
+  // fails against our listening sockets.
+  for (int i = 0; i < threads; ++i) core->loops.push_back(std::make_unique<Loop>());
+  if (endpoint.port() != 0) {
+    internal::Acceptor probe(core->loops.front()->io.get_executor());
+    probe.open(endpoint.protocol(), ec);
+    if (ec) return fail("open a socket for");
+    probe.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) return fail("bind");
+  }
+  for (const auto& loop : core->loops) {
+    internal::Acceptor& acceptor = loop->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (ec) return fail("open a socket for");
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) return fail("set SO_REUSEADDR for");
+    acceptor.set_option(ReusePort(true), ec);
+    if (ec) return fail("set SO_REUSEPORT for");
+    acceptor.bind(endpoint, ec);
+    if (ec) return fail("bind");
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen on");
+    endpoint.port(acceptor.local_endpoint(ec).port());  // port 0: the chosen one
+    if (ec) return fail("read the port of");
+  }
 
   std::unique_ptr<Server> server(new Server(std::move(core)));
-  server->port_ = port;
-  asio::post(server->core_->acceptor.get_executor(),
-             [s = server.get()] { s->Accept(); });
-  for (int i = 0; i < threads; ++i) {
-    server->threads_.emplace_back([c = server->core_.get()] { c->io.run(); });
+  server->port_ = endpoint.port();
+  for (const auto& loop : server->core_->loops) {
+    Loop* l = loop.get();
+    asio::post(l->io, [s = server.get(), l] { s->Accept(*l); });
+    server->threads_.emplace_back([l] { l->io.run(); });
   }
   return server;
 }
@@ -128,24 +157,24 @@ Server::Server(std::unique_ptr<Core> core) : core_(std::move(core)) {}
 
 Server::~Server() { Shutdown(); }
 
-// Runs on the acceptor's strand.
-void Server::Accept() {
-  core_->acceptor.async_accept(
-      asio::make_strand(core_->io),
-      [this](boost::system::error_code ec, tcp::socket socket) {
-        if (!core_->acceptor.is_open()) return;  // Shutdown closed it
+// Runs on `loop`'s thread.
+void Server::Accept(Loop& loop) {
+  loop.acceptor.async_accept(
+      loop.peer,
+      [this, &loop](boost::system::error_code ec, internal::Socket socket) {
+        if (!loop.acceptor.is_open()) return;  // Shutdown closed it
         if (ec) {
           // Typically EMFILE: back off instead of spinning on the error.
-          core_->retry.expires_after(std::chrono::milliseconds(50));
-          core_->retry.async_wait([this](boost::system::error_code wait_ec) {
-            if (!wait_ec && core_->acceptor.is_open()) Accept();
+          loop.retry.expires_after(std::chrono::milliseconds(50));
+          loop.retry.async_wait([this, &loop](boost::system::error_code wait_ec) {
+            if (!wait_ec && loop.acceptor.is_open()) Accept(loop);
           });
           return;
         }
         ServerContext& context = *core_->context;
         const int limit = context.options.max_connections;
-        auto connection =
-            std::make_shared<Connection>(std::move(socket), core_->context);
+        auto connection = std::make_shared<Connection>(std::move(socket),
+                                                       loop.peer, core_->context);
         bool serve = false;
         {
           absl::MutexLock lock(&context.mu);
@@ -163,7 +192,7 @@ void Server::Accept() {
           context.rejecting.fetch_sub(1);
           context.Rejected("over_capacity");
         }
-        Accept();
+        Accept(loop);
       });
 }
 
@@ -180,14 +209,16 @@ void Server::ShutdownOnce() {
   context.draining.store(true);
 
   // 1. Stop accepting.
-  auto closed = std::make_shared<absl::Notification>();
-  asio::post(core_->acceptor.get_executor(), [this, closed] {
-    boost::system::error_code ec;
-    core_->acceptor.close(ec);
-    core_->retry.cancel();
-    closed->Notify();
-  });
-  closed->WaitForNotificationWithTimeout(grace);
+  for (const auto& loop : core_->loops) {
+    auto closed = std::make_shared<absl::Notification>();
+    asio::post(loop->io, [l = loop.get(), closed] {
+      boost::system::error_code ec;
+      l->acceptor.close(ec);
+      l->retry.cancel();
+      closed->Notify();
+    });
+    closed->WaitForNotificationWithTimeout(grace);
+  }
 
   // 2. Close idle connections; let in-flight ones answer and close.
   for (const auto& connection : Snapshot(context)) connection->Drain();
@@ -195,15 +226,17 @@ void Server::ShutdownOnce() {
 
   // 3. Late answers are dropped from here on; close what is left.
   {
-    absl::MutexLock lock(&context.mu);
+    absl::WriterMutexLock lock(&context.gate_mu);
     context.open = false;
   }
   for (const auto& connection : Snapshot(context)) connection->ForceClose();
   AwaitNoConnections(context, kForceCloseWait);
 
   // 4. Stop the threads, then free what the closed connections left behind.
-  core_->work.reset();
-  core_->io.stop();
+  for (const auto& loop : core_->loops) {
+    loop->work.reset();
+    loop->io.stop();
+  }
   for (std::thread& thread : threads_) thread.join();
   decltype(context.connections) leftover;
   {

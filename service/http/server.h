@@ -1,8 +1,13 @@
 // Server: the broker's HTTP/1.1 listener (OSS callbacks, health, metrics),
 // built on Boost.Beast.
 //
-// All I/O is asynchronous on an asio io_context run by `threads` threads, so
-// a slow or hostile client only ever costs its own connection. Each request
+// All I/O is asynchronous, so a slow or hostile client only ever costs its
+// own connection. There are `threads` event loops, each a single-threaded
+// io_context with its own acceptor on the shared port (SO_REUSEPORT; the
+// kernel spreads new connections over them); a connection stays on the loop
+// that accepted it, so nothing of it is shared between the loops. A handler
+// that answers on the loop's own thread is written at once; an answer from
+// another thread (e.g. the ledger's) is posted to the loop. Each request
 // is read completely (within read_timeout and the size limits) before the
 // Handler sees it; a connection carries one request at a time, pipelined
 // requests are answered in order. Every answer carries an explicit
@@ -86,9 +91,10 @@ class Server {
   void Shutdown();
 
  private:
+  struct Loop;  // one event loop, defined in server.cc
   struct Core;  // asio state, defined in server.cc
   explicit Server(std::unique_ptr<Core> core);
-  void Accept();
+  void Accept(Loop& loop);
   void ShutdownOnce();
 
   std::unique_ptr<Core> core_;

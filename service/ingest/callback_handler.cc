@@ -114,24 +114,27 @@ CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Led
                                            "Time from verified callback to durable commit", {},
                                            kLatencyBuckets)) {}
 
-void CallbackHandler::Reject(const http::Request& req, const http::Responder& respond,
+void CallbackHandler::Reject(absl::string_view peer, const http::Responder& respond,
                              absl::string_view kind, const absl::Status& st) {
   results_.Inc({"rejected", std::string(kind)});
-  spdlog::warn("callback rejected from {}: {}: {}", req.peer, std::string(kind), std::string(st.message()));
+  spdlog::warn("callback rejected from {}: {}: {}", std::string(peer), std::string(kind),
+               std::string(st.message()));
   http::Response r;
   r.status = HttpStatusFor(st);
   r.body = ErrorBody(kind, st.message());
   respond(std::move(r));
 }
 
-http::Response CallbackHandler::Success(const v1::Upload& upload) const {
+http::Response CallbackHandler::Success(const std::string& upload_id, const std::string& bucket,
+                                        const std::string& key, int64_t size,
+                                        const std::string& etag) const {
   nlohmann::json j;
   for (const auto& [k, v] : extra_) j[k] = v;
-  j["upload_id"] = upload.upload_id();
-  j["bucket"] = upload.bucket();
-  j["key"] = upload.completion().key();
-  j["size"] = upload.completion().size();
-  j["etag"] = upload.completion().etag();
+  j["upload_id"] = upload_id;
+  j["bucket"] = bucket;
+  j["key"] = key;
+  j["size"] = size;
+  j["etag"] = etag;
   http::Response r;
   r.status = 200;
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -140,7 +143,7 @@ http::Response CallbackHandler::Success(const v1::Upload& upload) const {
 
 void CallbackHandler::Handle(http::Request req, http::Responder respond) {
   if (req.method != "POST") {
-    Reject(req, respond, "method", absl::InvalidArgumentError("callbacks must be POST"));
+    Reject(req.peer, respond, "method", absl::InvalidArgumentError("callbacks must be POST"));
     return;
   }
   absl::Time start = absl::Now();
@@ -150,42 +153,60 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
       absl::StripAsciiWhitespace(req.Header("x-oss-signature-version")));
   verify_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - start));
   if (!verified.ok()) {
-    Reject(req, respond, "signature", verified);
+    Reject(req.peer, respond, "signature", verified);
     return;
   }
   absl::StatusOr<callback::CallbackFields> fields = callback::ParseCallbackBody(req.Header("content-type"), req.body);
   if (!fields.ok()) {
-    Reject(req, respond, "body", fields.status());
+    Reject(req.peer, respond, "body", fields.status());
     return;
   }
-  absl::StatusOr<v1::Upload> intent = ledger_.GetUpload(fields->upload_id);
-  if (!intent.ok()) {
-    Reject(req, respond, intent.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
-           intent.status());
-    return;
-  }
-  if (absl::Status st = CheckAgainstIntent(*fields, *intent); !st.ok()) {
-    Reject(req, respond, "intent_mismatch", st);
-    return;
-  }
-  std::string upload_id = fields->upload_id;
-  auto shared_req = std::make_shared<http::Request>(std::move(req));
+  // The intent is checked by the committer, in the transaction that
+  // completes it (no separate read): `mismatch` keeps the check's verdict,
+  // written on the ledger's thread before `done` runs there.
+  // The answer to a first completion is built here, off the committer's
+  // critical path: the check guarantees the completed intent then carries
+  // exactly these values. A repeat is answered from the stored record.
+  struct Pending {
+    std::string peer;
+    callback::CallbackFields fields;
+    absl::Status mismatch;
+    http::Response answer;
+  };
+  auto pending = std::make_shared<Pending>(Pending{std::move(req.peer), *std::move(fields), absl::OkStatus(), {}});
+  const callback::CallbackFields& f = pending->fields;
+  pending->answer = Success(f.upload_id, f.bucket, f.object, f.size, f.etag);
+  std::string upload_id = pending->fields.upload_id;
+  v1::Completion completion = ToCompletion(pending->fields);
   absl::Time commit_start = absl::Now();
   ledger_.CompleteUpload(
-      upload_id, ToCompletion(*fields),
-      [this, shared_req, respond = std::move(respond), commit_start](
+      std::move(upload_id), std::move(completion),
+      [pending](const v1::Upload& intent) {
+        pending->mismatch = CheckAgainstIntent(pending->fields, intent);
+        return pending->mismatch;
+      },
+      [this, pending, respond = std::move(respond), commit_start](
           absl::StatusOr<ledger::CompleteResult> result) {
+        if (!pending->mismatch.ok()) {  // nothing was written
+          Reject(pending->peer, respond, "intent_mismatch", pending->mismatch);
+          return;
+        }
         if (!result.ok()) {
-          Reject(*shared_req, respond, "ledger", result.status());
+          Reject(pending->peer, respond,
+                 result.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
+                 result.status());
           return;
         }
         commit_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - commit_start));
         const v1::Upload& upload = result->event.upload_completed().upload();
         results_.Inc({"accepted", result->appended ? "recorded" : "duplicate"});
-        if (!result->appended) {
-          spdlog::info("duplicate callback for {} answered again", upload.upload_id());
+        if (result->appended) {
+          respond(std::move(pending->answer));
+          return;
         }
-        respond(Success(upload));
+        spdlog::info("duplicate callback for {} answered again", upload.upload_id());
+        respond(Success(upload.upload_id(), upload.bucket(), upload.completion().key(),
+                        upload.completion().size(), upload.completion().etag()));
       });
 }
 

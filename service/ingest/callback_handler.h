@@ -1,19 +1,23 @@
 // CallbackHandler: answers OSS upload callbacks.
 //
-// For each POST: verify OSS's signature (Verifier) → parse the body → find
-// the intent by the upload_id constant → check bucket, key, size and type
-// against it → CompleteUpload (intent COMPLETED + one UploadCompleted event,
-// one durable transaction) → only then 200 with Content-Length and a small
+// For each POST: verify OSS's signature (Verifier) → parse the body →
+// CompleteUpload of the intent named by the upload_id constant, which checks
+// bucket, key, size and type against the stored intent inside the committing
+// transaction (CheckAgainstIntent as the CompletionCheck) and, if they match,
+// marks it COMPLETED + appends one UploadCompleted event (one durable
+// transaction) → only then 200 with Content-Length and a small
 // JSON body, which OSS relays to the uploader. A repeated callback for the
 // same object gets the same answer and appends nothing. Every rejection is a
 // JSON error {"error": kind, "reason": text} with a 4xx/5xx status, a log
 // line and a metric, and writes nothing.
 //
-// Thread-safe; Handle() never blocks on disk (the answer is sent from the
-// ledger's commit callback). Referenced objects must outlive the handler.
+// Thread-safe; Handle() never blocks on disk: it reads nothing from the
+// ledger, and every answer after the body parsed (acceptance or a rejection
+// against the intent) is sent from the ledger's commit callback. Referenced objects must outlive the handler.
 #ifndef UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
 #define UPLOADBROKER_INGEST_CALLBACK_HANDLER_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -36,9 +40,11 @@ class CallbackHandler {
 
  private:
   // Rejects with the status derived from `st`; `kind` names the failing stage.
-  void Reject(const http::Request& req, const http::Responder& respond,
+  void Reject(absl::string_view peer, const http::Responder& respond,
               absl::string_view kind, const absl::Status& st);
-  http::Response Success(const v1::Upload& upload) const;
+  // The 200 answer OSS relays to the uploader, plus the extra fields.
+  http::Response Success(const std::string& upload_id, const std::string& bucket,
+                         const std::string& key, int64_t size, const std::string& etag) const;
 
   const callback::Verifier& verifier_;
   ledger::Ledger& ledger_;

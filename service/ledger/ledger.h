@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,6 +34,13 @@ struct CompleteResult {
   // False when the upload was already completed and nothing was appended.
   bool appended = false;
 };
+
+// Decides, inside the transaction that would complete it, whether an upload
+// may be completed: called with the intent as stored (any state) after it
+// was found. A non-OK status aborts that one operation (nothing is written)
+// and becomes its result. Runs on the ledger's thread, once per attempt;
+// must be quick and must not call into the ledger.
+using CompletionCheck = std::function<absl::Status(const Upload& intent)>;
 
 // Narrows ListUploads. Empty fields match everything.
 struct UploadQuery {
@@ -60,13 +68,20 @@ class Ledger {
                             std::function<void(absl::Status)> done) = 0;
 
   // Marks the intent COMPLETED with `completion` and appends one
-  // UploadCompleted event, in one transaction. If the intent was already
+  // UploadCompleted event, in one transaction. NotFound if there is no such
+  // intent; otherwise `check` (if not null) sees the stored intent first and
+  // its error, if any, is the result. Then: if the intent was already
   // completed, returns the earlier event with appended=false and writes
-  // nothing. NotFound if there is no such intent; FailedPrecondition if it
-  // is EXPIRED.
+  // nothing; FailedPrecondition if it is EXPIRED.
   virtual void CompleteUpload(
-      std::string upload_id, Completion completion,
+      std::string upload_id, Completion completion, CompletionCheck check,
       std::function<void(absl::StatusOr<CompleteResult>)> done) = 0;
+  // The same without a check.
+  void CompleteUpload(std::string upload_id, Completion completion,
+                      std::function<void(absl::StatusOr<CompleteResult>)> done) {
+    CompleteUpload(std::move(upload_id), std::move(completion), nullptr,
+                   std::move(done));
+  }
 
   // Marks a PENDING intent EXPIRED and appends one UploadExpired event.
   // FailedPrecondition if it is not PENDING.

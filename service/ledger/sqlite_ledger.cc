@@ -132,12 +132,13 @@ void SqliteLedger::CreateIntent(Upload intent,
 }
 
 void SqliteLedger::CompleteUpload(
-    std::string upload_id, Completion completion,
+    std::string upload_id, Completion completion, CompletionCheck check,
     std::function<void(absl::StatusOr<CompleteResult>)> done) {
   Enqueue(std::make_unique<TypedOp<CompleteResult>>(
       [this, upload_id = std::move(upload_id),
-       completion = std::move(completion)](SqliteWriter& writer) mutable {
-        return writer.CompleteUpload(upload_id, std::move(completion),
+       completion = std::move(completion),
+       check = std::move(check)](SqliteWriter& writer) mutable {
+        return writer.CompleteUpload(upload_id, std::move(completion), check,
                                      options_.clock->Now());
       },
       std::move(done)));

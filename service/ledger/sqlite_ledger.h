@@ -84,8 +84,9 @@ class SqliteLedger final : public Ledger {
 
   void CreateIntent(Upload intent,
                     std::function<void(absl::Status)> done) override;
+  using Ledger::CompleteUpload;  // the overload without a check
   void CompleteUpload(
-      std::string upload_id, Completion completion,
+      std::string upload_id, Completion completion, CompletionCheck check,
       std::function<void(absl::StatusOr<CompleteResult>)> done) override;
   void ExpireUpload(std::string upload_id,
                     std::function<void(absl::StatusOr<Event>)> done) override;

@@ -329,8 +329,10 @@ absl::Status SqliteWriter::AppendEvent(const std::string& upload_id,
 }
 
 absl::StatusOr<CompleteResult> SqliteWriter::CompleteUpload(
-    const std::string& upload_id, Completion completion, absl::Time now) {
+    const std::string& upload_id, Completion completion,
+    const CompletionCheck& check, absl::Time now) {
   UB_ASSIGN_OR_RETURN(Upload upload, LoadIntent(upload_id));
+  if (check != nullptr) UB_RETURN_IF_ERROR(check(upload));
   switch (upload.state()) {
     case v1::UPLOAD_STATE_PENDING:
       break;

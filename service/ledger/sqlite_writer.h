@@ -60,8 +60,10 @@ class SqliteWriter {
 
   // Operations; call only between Savepoint and Release/Rollback.
   absl::Status CreateIntent(Upload intent);
+  // `check` (may be null): see Ledger::CompleteUpload.
   absl::StatusOr<CompleteResult> CompleteUpload(const std::string& upload_id,
                                                 Completion completion,
+                                                const CompletionCheck& check,
                                                 absl::Time now);
   absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
                                      absl::Time now);

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace uploadbroker::callback {
@@ -194,6 +195,56 @@ TEST(ParseCallbackBody, WrongJsonTypes) {
           kJson,
           R"({"upload_id":"u","bucket":"b","object":"o","size":1,"imageInfo":5})"),
       "imageInfo: not an object");
+}
+
+// The JSON reader keeps only known fields at the top level and inside a
+// top-level imageInfo; everything else is skipped but still checked for
+// duplicate keys.
+TEST(ParseCallbackBody, JsonFieldsCountOnlyWhereTheyBelong) {
+  auto fields = ParseCallbackBody(
+      kJson,
+      R"({"x":{"size":"junk","upload_id":7},"y":[{"object":1},"bucket"],)"
+      R"("upload_id":"u","bucket":"b","object":"o","size":3,)"
+      R"("imageInfo":{"upload_id":"zz","height":"4","deep":{"width":9}},)"
+      R"("z":{"imageInfo":{"height":[]}}})");
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  EXPECT_EQ(fields->upload_id, "u");
+  EXPECT_EQ(fields->bucket, "b");
+  EXPECT_EQ(fields->object, "o");
+  EXPECT_EQ(fields->size, 3);
+  EXPECT_EQ(fields->image_height, "4");
+  EXPECT_EQ(fields->image_width, "");
+}
+
+TEST(ParseCallbackBody, JsonDuplicateKeysAreRefusedAtAnyDepth) {
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":1,)"
+                           R"("x":[{"k":1,"k":2}]})"),
+            "k: given twice");
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":1,)"
+                           R"("imageInfo":{"width":1,"width":1}})"),
+            "width: given twice");
+  // The same key in different objects is fine.
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":1,)"
+                           R"("a":{"k":1},"b":{"k":1}})"),
+            "ok");
+}
+
+TEST(ParseCallbackBody, JsonSizeOfEveryWrongKind) {
+  for (const char* size : {"{}", "[1]", "1.5", "true", "-3", "\"-3\"", "1e3",
+                           "18446744073709551616"}) {
+    EXPECT_EQ(ErrorOf(kJson, absl::StrCat(R"({"upload_id":"u","bucket":"b","object":"o","size":)",
+                                          size, "}")),
+              "size: not a non-negative integer")
+        << size;
+  }
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":null})"),
+            "size: missing");
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":1,)"
+                           R"("imageInfo":{"height":{}}})"),
+            "imageInfo.height: not an integer or string");
+  EXPECT_EQ(ErrorOf(kJson, R"({"upload_id":"u","bucket":"b","object":"o","size":1,)"
+                           R"("imageInfo":null,"imageInfo.width":"2"})"),
+            "ok");
 }
 
 TEST(ParseCallbackBody, InvalidJson) {

@@ -2,6 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "test_signer.h"
 
@@ -65,6 +69,35 @@ TEST(PublicKey, RejectsMalformedSignatures) {
   EXPECT_FALSE(key.VerifyMd5("hello", sig.substr(1)).ok());
   EXPECT_FALSE(key.VerifyMd5("hello", sig + "x").ok());
   EXPECT_FALSE(key.VerifyMd5("hello", std::string(sig.size(), '\xff')).ok());
+}
+
+// VerifyMd5 copies one prepared context per key: the copy must leave it
+// reusable, from many threads at once, for good and bad signatures alike.
+TEST(PublicKey, PreparedContextIsReusableAcrossThreads) {
+  TestSigner signer;
+  PublicKey key = signer.Public();
+  const std::string good = signer.Sign("payload");
+  const std::string other = signer.Sign("other");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (!key.VerifyMd5("payload", good).ok()) ++wrong;
+        if (key.VerifyMd5("payload", other).ok()) ++wrong;
+        if (!key.VerifyMd5("other", other).ok()) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(PublicKey, MovedKeyStillVerifies) {
+  TestSigner signer;
+  PublicKey moved = signer.Public();
+  PublicKey key = std::move(moved);
+  EXPECT_TRUE(key.VerifyMd5("hello", signer.Sign("hello")).ok());
 }
 
 TEST(PublicKey, SpkiHashDiffersPerKey) {

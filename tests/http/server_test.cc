@@ -173,6 +173,60 @@ TEST(ServerTest, ConnectionCloseIsHonoured) {
   EXPECT_TRUE(client->ReadsEof());
 }
 
+// Bytes after a Connection: close request make the server linger (read and
+// discard) instead of closing at once, so the close cannot reset the
+// connection before the client has read its answer.
+TEST(ServerTest, BytesAfterAClosingRequestDoNotCostTheAnswer) {
+  Recorder recorder;
+  auto server = Start({}, recorder.handler());
+  auto client = RawClient::Connect(server->port());
+  ASSERT_TRUE(client->Send(Get("/last", "Connection: close\r\n") +
+                           Get("/ignored") + std::string(100000, 'x')));
+  std::optional<Reply> reply = client->ReadResponse();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->body, "/last");
+  EXPECT_THAT(reply->Header("Connection"), Optional(std::string("close")));
+  EXPECT_TRUE(client->ReadsEof());
+  EXPECT_EQ(recorder.requests().size(), 1u);
+}
+
+// An answer larger than the socket takes at once is finished asynchronously.
+TEST(ServerTest, LargeAnswerIsWrittenCompletely) {
+  const std::string big(8 << 20, 'b');
+  auto server = Start({}, [&big](Request, Responder respond) {
+    respond({200, "text/plain", big, {}});
+  });
+  auto client = RawClient::Connect(server->port());
+  ASSERT_TRUE(client->Send(Get("/big")));
+  std::optional<Reply> reply = client->ReadResponse(absl::Seconds(20));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->body.size(), big.size());
+  EXPECT_EQ(reply->body, big);
+  // Still usable afterwards (keep-alive).
+  ASSERT_TRUE(client->Send(Get("/again")));
+  EXPECT_TRUE(client->ReadResponse(absl::Seconds(20)).has_value());
+}
+
+// Each event loop has its own acceptor on the one port: many connections
+// at once, new and kept alive, are all served.
+TEST(ServerTest, ManyConcurrentConnectionsAreServedAcrossLoops) {
+  Recorder recorder;
+  ServerOptions options;
+  options.threads = 3;
+  auto server = Start(options, recorder.handler());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.push_back(RawClient::Connect(server->port()));
+    ASSERT_NE(clients.back(), nullptr);
+    ASSERT_TRUE(clients.back()->Send(Get(absl::StrCat("/c", i))));
+  }
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_THAT(clients[i]->ReadResponse(),
+                Optional(testing::Field(&Reply::body, absl::StrCat("/c", i))));
+  }
+  EXPECT_EQ(recorder.requests().size(), 40u);
+}
+
 TEST(ServerTest, Http10KeepsAliveOnlyWhenAsked) {
   Recorder recorder;
   auto server = Start({}, recorder.handler());

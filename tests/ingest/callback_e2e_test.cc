@@ -292,6 +292,18 @@ TEST_F(CallbackTest, CallbacksOutsideTheIntentAreRefused) {
   Sent wrong_type;
   wrong_type.body = JsonBody(id, "uploads/exact.png", 5, "text/html");
   ExpectRejected(Post(wrong_type), 403, "mimeType", id);
+
+  // The committer checks these against the stored intent; each is counted
+  // under its own reason.
+  std::string metrics = Get("/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("upload_broker_callbacks_total{result=\"rejected\",reason=\"unknown_upload\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("upload_broker_callbacks_total{result=\"rejected\",reason=\"intent_mismatch\"} 3"));
+
+  // The intent is still open for the right object.
+  Sent right;
+  right.body = JsonBody(id, "uploads/exact.png");
+  EXPECT_EQ(Post(right).status, 200);
+  EXPECT_EQ(Events(id), 1);
 }
 
 TEST_F(CallbackTest, OversizeBodyIsRefusedBeforeParsing) {

@@ -203,6 +203,64 @@ TEST_F(SqliteLedgerTest, CompleteUnknownUploadIsNotFound) {
   EXPECT_EQ(*ledger->LastCursor(), 0u);
 }
 
+// CompleteUpload with a CompletionCheck, waiting for the answer; `seen`
+// collects the state of each intent the check was shown.
+absl::StatusOr<CompleteResult> CompleteChecked(
+    Ledger& ledger, const std::string& id, Completion completion,
+    absl::Status verdict, std::vector<v1::UploadState>& seen) {
+  absl::Notification finished;
+  absl::StatusOr<CompleteResult> result;
+  ledger.CompleteUpload(
+      id, std::move(completion),
+      [&seen, verdict](const Upload& intent) {
+        seen.push_back(intent.state());
+        return verdict;
+      },
+      [&](absl::StatusOr<CompleteResult> r) {
+        result = std::move(r);
+        finished.Notify();
+      });
+  finished.WaitForNotification();
+  return result;
+}
+
+TEST_F(SqliteLedgerTest, CompletionCheckSeesTheStoredIntentAndCanRefuse) {
+  auto ledger = Open();
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
+  std::vector<v1::UploadState> seen;
+
+  // A refusing check: its status is the result and nothing is written.
+  auto refused = CompleteChecked(*ledger, "u1", Done(),
+                                 absl::PermissionDeniedError("object: no"), seen);
+  EXPECT_EQ(refused.status(), absl::PermissionDeniedError("object: no"));
+  EXPECT_EQ(ledger->GetUpload("u1")->state(), v1::UPLOAD_STATE_PENDING);
+  EXPECT_EQ(*ledger->LastCursor(), 0u);
+
+  auto accepted = CompleteChecked(*ledger, "u1", Done(), absl::OkStatus(), seen);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE(accepted->appended);
+
+  // A repeat shows the check the completed intent; refusing it still wins.
+  auto again = CompleteChecked(*ledger, "u1", Done(), absl::OkStatus(), seen);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->appended);
+  EXPECT_EQ(CompleteChecked(*ledger, "u1", Done(),
+                            absl::FailedPreconditionError("other object"), seen)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // No intent: NotFound without consulting the check.
+  EXPECT_EQ(CompleteChecked(*ledger, "ghost", Done(), absl::OkStatus(), seen)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(seen, ElementsAre(v1::UPLOAD_STATE_PENDING, v1::UPLOAD_STATE_PENDING,
+                                v1::UPLOAD_STATE_COMPLETED,
+                                v1::UPLOAD_STATE_COMPLETED));
+  EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
+}
+
 TEST_F(SqliteLedgerTest, ExpireAppendsEventAndEndsTheIntent) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
