@@ -51,27 +51,8 @@ free_port() {
   done
 }
 
-# Test callback key: the broker trusts its public half through explicit config
-# (as for the OSS simulator); the load generator signs with the private half.
-openssl genrsa -out "$work/key.pem" "$bits" 2>/dev/null
-openssl rsa -in "$work/key.pem" -pubout -out "$work/pub.pem" 2>/dev/null
-echo -n bench-key > "$work/api_key"
-echo LTAI5tBenchAccessKeyId > "$work/ak"
-echo bench-secret > "$work/sk"
-key_url=http://127.0.0.1:9/bench_pub_key.pem
-cat > "$work/broker.yaml" <<YAML
-listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-callback:
-  url: "https://broker.example.com/oss/callback"
-  trusted_key_url: "$key_url"
-  trusted_key_file: $work/pub.pem
-ledger: {path: $work/ledger.db}
-credentials: {access_key_id_file: $work/ak, access_key_secret_file: $work/sk}
-buckets:
-  - {name: bench, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
-callers:
-  - {name: bench, api_key_sha256: $(sha256sum < "$work/api_key" | cut -d' ' -f1), buckets: [bench], key_prefixes: [bench/]}
-YAML
+callback_bench_config "$work" "$bits"
+key_url=$callback_key_url
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"

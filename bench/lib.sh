@@ -31,3 +31,29 @@ grpc_frame() {
   cat "$msg" >> "$3"
   rm -f "$msg"
 }
+
+# callback_bench_config DIR BITS: a test callback key pair of BITS bits (the
+# broker trusts its public half through explicit config, as for the OSS
+# simulator; the load generator signs with the private half), credentials,
+# and DIR/broker.yaml for a broker on ephemeral ports.
+callback_key_url=http://127.0.0.1:9/bench_pub_key.pem
+callback_bench_config() {
+  openssl genrsa -out "$1/key.pem" "$2" 2>/dev/null
+  openssl rsa -in "$1/key.pem" -pubout -out "$1/pub.pem" 2>/dev/null
+  echo -n bench-key > "$1/api_key"
+  echo LTAI5tBenchAccessKeyId > "$1/ak"
+  echo bench-secret > "$1/sk"
+  cat > "$1/broker.yaml" <<YAML
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+callback:
+  url: "https://broker.example.com/oss/callback"
+  trusted_key_url: "$callback_key_url"
+  trusted_key_file: $1/pub.pem
+ledger: {path: $1/ledger.db}
+credentials: {access_key_id_file: $1/ak, access_key_secret_file: $1/sk}
+buckets:
+  - {name: bench, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+callers:
+  - {name: bench, api_key_sha256: $(sha256sum < "$1/api_key" | cut -d' ' -f1), buckets: [bench], key_prefixes: [bench/]}
+YAML
+}
