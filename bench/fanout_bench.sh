@@ -11,12 +11,22 @@
 # (latency); (c) RSS per idle subscriber (VmRSS with 0 vs 1,000 idle
 # streams); (d) replay from EARLIEST over REPLAY_EVENTS stored events, and
 # the bare server's single-stream ceiling for comparison.
+#
+# Live scenarios (a)-(c) ask for one event per message (the format of
+# clients that predate max_events_per_message; EVENTS_PER_MESSAGE overrides).
+# Replay runs once with one event per message and twice with
+# REPLAY_PER_MESSAGE (default 256, what client::Subscriber asks for).
+# BARE_FLAGS passes extra flags to the bare server (e.g.
+# --serialize_per_write).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 replay=${1:-1000000}
 warmup=${WARMUP_S:-2}
 duration=${DURATION_S:-5}
 channels=${CHANNELS:-4}
+per_message=${EVENTS_PER_MESSAGE:-1}
+replay_per_message=${REPLAY_PER_MESSAGE:-256}
+bare_flags=${BARE_FLAGS:-}
 cmake --build "$build_dir" -j2 --target fanout_broker_server fanout_bare_server fanout_bench >/dev/null
 bin=$build_dir/bench
 
@@ -47,7 +57,8 @@ start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, 
     "$bin/fanout_broker_server" --config "$work/broker.yaml" --produce_rate "$rate" "$@" \
       > "$work/ready" 2>>"$work/server.log" &
   else
-    "$bin/fanout_bare_server" --produce_rate "$rate" > "$work/ready" 2>>"$work/server.log" &
+    # shellcheck disable=SC2086
+    "$bin/fanout_bare_server" --produce_rate "$rate" $bare_flags > "$work/ready" 2>>"$work/server.log" &
   fi
   server_pid=$!
   for _ in $(seq 1 3000); do [[ -s $work/ready ]] && break; sleep 0.05; done
@@ -63,7 +74,8 @@ live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's
   # Enough intents for connecting, warm-up, the window and slack.
   start_server "$kind" "$rate" --intents "$(awk "BEGIN{printf \"%d\", $rate * ($warmup + $duration + 20)}")"
   "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
-    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration"
+    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration" \
+    --events_per_message "$per_message"
   stop_server
 }
 
@@ -100,13 +112,24 @@ if ((replay > 0)); then
   echo "prefill: $(grep 'setup: prefilled' "$work/server.log" | tail -1 | sed 's/setup: //'), $(du -h "$work/replay.db" | cut -f1) on disk"
   port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$work/ready")
   last=$(sed -n 's/.*last_cursor=\([0-9]*\).*/\1/p' "$work/ready")
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
+  replay_run() {  # replay_run EVENTS_PER_MESSAGE
+    "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest \
+      --until_cursor "$last" --events_per_message "$1" | sed "s/^/per_message=$1 /"
+  }
+  replay_run 1
+  replay_run "$replay_per_message"
+  replay_run "$replay_per_message"
   stop_server
-  # Control: the bare server's ceiling for one stream (one event per write,
-  # one write in flight), offered 150k events/s.
-  start_server bare 150000
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
-    --warmup_s 1 --duration_s 3 | sed 's/^/single-stream ceiling: /'
-  stop_server
+  # Control: the bare server's ceiling for one stream (one write in flight),
+  # offered 150k events/s with one event per message and 400k events/s
+  # (more than its generator thread makes) with several.
+  ceiling() {  # ceiling RATE EVENTS_PER_MESSAGE
+    start_server bare "$1"
+    "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
+      --warmup_s 1 --duration_s 3 --events_per_message "$2" |
+      sed "s/^/single-stream ceiling, offered $1\/s, per_message=$2: /"
+    stop_server
+  }
+  ceiling 150000 1
+  ceiling 400000 "$replay_per_message"
 fi
