@@ -45,16 +45,18 @@ absl::StatusOr<std::shared_ptr<const EventBatch>> EventBatch::Parse(
   if (records.entries.empty()) return batch;
   // One slice owns the whole buffer; each record is a sub-slice of it.
   auto* data = new std::string(std::move(records.data));
-  const grpc::Slice all(data->data(), data->size(), &DeleteString, data);
-  batch->events_.reserve(records.entries.size());
+  batch->buffer_ = grpc::Slice(data->data(), data->size(), &DeleteString, data);
+  const grpc::Slice& all = batch->buffer_;
+  batch->views_.reserve(records.entries.size());
   batch->records_.reserve(records.entries.size());
   for (const ledger::EventRecords::Entry& entry : records.entries) {
-    auto* event = google::protobuf::Arena::CreateMessage<v1::Event>(&batch->arena_);
-    if (!event->ParseFromArray(data->data() + entry.offset, static_cast<int>(entry.size))) {
+    absl::StatusOr<EventView> view =
+        EventView::Parse(absl::string_view(data->data() + entry.offset, entry.size));
+    if (!view.ok() || view->cursor() != entry.cursor) {
       return absl::DataLossError(
           absl::StrCat("stored event at cursor ", entry.cursor, " is corrupt"));
     }
-    batch->events_.push_back(event);
+    batch->views_.push_back(*view);
     batch->records_.push_back(all.sub(entry.offset, entry.offset + entry.size));
     batch->record_bytes_ += entry.size;
   }

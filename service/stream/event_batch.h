@@ -1,9 +1,9 @@
 // EventBatch: events read from the log once and shared by every stream that
 // delivers them, and the SubscribeResponse messages built from them.
 //
-// A batch keeps each event twice: parsed (arena-allocated, for the streams'
-// filters) and as its stored record (the serialized Event, which is what
-// goes on the wire). Streams never re-serialize an event: a message is the
+// A batch keeps each event's stored record (the serialized Event, which is
+// what goes on the wire) and a view of the fields the streams' filters read
+// (event_view.h), so events are never parsed into messages here. Streams never re-serialize an event: a message is the
 // record bytes plus a few bytes of protobuf framing, and the record bytes
 // are reference-counted slices of the one buffer the batch was read into.
 //
@@ -18,17 +18,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/arena.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
 #include "ledger/ledger.h"
-#include "uploadbroker/v1/upload_broker.pb.h"
+#include "stream/event_view.h"
 
 namespace uploadbroker::stream {
 
 class EventBatch {
  public:
-  // Parses every record. DataLoss names the cursor of a corrupt record.
+  // Reads every record's view. DataLoss names the cursor of a corrupt
+  // record (or one whose cursor is not its row's).
   static absl::StatusOr<std::shared_ptr<const EventBatch>> Parse(
       ledger::EventRecords records);
   static std::shared_ptr<const EventBatch> Empty();
@@ -36,22 +36,22 @@ class EventBatch {
   EventBatch(const EventBatch&) = delete;
   EventBatch& operator=(const EventBatch&) = delete;
 
-  size_t size() const { return events_.size(); }
-  bool empty() const { return events_.empty(); }
-  // Parsed event `i` (0 <= i < size()), valid as long as the batch.
-  const v1::Event& event(size_t i) const { return *events_[i]; }
+  size_t size() const { return views_.size(); }
+  bool empty() const { return views_.empty(); }
+  // Event `i` (0 <= i < size()) as filters see it, valid as long as the batch.
+  const EventView& view(size_t i) const { return views_[i]; }
   // Its stored record: the Event in wire format.
   const grpc::Slice& record(size_t i) const { return records_[i]; }
-  uint64_t first_cursor() const { return events_.front()->cursor(); }
-  uint64_t last_cursor() const { return events_.back()->cursor(); }
+  uint64_t first_cursor() const { return views_.front().cursor(); }
+  uint64_t last_cursor() const { return views_.back().cursor(); }
   // Bytes of record data held.
   size_t record_bytes() const { return record_bytes_; }
 
  private:
   EventBatch() = default;
 
-  google::protobuf::Arena arena_;
-  std::vector<const v1::Event*> events_;  // on arena_
+  grpc::Slice buffer_;            // every record, back to back
+  std::vector<EventView> views_;  // into buffer_
   std::vector<grpc::Slice> records_;
   size_t record_bytes_ = 0;
 };

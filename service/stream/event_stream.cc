@@ -175,7 +175,7 @@ void EventStreamer::Stream::WriteNextLocked() {
   if (max_per_message_ <= 1) {
     for (DropWrittenLocked(); batch_ != nullptr; DropWrittenLocked()) {
       const size_t i = next_++;
-      if (!filter_.Matches(batch_->event(i))) continue;
+      if (!filter_.Matches(batch_->view(i))) continue;
       message_ = SingleEventMessage(batch_->record(i));
       writing_ = true;
       StartWrite(&message_);
@@ -188,7 +188,7 @@ void EventStreamer::Stream::WriteNextLocked() {
   for (DropWrittenLocked(); batch_ != nullptr && message.count() < max_per_message_;
        DropWrittenLocked()) {
     const grpc::Slice& record = batch_->record(next_);
-    if (!filter_.Matches(batch_->event(next_))) {
+    if (!filter_.Matches(batch_->view(next_))) {
       ++next_;
       continue;
     }
