@@ -114,14 +114,14 @@ class Stream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         message.Add(queue_.front().record);
         queue_.pop_front();
       }
-      current_ = message.Take();
+      message.TakeInto(current_);
     } else if (absl::GetFlag(FLAGS_serialize_per_write)) {
       bool own = false;
       grpc::SerializationTraits<SubscribeResponse>::Serialize(*queue_.front().response, &current_,
                                                               &own);
       queue_.pop_front();
     } else {
-      current_ = stream::SingleEventMessage(queue_.front().record);
+      stream::SingleEventMessage(queue_.front().record, current_);
       queue_.pop_front();
     }
     writing_ = true;

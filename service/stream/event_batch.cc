@@ -68,13 +68,15 @@ std::shared_ptr<const EventBatch> EventBatch::Empty() {
   return *empty;
 }
 
-grpc::ByteBuffer SingleEventMessage(const grpc::Slice& record) {
+void SingleEventMessage(const grpc::Slice& record, grpc::ByteBuffer& out) {
   uint8_t header[1 + kMaxVarint];
   header[0] = kEventTag;
   const size_t n = 1 + PutVarint(record.size(), header + 1);
-  // A header this small is stored inline in the slice: no allocation.
+  // A header this small is stored inline in the slice (no allocation); the
+  // record is shared with every other message carrying it.
   const grpc::Slice slices[2] = {grpc::Slice(header, n), record};
-  return grpc::ByteBuffer(slices, 2);
+  grpc::ByteBuffer message(slices, 2);
+  out.Swap(&message);
 }
 
 size_t MultiEventMessage::SizeWith(const grpc::Slice& record) const {
@@ -86,11 +88,11 @@ void MultiEventMessage::Add(const grpc::Slice& record) {
   records_.push_back(record);
 }
 
-grpc::ByteBuffer MultiEventMessage::Take() {
+void MultiEventMessage::TakeInto(grpc::ByteBuffer& out) {
   // One contiguous buffer: a few hundred small slices would cost the
   // transport more than this copy.
-  grpc::Slice out(size_);
-  uint8_t* p = const_cast<uint8_t*>(out.begin());
+  grpc::Slice slice(size_);
+  uint8_t* p = const_cast<uint8_t*>(slice.begin());
   for (const grpc::Slice& record : records_) {
     *p++ = kEventsTag;
     p += PutVarint(record.size(), p);
@@ -99,7 +101,8 @@ grpc::ByteBuffer MultiEventMessage::Take() {
   }
   records_.clear();
   size_ = 0;
-  return grpc::ByteBuffer(&out, 1);
+  grpc::ByteBuffer message(&slice, 1);
+  out.Swap(&message);
 }
 
 }  // namespace uploadbroker::stream

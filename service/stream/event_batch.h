@@ -62,8 +62,9 @@ class EventBatch {
 inline constexpr uint32_t kMaxEventsPerMessage = 1000;
 inline constexpr size_t kMaxMessageBytes = 1 << 20;
 
-// The wire form of SubscribeResponse{event: record} (one event per message).
-grpc::ByteBuffer SingleEventMessage(const grpc::Slice& record);
+// Sets `out` (grpc::ByteBuffer has no move assignment, and a copy costs an
+// allocation) to the wire form of SubscribeResponse{event: record}.
+void SingleEventMessage(const grpc::Slice& record, grpc::ByteBuffer& out);
 
 // Builds SubscribeResponse{events: [...]} from records added in cursor order.
 class MultiEventMessage {
@@ -72,8 +73,8 @@ class MultiEventMessage {
   size_t SizeWith(const grpc::Slice& record) const;
   void Add(const grpc::Slice& record);
   size_t count() const { return records_.size(); }
-  // The message; leaves the builder empty.
-  grpc::ByteBuffer Take();
+  // Sets `out` to the message; leaves the builder empty.
+  void TakeInto(grpc::ByteBuffer& out);
 
  private:
   std::vector<grpc::Slice> records_;

@@ -176,7 +176,7 @@ void EventStreamer::Stream::WriteNextLocked() {
     for (DropWrittenLocked(); batch_ != nullptr; DropWrittenLocked()) {
       const size_t i = next_++;
       if (!filter_.Matches(batch_->view(i))) continue;
-      message_ = SingleEventMessage(batch_->record(i));
+      SingleEventMessage(batch_->record(i), message_);
       writing_ = true;
       StartWrite(&message_);
       DropWrittenLocked();  // the message holds its own reference to the bytes
@@ -198,7 +198,7 @@ void EventStreamer::Stream::WriteNextLocked() {
   }
   DropWrittenLocked();
   if (message.count() == 0) return;
-  message_ = message.Take();
+  message.TakeInto(message_);
   writing_ = true;
   StartWrite(&message_);
 }
