@@ -69,13 +69,37 @@ start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, 
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# Other load on the machine skews everything: cpu_now stores, in clock ticks,
+# wall time x cores, all busy time, and the busy time of the server and of
+# this script's finished children (the driver) into $cpu; other_load turns
+# two snapshots into the share of the machine other processes used between
+# them. Not run in a subshell: `times` must see this shell's children.
+cpu_now() {
+  local s all=0 i ours
+  read -ra s < /proc/stat
+  for i in 1 2 3 4 5 6 7 8; do all=$((all + s[i])); done
+  ours=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  times > "$work/times"
+  ours=$((ours + $(tail -1 "$work/times" | tr 'ms' '  ' |
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')))
+  cpu="$all $((all - s[4] - s[5])) $ours"
+}
+other_load() {  # other_load "SNAPSHOT_BEFORE" "SNAPSHOT_AFTER"
+  local a=($1) b=($2)
+  awk -v all=$((b[0] - a[0])) -v busy=$((b[1] - a[1])) -v ours=$((b[2] - a[2])) \
+    'BEGIN { o = (busy - ours) / all * 100; printf "%d%%", o < 0 ? 0 : o }'
+}
+
 live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's line
-  local kind=$1 rate=$2 subs=$3
+  local kind=$1 rate=$2 subs=$3 before out
   # Enough intents for connecting, warm-up, the window and slack.
   start_server "$kind" "$rate" --intents "$(awk "BEGIN{printf \"%d\", $rate * ($warmup + $duration + 20)}")"
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
+  cpu_now; before=$cpu
+  out=$("$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
     --channels "$channels" --warmup_s "$warmup" --duration_s "$duration" \
-    --events_per_message "$per_message"
+    --events_per_message "$per_message")
+  cpu_now
+  echo "$out others=$(other_load "$before" "$cpu")"
   stop_server
 }
 
