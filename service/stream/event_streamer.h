@@ -82,7 +82,9 @@ class EventStreamer {
     // two batches.
     int batch_size = 256;
     size_t batch_bytes = 1 << 20;
-    // Recent non-empty batches kept for streams that ask for them later.
+    // Recent non-empty batches kept (until newer ones replace them) for
+    // streams that ask for them later: at most shared_batches x batch_bytes
+    // of records for the whole streamer, typically a few events each.
     int shared_batches = 16;
     // How long Shutdown() lets in-flight writes finish before cancelling
     // the streams whose client stopped reading.
