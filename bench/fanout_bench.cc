@@ -211,10 +211,10 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup + duration + 0.05));
   for (auto& s : subs) s->Cancel();
   const int64_t got = stats.in_window.load();
-  std::printf("%-8s subs=%d deliveries/s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f events=%lld open_s=%.2f failed=%d\n",
+  std::printf("%-8s subs=%d deliveries/s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f events=%lld open_s=%.2f failed=%d received=%lld\n",
               label.c_str(), n, static_cast<double>(got) / duration, stats.PercentileMs(0.5),
               stats.PercentileMs(0.99), stats.PercentileMs(1.0), static_cast<long long>(got), open_s,
-              stats.failed.load());
+              stats.failed.load(), static_cast<long long>(stats.total.load()));
   std::fflush(stdout);
   std::_Exit(stats.failed > 0 ? 1 : 0);
 }

@@ -95,11 +95,16 @@ live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's
   # Enough intents for connecting, warm-up, the window and slack.
   start_server "$kind" "$rate" --intents "$(awk "BEGIN{printf \"%d\", $rate * ($warmup + $duration + 20)}")"
   cpu_now; before=$cpu
+  local s0; s0=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
   out=$("$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
     --channels "$channels" --warmup_s "$warmup" --duration_s "$duration" \
     --events_per_message "$per_message")
   cpu_now
-  echo "$out others=$(other_load "$before" "$cpu")"
+  # Server CPU (all threads) per event received by the driver, warm-up included.
+  local us; us=$(awk -v a="$s0" -v b="$(awk '{print $14 + $15}' "/proc/$server_pid/stat")" \
+    -v n="$(sed -n 's/.* received=\([0-9]*\).*/\1/p' <<<"$out")" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (n > 0 ? (b - a) / hz * 1e6 / n : 0) }')
+  echo "$out server_us/delivery=$us others=$(other_load "$before" "$cpu")"
   stop_server
 }
 
