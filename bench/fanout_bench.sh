@@ -31,7 +31,7 @@ cmake --build "$build_dir" -j2 --target fanout_broker_server fanout_bare_server 
 bin=$build_dir/bench
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/fanout.XXXXXX")
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 echo -n bench-key > "$work/key"
 echo LTAI5tBenchAccessKeyId > "$work/ak"
 echo bench-secret > "$work/sk"
