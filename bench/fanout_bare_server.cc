@@ -1,12 +1,19 @@
 // fanout_bare_server: the baseline for bench/fanout_bench.sh. It serves the
 // same Subscribe method of uploadbroker.v1.UploadBroker over the same gRPC
-// stack (callback API, same build flags and keepalive settings as the
-// broker) but keeps events only in memory: no disk, no filter, no auth, no
-// start position. A generator thread makes `--produce_rate` events/s, each
-// stamped with committed_at = its send time, and pushes every event to every
-// stream's queue; each stream has one write in flight. Prints its port.
+// stack (callback API, raw method, same build flags and keepalive settings
+// as the broker) but keeps events only in memory: no disk, no filter, no
+// auth, no start position. A generator thread makes `--produce_rate`
+// events/s, each stamped with committed_at = its send time, serializes each
+// event once and pushes it to every stream's queue; each stream has one
+// write in flight. Messages are framed exactly as the broker frames them
+// (stream/event_batch.h): one event per message, or, when the request sets
+// max_events_per_message > 1, everything queued (up to that many and
+// 1 MiB) in one message. --serialize_per_write instead serializes a shared
+// SubscribeResponse on every write (the previous bare server; one event per
+// message only). Prints its port.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -19,15 +26,25 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/fanout_event.h"
+#include "stream/event_batch.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address to listen on");
 ABSL_FLAG(double, produce_rate, 0, "Events generated per second (0: none)");
+ABSL_FLAG(bool, serialize_per_write, false,
+          "Serialize the message on every write instead of once per event");
 
 namespace {
 
 using uploadbroker::v1::SubscribeResponse;
-using Msg = std::shared_ptr<const SubscribeResponse>;
+namespace stream = uploadbroker::stream;
+
+// One generated event: its record (the serialized Event) and, for
+// --serialize_per_write, the message holding it.
+struct Msg {
+  grpc::Slice record;
+  std::shared_ptr<const SubscribeResponse> response;
+};
 
 class Stream;
 
@@ -48,9 +65,10 @@ class Hub {
   std::set<Stream*> streams_;
 };
 
-class Stream final : public grpc::ServerWriteReactor<SubscribeResponse> {
+class Stream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  explicit Stream(Hub& hub) : hub_(hub) {
+  Stream(Hub& hub, uint32_t per_message)
+      : hub_(hub), per_message_(std::clamp<uint32_t>(per_message, 1, stream::kMaxEventsPerMessage)) {
     hub_.Add(this);
     StartSendInitialMetadata();
   }
@@ -58,28 +76,20 @@ class Stream final : public grpc::ServerWriteReactor<SubscribeResponse> {
   void Push(const Msg& msg) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
-    if (writing_) {
-      queue_.push_back(msg);
-      return;
-    }
-    current_ = msg;
-    writing_ = true;
-    StartWrite(current_.get());
+    queue_.push_back(msg);
+    if (!writing_) WriteLocked();
   }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    current_.reset();
+    current_.Clear();
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
       return;
     }
     if (finished_ || queue_.empty()) return;
-    current_ = std::move(queue_.front());
-    queue_.pop_front();
-    writing_ = true;
-    StartWrite(current_.get());
+    WriteLocked();
   }
 
   void OnCancel() override {
@@ -93,6 +103,31 @@ class Stream final : public grpc::ServerWriteReactor<SubscribeResponse> {
   }
 
  private:
+  // Writes the front of the queue (or, with several events per message,
+  // as much of it as fits). Queue not empty, no write in flight.
+  void WriteLocked() {
+    if (per_message_ > 1) {
+      stream::MultiEventMessage message;
+      while (!queue_.empty() && message.count() < per_message_ &&
+             (message.count() == 0 ||
+              message.SizeWith(queue_.front().record) <= stream::kMaxMessageBytes)) {
+        message.Add(queue_.front().record);
+        queue_.pop_front();
+      }
+      message.TakeInto(current_);
+    } else if (absl::GetFlag(FLAGS_serialize_per_write)) {
+      bool own = false;
+      grpc::SerializationTraits<SubscribeResponse>::Serialize(*queue_.front().response, &current_,
+                                                              &own);
+      queue_.pop_front();
+    } else {
+      stream::SingleEventMessage(queue_.front().record, current_);
+      queue_.pop_front();
+    }
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
   void FinishLocked(const grpc::Status& st) {
     if (finished_) return;
     finished_ = true;
@@ -101,9 +136,10 @@ class Stream final : public grpc::ServerWriteReactor<SubscribeResponse> {
   }
 
   Hub& hub_;
+  const uint32_t per_message_;
   std::mutex mu_;
   std::deque<Msg> queue_;
-  Msg current_;
+  grpc::ByteBuffer current_;
   bool writing_ = false;
   bool finished_ = false;
 };
@@ -113,12 +149,17 @@ void Hub::Publish(const Msg& msg) {
   for (Stream* s : streams_) s->Push(msg);
 }
 
-class BareService final : public uploadbroker::v1::UploadBroker::CallbackService {
+class BareService final
+    : public uploadbroker::v1::UploadBroker::WithRawCallbackMethod_Subscribe<
+          uploadbroker::v1::UploadBroker::Service> {
  public:
   explicit BareService(Hub& hub) : hub_(hub) {}
-  grpc::ServerWriteReactor<SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext*, const uploadbroker::v1::SubscribeRequest*) override {
-    return new Stream(hub_);
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext*,
+                                                       const grpc::ByteBuffer* raw) override {
+    grpc::ByteBuffer copy(*raw);
+    uploadbroker::v1::SubscribeRequest req;
+    grpc::SerializationTraits<uploadbroker::v1::SubscribeRequest>::Deserialize(&copy, &req);
+    return new Stream(hub_, req.max_events_per_message());
   }
 
  private:
@@ -147,7 +188,7 @@ void Generate(Hub& hub, double rate) {
       ub::bench::SetTime(now, u.mutable_completion()->mutable_completed_at());
       ub::bench::SetTime(now, ev->mutable_committed_at());
       *ev->mutable_upload_completed()->mutable_upload() = std::move(u);
-      hub.Publish(msg);
+      hub.Publish({grpc::Slice(ev->SerializeAsString()), std::move(msg)});
     }
   }
 }

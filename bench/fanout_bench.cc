@@ -39,6 +39,8 @@ ABSL_FLAG(double, warmup_s, 2, "Seconds to skip after all streams are open");
 ABSL_FLAG(double, duration_s, 5, "Measured seconds");
 ABSL_FLAG(uint64_t, until_cursor, 0, "Replay mode: stop at this cursor");
 ABSL_FLAG(double, hold_s, 0, "Idle mode: keep the streams open this long");
+ABSL_FLAG(uint32_t, events_per_message, 1,
+          "SubscribeRequest.max_events_per_message (1: one event per message)");
 
 namespace v1 = uploadbroker::v1;
 
@@ -101,10 +103,16 @@ class Subscriber final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
     const int64_t now = absl::GetCurrentTimeNanos();
-    const auto& ts = resp_.event().committed_at();
-    const int64_t sent = ts.seconds() * 1'000'000'000 + ts.nanos();
-    stats_.Record(now, now - sent);
-    if (stats_.until != 0 && resp_.event().cursor() >= stats_.until) {
+    bool reached = false;
+    auto record = [&](const v1::Event& event) {
+      const auto& ts = event.committed_at();
+      const int64_t sent = ts.seconds() * 1'000'000'000 + ts.nanos();
+      stats_.Record(now, now - sent);
+      if (stats_.until != 0 && event.cursor() >= stats_.until) reached = true;
+    };
+    if (resp_.has_event()) record(resp_.event());
+    for (const v1::Event& event : resp_.events()) record(event);
+    if (reached) {
       int64_t zero = 0;
       stats_.reached_ns.compare_exchange_strong(zero, now);
       return;  // stop reading
@@ -155,6 +163,7 @@ int main(int argc, char** argv) {
   v1::SubscribeRequest req;
   req.set_start(absl::GetFlag(FLAGS_start) == "earliest" ? v1::START_POSITION_EARLIEST
                                                          : v1::START_POSITION_LATEST);
+  req.set_max_events_per_message(absl::GetFlag(FLAGS_events_per_message));
 
   const auto call_start = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<Subscriber>> subs;
@@ -202,10 +211,10 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup + duration + 0.05));
   for (auto& s : subs) s->Cancel();
   const int64_t got = stats.in_window.load();
-  std::printf("%-8s subs=%d deliveries/s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f events=%lld open_s=%.2f failed=%d\n",
+  std::printf("%-8s subs=%d deliveries/s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f events=%lld open_s=%.2f failed=%d received=%lld\n",
               label.c_str(), n, static_cast<double>(got) / duration, stats.PercentileMs(0.5),
               stats.PercentileMs(0.99), stats.PercentileMs(1.0), static_cast<long long>(got), open_s,
-              stats.failed.load());
+              stats.failed.load(), static_cast<long long>(stats.total.load()));
   std::fflush(stdout);
   std::_Exit(stats.failed > 0 ? 1 : 0);
 }

@@ -11,17 +11,27 @@
 # (latency); (c) RSS per idle subscriber (VmRSS with 0 vs 1,000 idle
 # streams); (d) replay from EARLIEST over REPLAY_EVENTS stored events, and
 # the bare server's single-stream ceiling for comparison.
+#
+# Live scenarios (a)-(c) ask for one event per message (the format of
+# clients that predate max_events_per_message; EVENTS_PER_MESSAGE overrides).
+# Replay runs once with one event per message and twice with
+# REPLAY_PER_MESSAGE (default 256, what client::Subscriber asks for).
+# BARE_FLAGS passes extra flags to the bare server (e.g.
+# --serialize_per_write).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 replay=${1:-1000000}
 warmup=${WARMUP_S:-2}
 duration=${DURATION_S:-5}
 channels=${CHANNELS:-4}
+per_message=${EVENTS_PER_MESSAGE:-1}
+replay_per_message=${REPLAY_PER_MESSAGE:-256}
+bare_flags=${BARE_FLAGS:-}
 cmake --build "$build_dir" -j2 --target fanout_broker_server fanout_bare_server fanout_bench >/dev/null
 bin=$build_dir/bench
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/fanout.XXXXXX")
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 echo -n bench-key > "$work/key"
 echo LTAI5tBenchAccessKeyId > "$work/ak"
 echo bench-secret > "$work/sk"
@@ -47,7 +57,8 @@ start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, 
     "$bin/fanout_broker_server" --config "$work/broker.yaml" --produce_rate "$rate" "$@" \
       > "$work/ready" 2>>"$work/server.log" &
   else
-    "$bin/fanout_bare_server" --produce_rate "$rate" > "$work/ready" 2>>"$work/server.log" &
+    # shellcheck disable=SC2086
+    "$bin/fanout_bare_server" --produce_rate "$rate" $bare_flags > "$work/ready" 2>>"$work/server.log" &
   fi
   server_pid=$!
   for _ in $(seq 1 3000); do [[ -s $work/ready ]] && break; sleep 0.05; done
@@ -58,12 +69,42 @@ start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, 
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# Other load on the machine skews everything: cpu_now stores, in clock ticks,
+# wall time x cores, all busy time, and the busy time of the server and of
+# this script's finished children (the driver) into $cpu; other_load turns
+# two snapshots into the share of the machine other processes used between
+# them. Not run in a subshell: `times` must see this shell's children.
+cpu_now() {
+  local s all=0 i ours
+  read -ra s < /proc/stat
+  for i in 1 2 3 4 5 6 7 8; do all=$((all + s[i])); done
+  ours=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  times > "$work/times"
+  ours=$((ours + $(tail -1 "$work/times" | tr 'ms' '  ' |
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')))
+  cpu="$all $((all - s[4] - s[5])) $ours"
+}
+other_load() {  # other_load "SNAPSHOT_BEFORE" "SNAPSHOT_AFTER"
+  local a=($1) b=($2)
+  awk -v all=$((b[0] - a[0])) -v busy=$((b[1] - a[1])) -v ours=$((b[2] - a[2])) \
+    'BEGIN { o = (busy - ours) / all * 100; printf "%d%%", o < 0 ? 0 : o }'
+}
+
 live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's line
-  local kind=$1 rate=$2 subs=$3
+  local kind=$1 rate=$2 subs=$3 before out
   # Enough intents for connecting, warm-up, the window and slack.
   start_server "$kind" "$rate" --intents "$(awk "BEGIN{printf \"%d\", $rate * ($warmup + $duration + 20)}")"
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
-    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration"
+  cpu_now; before=$cpu
+  local s0; s0=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  out=$("$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
+    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration" \
+    --events_per_message "$per_message")
+  cpu_now
+  # Server CPU (all threads) per event received by the driver, warm-up included.
+  local us; us=$(awk -v a="$s0" -v b="$(awk '{print $14 + $15}' "/proc/$server_pid/stat")" \
+    -v n="$(sed -n 's/.* received=\([0-9]*\).*/\1/p' <<<"$out")" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (n > 0 ? (b - a) / hz * 1e6 / n : 0) }')
+  echo "$out server_us/delivery=$us others=$(other_load "$before" "$cpu")"
   stop_server
 }
 
@@ -100,13 +141,24 @@ if ((replay > 0)); then
   echo "prefill: $(grep 'setup: prefilled' "$work/server.log" | tail -1 | sed 's/setup: //'), $(du -h "$work/replay.db" | cut -f1) on disk"
   port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$work/ready")
   last=$(sed -n 's/.*last_cursor=\([0-9]*\).*/\1/p' "$work/ready")
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest --until_cursor "$last"
+  replay_run() {  # replay_run EVENTS_PER_MESSAGE
+    "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest \
+      --until_cursor "$last" --events_per_message "$1" | sed "s/^/per_message=$1 /"
+  }
+  replay_run 1
+  replay_run "$replay_per_message"
+  replay_run "$replay_per_message"
   stop_server
-  # Control: the bare server's ceiling for one stream (one event per write,
-  # one write in flight), offered 150k events/s.
-  start_server bare 150000
-  "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
-    --warmup_s 1 --duration_s 3 | sed 's/^/single-stream ceiling: /'
-  stop_server
+  # Control: the bare server's ceiling for one stream (one write in flight),
+  # offered 150k events/s with one event per message and 400k events/s
+  # (more than its generator thread makes) with several.
+  ceiling() {  # ceiling RATE EVENTS_PER_MESSAGE
+    start_server bare "$1"
+    "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
+      --warmup_s 1 --duration_s 3 --events_per_message "$2" |
+      sed "s/^/single-stream ceiling, offered $1\/s, per_message=$2: /"
+    stop_server
+  }
+  ceiling 150000 1
+  ceiling 400000 "$replay_per_message"
 fi

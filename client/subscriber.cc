@@ -14,6 +14,9 @@ namespace {
 
 // Must match stream::kStartCursorMetadata on the broker.
 constexpr absl::string_view kStartCursorMetadata = "ub-start-cursor";
+// Asked for unless the request says otherwise: a backlog arrives in fewer,
+// larger messages; the handler still sees one event at a time.
+constexpr uint32_t kEventsPerMessage = 256;
 
 int Millis(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, INT32_MAX));
@@ -87,6 +90,9 @@ absl::Status Subscriber::Run(const Handler& handler) {
       ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
     }
     v1::SubscribeRequest request = options_.request;
+    if (request.max_events_per_message() == 0) {
+      request.set_max_events_per_message(kEventsPerMessage);
+    }
     {
       absl::MutexLock lock(&mu_);
       if (stop_) return absl::OkStatus();
@@ -115,14 +121,20 @@ absl::Status Subscriber::Run(const Handler& handler) {
     }
     absl::Status handler_status;
     v1::SubscribeResponse response;
-    while (reader->Read(&response)) {
-      handler_status = handler(response.event());
-      if (!handler_status.ok()) {
-        ctx.TryCancel();
-        break;
-      }
+    // One event per message (`event`), or several (`events`) when asked for.
+    auto handle = [&](const v1::Event& event) {
+      handler_status = handler(event);
+      if (!handler_status.ok()) return false;
       absl::MutexLock lock(&mu_);
-      acked_ = response.event().cursor();
+      acked_ = event.cursor();
+      return true;
+    };
+    while (handler_status.ok() && reader->Read(&response)) {
+      if (response.has_event()) handle(response.event());
+      for (const v1::Event& event : response.events()) {
+        if (!handler_status.ok() || !handle(event)) break;
+      }
+      if (!handler_status.ok()) ctx.TryCancel();
     }
     grpc::Status status = reader->Finish();
     {

@@ -43,6 +43,9 @@ class Subscriber {
     std::string api_key;  // sent as `authorization: Bearer <key>`
     // Start and filter of the first connection. With
     // START_POSITION_AFTER_CURSOR, `after_cursor` counts as acknowledged.
+    // max_events_per_message 0 means 256: a backlog arrives in fewer,
+    // larger messages (the handler still gets one event at a time); set 1
+    // for one event per message.
     v1::SubscribeRequest request;
     // Delay before reconnect attempt n (from 0): initial * multiplier^n,
     // capped at max, scaled by a random factor in [1 - jitter, 1 + jitter].

@@ -54,6 +54,19 @@ struct UploadQuery {
   int limit = 100;
 };
 
+// Stored event records as the log keeps them, unparsed: `data` holds the
+// records back to back, each one Event in protobuf wire format (its cursor
+// included), and `entries` says where each starts, in cursor order.
+struct EventRecords {
+  struct Entry {
+    uint64_t cursor = 0;
+    size_t offset = 0;  // into data
+    size_t size = 0;
+  };
+  std::string data;
+  std::vector<Entry> entries;
+};
+
 struct UploadPage {
   std::vector<Upload> uploads;
   int64_t next_before_seq = 0;  // 0 when this is the last page
@@ -101,6 +114,12 @@ class Ledger {
   // Up to `limit` events with cursor > after, in cursor order.
   virtual absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
                                                         int limit) = 0;
+  // The same events as ReadEvents, as their stored records (not parsed or
+  // checked), for callers that forward the bytes. Also stops before a
+  // record that would take `data` past `max_bytes` (but always returns at
+  // least one record when there is one).
+  virtual absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
+                                                        size_t max_bytes) = 0;
 
   // Cursor of the newest event ever appended (0 if none; retention does not
   // move it back) and of the oldest retained one (0 if none is retained).

@@ -285,6 +285,11 @@ absl::StatusOr<std::vector<Event>> SqliteLedger::ReadEvents(uint64_t after,
   return readers_->ReadEvents(after, limit);
 }
 
+absl::StatusOr<EventRecords> SqliteLedger::ReadEventRecords(uint64_t after, int limit,
+                                                            size_t max_bytes) {
+  return readers_->ReadEventRecords(after, limit, max_bytes);
+}
+
 absl::StatusOr<std::map<v1::UploadState, int64_t>> SqliteLedger::CountUploadsByState() {
   return readers_->CountByState();
 }

@@ -98,6 +98,8 @@ class SqliteLedger final : public Ledger {
                                                          int limit) override;
   absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
                                                 int limit) override;
+  absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
+                                                size_t max_bytes) override;
   absl::StatusOr<uint64_t> LastCursor() override;
   absl::StatusOr<std::map<v1::UploadState, int64_t>> CountUploadsByState() override;
   absl::StatusOr<uint64_t> FirstCursor() override;

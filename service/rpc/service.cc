@@ -109,11 +109,13 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
   return FinishWith(ctx, absl::OkStatus());
 }
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* UploadBrokerService::Subscribe(
-    grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* UploadBrokerService::Subscribe(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req) {
   auto caller = Caller(ctx);
   if (!caller.ok()) return stream::EventStreamer::Reject(ToGrpcStatus(caller.status()));
-  return streamer_.Subscribe(ctx, req, **caller);
+  absl::StatusOr<v1::SubscribeRequest> request = stream::EventStreamer::ParseRequest(*req);
+  if (!request.ok()) return stream::EventStreamer::Reject(ToGrpcStatus(request.status()));
+  return streamer_.Subscribe(ctx, *request, **caller);
 }
 
 }  // namespace uploadbroker::rpc

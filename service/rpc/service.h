@@ -17,7 +17,15 @@
 
 namespace uploadbroker::rpc {
 
-class UploadBrokerService final : public v1::UploadBroker::CallbackService {
+// Subscribe is a raw method (ByteBuffer in and out): the streamer writes
+// messages built from the ledger's stored records instead of serializing
+// each event again for every stream.
+using ServiceBase = v1::UploadBroker::WithCallbackMethod_CreatePostPolicy<
+    v1::UploadBroker::WithCallbackMethod_CreatePresignedPut<
+        v1::UploadBroker::WithCallbackMethod_GetUpload<v1::UploadBroker::WithCallbackMethod_ListUploads<
+            v1::UploadBroker::WithRawCallbackMethod_Subscribe<v1::UploadBroker::Service>>>>>;
+
+class UploadBrokerService final : public ServiceBase {
  public:
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                       ledger::Ledger& ledger, stream::EventStreamer& streamer)
@@ -35,8 +43,8 @@ class UploadBrokerService final : public v1::UploadBroker::CallbackService {
   grpc::ServerUnaryReactor* ListUploads(grpc::CallbackServerContext* ctx,
                                         const v1::ListUploadsRequest* req,
                                         v1::ListUploadsResponse* resp) override;
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* req) override;
 
  private:
   absl::StatusOr<const config::Caller*> Caller(grpc::CallbackServerContext* ctx) const;

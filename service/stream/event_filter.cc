@@ -9,13 +9,13 @@
 namespace uploadbroker::stream {
 namespace {
 
-bool Contains(const std::vector<std::string>& list, const std::string& s) {
+bool Contains(const std::vector<std::string>& list, absl::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-bool StartsWithAny(const std::vector<std::string>& prefixes, const std::string& s) {
+bool StartsWithAny(const std::vector<std::string>& prefixes, absl::string_view s) {
   return std::any_of(prefixes.begin(), prefixes.end(),
-                     [&s](const std::string& p) { return absl::StartsWith(s, p); });
+                     [s](const std::string& p) { return absl::StartsWith(s, p); });
 }
 
 }  // namespace
@@ -75,23 +75,22 @@ absl::StatusOr<EventFilter> EventFilter::Create(const v1::EventFilter& filter,
   return f;
 }
 
-bool EventFilter::Matches(const v1::Event& event) const {
-  const v1::Upload& upload = UploadOf(event);
-  const std::string& key = ObjectKeyOf(upload);
+bool EventFilter::Matches(const EventView& event) const {
+  const absl::string_view bucket = event.bucket();
+  const absl::string_view key = event.object_key();
   // Scope first: an event outside it is invisible whatever the filter says.
-  if (!Contains(scope_buckets_, upload.bucket())) return false;
+  if (!Contains(scope_buckets_, bucket)) return false;
   if (!scope_prefixes_.empty() && !StartsWithAny(scope_prefixes_, key)) return false;
 
   if (!types_.empty() &&
       std::find(types_.begin(), types_.end(), event.type()) == types_.end()) {
     return false;
   }
-  if (!buckets_.empty() && !Contains(buckets_, upload.bucket())) return false;
+  if (!buckets_.empty() && !Contains(buckets_, bucket)) return false;
   if (!key_prefixes_.empty() && !StartsWithAny(key_prefixes_, key)) return false;
-  if (!callers_.empty() && !Contains(callers_, upload.caller())) return false;
+  if (!callers_.empty() && !Contains(callers_, event.caller())) return false;
   for (const auto& [k, v] : metadata_) {
-    auto it = upload.metadata().find(k);
-    if (it == upload.metadata().end() || it->second != v) return false;
+    if (!event.MetadataEquals(k, v)) return false;
   }
   return true;
 }

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "stream/event_view.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace uploadbroker::stream {
@@ -27,7 +28,8 @@ class EventFilter {
   // True when the event lies in the caller's scope and matches every
   // non-empty criterion: any bucket, any key prefix, every metadata entry,
   // any caller, any type.
-  bool Matches(const v1::Event& event) const;
+  bool Matches(const EventView& event) const;
+  bool Matches(const v1::Event& event) const { return Matches(EventView::Of(event)); }
 
  private:
   EventFilter() = default;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -11,30 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "grpcpp/server_context.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "stream/event_filter.h"
+#include "stream/event_stream.h"
 
 namespace uploadbroker::stream {
 namespace {
-
-using Events = std::vector<v1::Event>;
-
-// absl and gRPC share the canonical codes. (rpc::ToGrpcStatus is the same
-// mapping; stream cannot depend on rpc.)
-grpc::Status ToGrpc(const absl::Status& st) {
-  if (st.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
-}
-
-grpc::Status ShuttingDown() {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      "server is shutting down; resume after the last cursor received");
-}
-
-absl::Status OutOfRange(absl::string_view what, uint64_t after, uint64_t oldest) {
-  return absl::OutOfRangeError(absl::StrCat(what, "cursor ", after,
-                                            " is older than retention; oldest available is ",
-                                            oldest));
-}
 
 absl::Status ValidateRequest(const v1::SubscribeRequest& req) {
   const int start = req.start();
@@ -48,213 +31,13 @@ absl::Status ValidateRequest(const v1::SubscribeRequest& req) {
   return absl::OkStatus();
 }
 
-class Rejected final : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+class Rejected final : public EventStreamer::Reactor {
  public:
   explicit Rejected(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
 };
 
 }  // namespace
-
-// Outcome of one read of the log: events (possibly none) or an error that
-// ends the streams it was read for.
-struct EventStreamer::Batch {
-  absl::Status status;
-  std::shared_ptr<const Events> events;
-};
-
-// One Subscribe call. Owned by the streamer's registry from Subscribe until
-// OnDone; pool tasks hold extra references while they run, and do nothing
-// once the stream has finished.
-class EventStreamer::Stream final
-    : public grpc::ServerWriteReactor<v1::SubscribeResponse>,
-      public std::enable_shared_from_this<Stream> {
- public:
-  Stream(EventStreamer& streamer, grpc::CallbackServerContext* ctx,
-         const v1::SubscribeRequest& request, EventFilter filter)
-      : streamer_(streamer),
-        ctx_(ctx),
-        start_(request.start()),
-        after_cursor_(request.after_cursor()),
-        filter_(std::move(filter)) {}
-
-  // Pool thread: resolves the start position, then starts reading.
-  void Init() {
-    absl::StatusOr<uint64_t> start = ResolveStart();
-    if (start.ok()) streamer_.OnCommit(last_at_start_);
-    absl::MutexLock lock(&mu_);
-    fetching_ = false;
-    if (finished_) return;
-    if (!start.ok()) {
-      FinishLocked(ToGrpc(start.status()));
-      return;
-    }
-    cursor_ = *start;
-    started_ = true;
-    ctx_->AddInitialMetadata(kStartCursorMetadata, std::to_string(cursor_));
-    StartSendInitialMetadata();
-    AdvanceLocked();
-  }
-
-  // Pool thread: reads the batch after this stream's cursor. `seen` is the
-  // newest cursor the streamer knew when it scheduled the read.
-  void ReadOwn(uint64_t seen) {
-    uint64_t after;
-    bool tolerate_gap;
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_) {
-        fetching_ = false;
-        return;
-      }
-      after = cursor_;
-      tolerate_gap = tolerate_gap_;
-    }
-    Deliver(after, streamer_.ReadAfter(after, seen, tolerate_gap), seen);
-  }
-
-  // Pool thread: hands over a batch read after `after` (== this cursor).
-  void Deliver(uint64_t after, const Batch& batch, uint64_t seen) {
-    absl::MutexLock lock(&mu_);
-    fetching_ = false;
-    if (finished_) return;
-    if (!batch.status.ok()) {
-      FinishLocked(ToGrpc(batch.status));
-      return;
-    }
-    UB_CHECK(after == cursor_ && batch_ == nullptr);
-    tolerate_gap_ = false;  // only the very first read of EARLIEST
-    if (batch.events->empty()) {
-      seen_ = seen;  // read again only once the log grows past `seen`
-    } else {
-      cursor_ = batch.events->back().cursor();
-      batch_ = batch.events;
-      next_ = 0;
-      seen_ = 0;
-    }
-    AdvanceLocked();
-  }
-
-  // Shutdown: ends the stream with UNAVAILABLE once no write is in flight.
-  void End() {
-    absl::MutexLock lock(&mu_);
-    end_requested_ = true;
-    if (!writing_) FinishLocked(ShuttingDown());
-  }
-
-  // Shutdown after the grace period: the client stopped reading, so the
-  // in-flight write cannot finish; cancelling fails it and ends the call.
-  // TryCancel runs the reactions on other threads (they are not inlineable),
-  // and OnDone cannot run before Finish, so holding mu_ here is safe.
-  void Cancel() {
-    absl::MutexLock lock(&mu_);
-    if (!finished_) ctx_->TryCancel();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    response_.clear_event();  // an idle stream keeps no event
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "write failed: client went away"));
-      return;
-    }
-    AdvanceLocked();
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status::CANCELLED);
-  }
-
-  void OnDone() override {
-    // Keeps this object alive until OnDone returns; pool tasks may still
-    // hold references, but they see finished_ and stop.
-    std::shared_ptr<Stream> self = streamer_.Unregister(this);
-  }
-
- private:
-  // Pool thread, no lock: the cursor to start after, or why not.
-  absl::StatusOr<uint64_t> ResolveStart() {
-    absl::StatusOr<uint64_t> last = streamer_.ledger_.LastCursor();
-    if (!last.ok()) return last.status();
-    last_at_start_ = *last;
-    if (start_ == v1::START_POSITION_LATEST || start_ == v1::START_POSITION_UNSPECIFIED) {
-      return *last;
-    }
-    absl::StatusOr<uint64_t> first = streamer_.ledger_.FirstCursor();
-    if (!first.ok()) return first.status();
-    if (start_ == v1::START_POSITION_EARLIEST) {
-      // Whatever retention removes before the first read is skipped, not
-      // an error: EARLIEST means the oldest event still retained.
-      absl::MutexLock lock(&mu_);
-      tolerate_gap_ = true;
-      return *first > 0 ? *first - 1 : *last;
-    }
-    if (after_cursor_ > *last) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "after_cursor: ", after_cursor_, " is beyond the newest cursor ", *last));
-    }
-    if (after_cursor_ < *last && (*first == 0 || after_cursor_ + 1 < *first)) {
-      return OutOfRange("after_cursor: ", after_cursor_, *first == 0 ? *last + 1 : *first);
-    }
-    return after_cursor_;
-  }
-
-  // Writes the next matching event of the batch, or fetches the next batch.
-  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || writing_ || !started_) return;
-    if (end_requested_) {
-      FinishLocked(ShuttingDown());
-      return;
-    }
-    if (batch_ != nullptr) {
-      while (next_ < batch_->size()) {
-        const v1::Event& event = (*batch_)[next_++];
-        if (!filter_.Matches(event)) continue;
-        *response_.mutable_event() = event;
-        writing_ = true;
-        StartWrite(&response_);
-        return;
-      }
-      batch_.reset();
-      next_ = 0;
-    }
-    if (fetching_) return;
-    fetching_ = true;
-    streamer_.Fetch(shared_from_this(), cursor_, seen_);
-  }
-
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    batch_.reset();
-    Finish(status);
-  }
-
-  EventStreamer& streamer_;
-  grpc::CallbackServerContext* const ctx_;
-  const int start_;
-  const uint64_t after_cursor_;
-  const EventFilter filter_;
-  uint64_t last_at_start_ = 0;  // Init only
-
-  absl::Mutex mu_;
-  // Every event up to cursor_ has been read (and is written or in batch_).
-  uint64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
-  // After an empty read: the newest cursor known when it was scheduled.
-  uint64_t seen_ ABSL_GUARDED_BY(mu_) = 0;
-  bool tolerate_gap_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<const Events> batch_ ABSL_GUARDED_BY(mu_);
-  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::SubscribeResponse response_ ABSL_GUARDED_BY(mu_);
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  // A read is scheduled or running, or the stream is parked.
-  bool fetching_ ABSL_GUARDED_BY(mu_) = true;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 EventStreamer::EventStreamer(ledger::Ledger& ledger, Options options)
     : ledger_(ledger),
@@ -267,18 +50,28 @@ EventStreamer::EventStreamer(ledger::Ledger& ledger, Options options)
 
 EventStreamer::~EventStreamer() { Shutdown(); }
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* EventStreamer::Reject(grpc::Status status) {
+EventStreamer::Reactor* EventStreamer::Reject(grpc::Status status) {
   return new Rejected(status);
 }
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* EventStreamer::Subscribe(
-    grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* request,
-    const config::Caller& caller) {
-  absl::Status valid = ValidateRequest(*request);
+absl::StatusOr<v1::SubscribeRequest> EventStreamer::ParseRequest(const grpc::ByteBuffer& raw) {
+  grpc::ByteBuffer copy(raw);  // the reader needs a mutable buffer; this copies references
+  grpc::ProtoBufferReader reader(&copy);
+  v1::SubscribeRequest request;
+  if (!request.ParseFromZeroCopyStream(&reader)) {
+    return absl::InvalidArgumentError("malformed SubscribeRequest");
+  }
+  return request;
+}
+
+EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ctx,
+                                                 const v1::SubscribeRequest& request,
+                                                 const config::Caller& caller) {
+  absl::Status valid = ValidateRequest(request);
   if (!valid.ok()) return Reject(ToGrpc(valid));
-  absl::StatusOr<EventFilter> filter = EventFilter::Create(request->filter(), caller);
+  absl::StatusOr<EventFilter> filter = EventFilter::Create(request.filter(), caller);
   if (!filter.ok()) return Reject(ToGrpc(filter.status()));
-  auto stream = std::make_shared<Stream>(*this, ctx, *request, *std::move(filter));
+  auto stream = std::make_shared<Stream>(*this, ctx, request, *std::move(filter));
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return Reject(ShuttingDown());
@@ -289,13 +82,49 @@ grpc::ServerWriteReactor<v1::SubscribeResponse>* EventStreamer::Subscribe(
   return stream.get();
 }
 
-void EventStreamer::Fetch(std::shared_ptr<Stream> stream, uint64_t cursor, uint64_t seen) {
+EventStreamer::BatchPtr EventStreamer::Fetch(const StreamPtr& stream, uint64_t cursor,
+                                             uint64_t seen, bool tolerate_gap) {
   absl::MutexLock lock(&mu_);
-  if (newest_ > std::max(cursor, seen)) {
-    Post([stream, seen = newest_] { stream->ReadOwn(seen); });
-  } else {
+  if (newest_ <= std::max(cursor, seen)) {
     parked_[stream.get()] = cursor;
+    return nullptr;
   }
+  if (tolerate_gap) {
+    Post([this, stream, cursor, newest = newest_] {
+      stream->Deliver(cursor, ReadAfter(cursor, newest, /*tolerate_gap=*/true), newest);
+    });
+    return nullptr;
+  }
+  std::vector<StreamPtr> streams = {stream};
+  return RequestLocked(cursor, streams);
+}
+
+EventStreamer::BatchPtr EventStreamer::RequestLocked(uint64_t after,
+                                                     std::vector<StreamPtr>& streams) {
+  if (auto kept = kept_.find(after); kept != kept_.end()) return kept->second;
+  auto [it, inserted] = reading_.try_emplace(after);
+  for (StreamPtr& stream : streams) it->second.push_back(std::move(stream));
+  if (inserted) Post([this, after, newest = newest_] { ReadShared(after, newest); });
+  return nullptr;
+}
+
+void EventStreamer::ReadShared(uint64_t after, uint64_t newest) {
+  const ReadResult result = ReadAfter(after, newest, /*tolerate_gap=*/false);
+  std::vector<StreamPtr> waiting;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = reading_.find(after);
+    UB_CHECK(it != reading_.end());
+    waiting = std::move(it->second);
+    reading_.erase(it);
+    // Only non-empty batches are kept: they stay valid (events never
+    // change), while an empty read is only true of the moment it ran.
+    if (result.status.ok() && !result.batch->empty() && options_.shared_batches > 0) {
+      kept_[after] = result.batch;
+      if (kept_.size() > static_cast<size_t>(options_.shared_batches)) kept_.erase(kept_.begin());
+    }
+  }
+  for (const StreamPtr& stream : waiting) stream->Deliver(after, result, newest);
 }
 
 void EventStreamer::OnCommit(uint64_t cursor) {
@@ -309,8 +138,9 @@ void EventStreamer::OnCommit(uint64_t cursor) {
 }
 
 void EventStreamer::WakeParked() {
+  std::map<uint64_t, std::vector<StreamPtr>> by_cursor;
+  std::vector<std::tuple<uint64_t, BatchPtr, std::vector<StreamPtr>>> answered;
   uint64_t newest;
-  std::map<uint64_t, std::vector<std::shared_ptr<Stream>>> by_cursor;
   {
     absl::MutexLock lock(&mu_);
     wake_scheduled_ = false;
@@ -323,53 +153,57 @@ void EventStreamer::WakeParked() {
         ++it;
       }
     }
+    // Streams parked at the same cursor share one read and one batch.
+    for (auto& [after, streams] : by_cursor) {
+      if (BatchPtr kept = RequestLocked(after, streams); kept != nullptr) {
+        answered.emplace_back(after, std::move(kept), std::move(streams));
+      }
+    }
   }
-  // Streams parked at the same cursor share one read and one batch.
-  for (auto& [after, streams] : by_cursor) {
-    Batch batch = ReadAfter(after, newest, /*tolerate_gap=*/false);
-    for (const auto& stream : streams) stream->Deliver(after, batch, newest);
+  for (auto& [after, batch, streams] : answered) {
+    const ReadResult result{absl::OkStatus(), batch};
+    for (const StreamPtr& stream : streams) stream->Deliver(after, result, newest);
   }
 }
 
-EventStreamer::Batch EventStreamer::ReadAfter(uint64_t after, uint64_t newest_hint,
-                                              bool tolerate_gap) {
-  absl::StatusOr<Events> events = ledger_.ReadEvents(after, options_.batch_size);
-  if (!events.ok()) {
-    return {absl::Status(events.status().code(),
-                         absl::StrCat("reading the event log: ", events.status().message())),
-            nullptr};
-  }
-  if (!events->empty()) {
+EventStreamer::ReadResult EventStreamer::ReadAfter(uint64_t after, uint64_t newest_hint,
+                                                   bool tolerate_gap) {
+  auto read_error = [](const absl::Status& st) {
+    return ReadResult{
+        absl::Status(st.code(), absl::StrCat("reading the event log: ", st.message())), nullptr};
+  };
+  absl::StatusOr<ledger::EventRecords> records =
+      ledger_.ReadEventRecords(after, options_.batch_size, options_.batch_bytes);
+  if (!records.ok()) return read_error(records.status());
+  if (!records->entries.empty()) {
     // Cursors are gap-free, so a gap means retention removed events this
     // stream has not delivered yet.
-    if (!tolerate_gap && events->front().cursor() != after + 1) {
-      return {OutOfRange("", after, events->front().cursor()), nullptr};
-    }
-    return {absl::OkStatus(), std::make_shared<const Events>(*std::move(events))};
+    const uint64_t first = records->entries.front().cursor;
+    if (!tolerate_gap && first != after + 1) return {OutOfRange("", after, first), nullptr};
+    absl::StatusOr<BatchPtr> batch = EventBatch::Parse(*std::move(records));
+    if (!batch.ok()) return read_error(batch.status());
+    return {absl::OkStatus(), *std::move(batch)};
   }
   if (newest_hint > after && !tolerate_gap) {
     // Events after `after` were committed; unless they are still there (and
     // the read raced with new commits), retention removed them all.
     absl::StatusOr<uint64_t> first = ledger_.FirstCursor();
     absl::StatusOr<uint64_t> last = ledger_.LastCursor();
-    if (!first.ok() || !last.ok()) {
-      absl::Status st = first.ok() ? last.status() : first.status();
-      return {absl::Status(st.code(), absl::StrCat("reading the event log: ", st.message())),
-              nullptr};
-    }
+    if (!first.ok()) return read_error(first.status());
+    if (!last.ok()) return read_error(last.status());
     if (*last > after && (*first == 0 || *first > after + 1)) {
       return {OutOfRange("", after, *first == 0 ? *last + 1 : *first), nullptr};
     }
   }
-  return {absl::OkStatus(), std::make_shared<const Events>()};
+  return {absl::OkStatus(), EventBatch::Empty()};
 }
 
-std::shared_ptr<EventStreamer::Stream> EventStreamer::Unregister(Stream* stream) {
+EventStreamer::StreamPtr EventStreamer::Unregister(Stream* stream) {
   absl::MutexLock lock(&mu_);
   parked_.erase(stream);
   auto it = streams_.find(stream);
   UB_CHECK(it != streams_.end());
-  std::shared_ptr<Stream> owned = std::move(it->second);
+  StreamPtr owned = std::move(it->second);
   streams_.erase(it);
   return owned;
 }

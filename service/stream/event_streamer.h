@@ -3,16 +3,29 @@
 //
 // The log is the only buffer (gRPC's health WatchReactor, plus a cursor):
 // each stream remembers the cursor of the last event it read, reads the
-// next batch after it, writes the matching events one at a time (one write
-// in flight) and, once caught up, parks until the ledger reports a newer
-// cursor. A stream therefore holds at most one batch (`batch_size` events,
-// shared with every stream parked at the same cursor); a subscriber that
-// stops reading only falls behind in the log, delaying nobody.
+// next batch after it, writes the matching events with one write in flight
+// and, once caught up, parks until the ledger reports a newer cursor. A
+// stream holds at most two batches (`batch_size` events each: the one it is
+// writing and the next), so a subscriber that stops reading only falls
+// behind in the log, delaying nobody.
+//
+// Sharing: batches are read once for every stream that needs the events
+// after the same cursor. Reads in progress are joined, and the most recent
+// `shared_batches` non-empty batches are kept, so streams that reach a
+// cursor later (they finished a write, or woke from parking) take the batch
+// without reading the log again. Events are never re-serialized: a message
+// is built from the stored records (see event_batch.h), so Subscribe is
+// served as a raw (ByteBuffer) method.
+//
+// Messages: one event per SubscribeResponse (`event`) unless the request
+// sets max_events_per_message > 1; then every write carries as many
+// matching events as the held batches have ready (`events`), up to that
+// count (capped at kMaxEventsPerMessage) and kMaxMessageBytes.
 //
 // Threads: reactions (Subscribe, OnWriteDone, OnCancel, OnDone) run on gRPC
 // threads and never block: every ledger read (start position, batches) runs
 // on a small pool owned by the streamer. The ledger listener only records
-// the newest cursor and schedules one read for the parked streams.
+// the newest cursor and schedules one task that wakes the parked streams.
 //
 // Start positions: LATEST (or unset) starts after the newest cursor at
 // stream start, EARLIEST before the oldest retained event, AFTER_CURSOR after
@@ -33,14 +46,18 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "grpcpp/support/status.h"
 #include "ledger/ledger.h"
+#include "stream/event_batch.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace boost::asio {
@@ -61,8 +78,14 @@ class EventStreamer {
   struct Options {
     // Threads reading the log for all streams.
     int read_threads = 2;
-    // Most events read (and held) per stream at a time.
+    // Most events (and record bytes) read per batch; a stream holds at most
+    // two batches.
     int batch_size = 256;
+    size_t batch_bytes = 1 << 20;
+    // Recent non-empty batches kept (until newer ones replace them) for
+    // streams that ask for them later: at most shared_batches x batch_bytes
+    // of records for the whole streamer, typically a few events each.
+    int shared_batches = 16;
     // How long Shutdown() lets in-flight writes finish before cancelling
     // the streams whose client stopped reading.
     absl::Duration shutdown_grace = absl::Seconds(5);
@@ -76,14 +99,20 @@ class EventStreamer {
   EventStreamer(const EventStreamer&) = delete;
   EventStreamer& operator=(const EventStreamer&) = delete;
 
+  // The reactor type of the raw Subscribe method: it writes serialized
+  // SubscribeResponse messages.
+  using Reactor = grpc::ServerWriteReactor<grpc::ByteBuffer>;
+
+  // Decodes the raw Subscribe request (INVALID_ARGUMENT if malformed).
+  static absl::StatusOr<v1::SubscribeRequest> ParseRequest(const grpc::ByteBuffer& raw);
+
   // Starts a stream for an authenticated `caller` (copied; need not outlive
   // the call). Called by the gRPC service on a gRPC thread; never blocks.
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* request,
-      const config::Caller& caller);
+  Reactor* Subscribe(grpc::CallbackServerContext* ctx, const v1::SubscribeRequest& request,
+                     const config::Caller& caller);
 
   // A reactor that finishes at once with `status` (e.g. UNAUTHENTICATED).
-  static grpc::ServerWriteReactor<v1::SubscribeResponse>* Reject(grpc::Status status);
+  static Reactor* Reject(grpc::Status status);
 
   // Refuses new streams, ends every stream with UNAVAILABLE after its
   // in-flight write, cancels those still writing after `shutdown_grace`
@@ -96,19 +125,36 @@ class EventStreamer {
 
  private:
   class Stream;
-  struct Batch;
+  using BatchPtr = std::shared_ptr<const EventBatch>;
+  using StreamPtr = std::shared_ptr<Stream>;
+  // Outcome of one read of the log: a batch (possibly empty) or an error
+  // that ends the streams it was read for.
+  struct ReadResult {
+    absl::Status status;
+    BatchPtr batch;
+  };
 
-  // Schedules a read for `stream` after `cursor`, or parks it until the log
-  // grows past max(cursor, seen). Called with the stream's lock held.
-  void Fetch(std::shared_ptr<Stream> stream, uint64_t cursor, uint64_t seen);
-  // Reads up to batch_size events after `after`; detects events removed by
-  // retention (OutOfRange). Pool threads only; no lock held.
-  Batch ReadAfter(uint64_t after, uint64_t newest_hint, bool tolerate_gap);
+  // For `stream` (its lock held), which needs the events after `cursor`:
+  // returns a shared batch at once if one is kept; otherwise joins or
+  // schedules a read (which calls Stream::Deliver), or parks the stream
+  // until the log grows past max(cursor, seen). `tolerate_gap` (the first
+  // read of EARLIEST) reads for this stream alone.
+  BatchPtr Fetch(const StreamPtr& stream, uint64_t cursor, uint64_t seen, bool tolerate_gap);
+  // Joins or starts the shared read after `after` for `streams` (moved
+  // from), unless a kept batch answers it: then returns it and leaves
+  // `streams` to the caller, who delivers it.
+  BatchPtr RequestLocked(uint64_t after, std::vector<StreamPtr>& streams)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pool task: the shared read after `after`, delivered to its waiters.
+  void ReadShared(uint64_t after, uint64_t newest);
+  // Reads the batch after `after`; detects events removed by retention
+  // (OutOfRange). Pool threads only; no lock held.
+  ReadResult ReadAfter(uint64_t after, uint64_t newest_hint, bool tolerate_gap);
   // Ledger listener: records `cursor` and wakes parked streams.
   void OnCommit(uint64_t cursor);
-  // Pool task: one shared read per distinct parked cursor.
+  // Pool task: one shared read (or kept batch) per distinct parked cursor.
   void WakeParked();
-  std::shared_ptr<Stream> Unregister(Stream* stream);
+  StreamPtr Unregister(Stream* stream);
   void Post(std::function<void()> task);
   bool AllDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return streams_.empty(); }
 
@@ -120,11 +166,15 @@ class EventStreamer {
   mutable absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   // Every stream not yet done; the registry's reference keeps it alive.
-  std::map<Stream*, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  std::map<Stream*, StreamPtr> streams_ ABSL_GUARDED_BY(mu_);
   // Caught-up streams and the cursor each waits after.
   std::map<Stream*, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
   uint64_t newest_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  // Shared reads in progress: the cursor read after, and who waits for it.
+  std::map<uint64_t, std::vector<StreamPtr>> reading_ ABSL_GUARDED_BY(mu_);
+  // The newest non-empty batches, by the cursor they were read after.
+  std::map<uint64_t, BatchPtr> kept_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown()
   bool stopped_ ABSL_GUARDED_BY(shutdown_mu_) = false;

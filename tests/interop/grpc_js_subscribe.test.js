@@ -1,7 +1,9 @@
 // A Node subscriber (@grpc/grpc-js + @grpc/proto-loader, no code of ours)
 // follows the running broker's Subscribe stream: it receives the uploads
 // completed by OSS callbacks, disconnects, resumes after the last cursor it
-// saw, and ends up with every event exactly once, in order. Callbacks are
+// saw, and ends up with every event exactly once, in order. The first stream
+// uses the original one-event-per-message format (`event`); the resumed one
+// opts in to several events per message (`events`). Callbacks are
 // signed like OSS signs them, with a key the broker trusts through explicit
 // config (callback.trusted_key_url/_file).
 'use strict';
@@ -56,6 +58,7 @@ async function completeUpload(api, broker, key) {
 function subscribe(api, request) {
   const call = api.raw.Subscribe(request, api.metadata());
   const events = [];
+  const messages = [];  // per message: { single: used `event`, count }
   const waiters = [];
   const notify = () => {
     for (let i = waiters.length - 1; i >= 0; i--) {
@@ -67,9 +70,14 @@ function subscribe(api, request) {
     call.on('error', (err) => resolve(err));
     call.on('end', () => resolve(null));
   });
-  call.on('data', (resp) => { events.push(resp.event); notify(); });
+  call.on('data', (resp) => {
+    const got = (resp.event ? [resp.event] : []).concat(resp.events || []);
+    messages.push({ single: !!resp.event, count: got.length });
+    events.push(...got);
+    notify();
+  });
   return {
-    call, events, started, ended,
+    call, events, messages, started, ended,
     received(n, ms = 10000) {
       if (events.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
@@ -101,9 +109,14 @@ test('grpc-js subscriber resumes with its cursor and sees every event once', asy
   for (const k of ['d', 'e']) sent.push(await completeUpload(api, broker, `in/${k}.png`));
 
   // Resume after the last cursor seen: the missed events, then live ones.
-  const second = subscribe(api, { start: 'START_POSITION_AFTER_CURSOR', after_cursor: lastCursor });
+  const second = subscribe(api, {
+    start: 'START_POSITION_AFTER_CURSOR', after_cursor: lastCursor, max_events_per_message: 50,
+  });
   assert.strictEqual(await second.started, lastCursor);
   await second.received(2);
+  // The backlog (d, e) came in one message; the old format, one per message.
+  assert.deepStrictEqual(second.messages, [{ single: false, count: 2 }]);
+  assert.deepStrictEqual(first.messages, Array(3).fill({ single: true, count: 1 }));
   sent.push(await completeUpload(api, broker, 'in/f.png'));
   await second.received(3);
 

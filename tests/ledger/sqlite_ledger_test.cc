@@ -363,6 +363,32 @@ TEST_F(SqliteLedgerTest, ReopenKeepsDataAndContinuesCursors) {
             absl::StatusCode::kAlreadyExists);
 }
 
+TEST_F(SqliteLedgerTest, EventRecordsAreTheStoredEventsUnparsed) {
+  auto ledger = Open();
+  for (std::string id : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(CreateIntentSync(*ledger, Intent(id)).ok());
+    ASSERT_TRUE(CompleteUploadSync(*ledger, id, Done()).ok());
+  }
+  auto events = ledger->ReadEvents(1, 10);
+  auto records = ledger->ReadEventRecords(1, 10, 1 << 20);
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->entries.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& entry = records->entries[i];
+    EXPECT_EQ(entry.cursor, i + 2);
+    Event parsed;
+    ASSERT_TRUE(parsed.ParseFromArray(records->data.data() + entry.offset,
+                                      static_cast<int>(entry.size)));
+    EXPECT_TRUE(MessageDifferencer::Equals(parsed, (*events)[i]));
+  }
+  // The byte limit ends the read early, but never before the first record.
+  const size_t one = records->entries[0].size;
+  EXPECT_EQ(ledger->ReadEventRecords(1, 10, one + 1)->entries.size(), 1u);
+  EXPECT_EQ(ledger->ReadEventRecords(1, 10, 1)->entries.size(), 1u);
+  EXPECT_EQ(ledger->ReadEventRecords(0, 2, 1 << 20)->entries.size(), 2u);
+  EXPECT_TRUE(ledger->ReadEventRecords(4, 10, 1 << 20)->entries.empty());
+}
+
 TEST_F(SqliteLedgerTest, WritesQueuedAtShutdownAreCommitted) {
   constexpr int kWrites = 200;
   std::atomic<int> ok{0};

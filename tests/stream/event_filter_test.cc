@@ -1,5 +1,7 @@
 #include "stream/event_filter.h"
 
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -48,13 +50,24 @@ EventFilter Make(const v1::EventFilter& f, const config::Caller& caller = App())
   return *std::move(filter);
 }
 
+// The filter's verdict on `e`, checking that it is the same whether the
+// streamer reads the stored record (EventView::Parse) or a parsed event.
+bool Matches(const EventFilter& f, const v1::Event& e) {
+  const std::string record = e.SerializeAsString();
+  absl::StatusOr<EventView> view = EventView::Parse(record);
+  EXPECT_TRUE(view.ok()) << view.status();
+  const bool parsed = f.Matches(e);
+  EXPECT_EQ(view.ok() && f.Matches(*view), parsed) << "record and parsed event disagree";
+  return parsed;
+}
+
 TEST(EventFilterTest, EmptyFilterMatchesEverythingInScopeOnly) {
   EventFilter f = Make({});
-  EXPECT_TRUE(f.Matches(Completed("photos", "uploads/app/a.png")));
-  EXPECT_TRUE(f.Matches(Completed("docs", "shared/b.pdf")));
-  EXPECT_TRUE(f.Matches(Expired("photos", "uploads/app/c.png")));
-  EXPECT_FALSE(f.Matches(Completed("private", "uploads/app/a.png")));
-  EXPECT_FALSE(f.Matches(Completed("photos", "uploads/other/a.png")));
+  EXPECT_TRUE(Matches(f, Completed("photos", "uploads/app/a.png")));
+  EXPECT_TRUE(Matches(f, Completed("docs", "shared/b.pdf")));
+  EXPECT_TRUE(Matches(f, Expired("photos", "uploads/app/c.png")));
+  EXPECT_FALSE(Matches(f, Completed("private", "uploads/app/a.png")));
+  EXPECT_FALSE(Matches(f, Completed("photos", "uploads/other/a.png")));
 }
 
 TEST(EventFilterTest, ScopeUsesTheKeyOssStoredForPrefixIntents) {
@@ -64,9 +77,9 @@ TEST(EventFilterTest, ScopeUsesTheKeyOssStoredForPrefixIntents) {
       "uploads/app/x/1.png");
   v1::EventFilter req;
   req.add_key_prefixes("uploads/app/x/");
-  EXPECT_TRUE(Make(req).Matches(e));
+  EXPECT_TRUE(Matches(Make(req), e));
   req.set_key_prefixes(0, "uploads/app/y/");
-  EXPECT_FALSE(Make(req).Matches(e));
+  EXPECT_FALSE(Matches(Make(req), e));
 }
 
 TEST(EventFilterTest, AnyOfSeveralPrefixes) {
@@ -74,17 +87,17 @@ TEST(EventFilterTest, AnyOfSeveralPrefixes) {
   req.add_key_prefixes("uploads/app/avatars/");
   req.add_key_prefixes("shared/");
   EventFilter f = Make(req);
-  EXPECT_TRUE(f.Matches(Completed("photos", "uploads/app/avatars/1.png")));
-  EXPECT_TRUE(f.Matches(Completed("photos", "shared/2.png")));
-  EXPECT_FALSE(f.Matches(Completed("photos", "uploads/app/banners/3.png")));
+  EXPECT_TRUE(Matches(f, Completed("photos", "uploads/app/avatars/1.png")));
+  EXPECT_TRUE(Matches(f, Completed("photos", "shared/2.png")));
+  EXPECT_FALSE(Matches(f, Completed("photos", "uploads/app/banners/3.png")));
 }
 
 TEST(EventFilterTest, AnyOfSeveralBuckets) {
   v1::EventFilter req;
   req.add_buckets("docs");
   EventFilter f = Make(req);
-  EXPECT_TRUE(f.Matches(Completed("docs", "shared/a")));
-  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a")));
+  EXPECT_TRUE(Matches(f, Completed("docs", "shared/a")));
+  EXPECT_FALSE(Matches(f, Completed("photos", "shared/a")));
 }
 
 TEST(EventFilterTest, EveryMetadataEntryMustBeEqual) {
@@ -92,10 +105,10 @@ TEST(EventFilterTest, EveryMetadataEntryMustBeEqual) {
   (*req.mutable_metadata())["tenant"] = "t1";
   (*req.mutable_metadata())["kind"] = "avatar";
   EventFilter f = Make(req);
-  EXPECT_TRUE(f.Matches(Completed("photos", "shared/a", "app",
+  EXPECT_TRUE(Matches(f, Completed("photos", "shared/a", "app",
                                   {{"tenant", "t1"}, {"kind", "avatar"}, {"x", "y"}})));
-  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a", "app", {{"tenant", "t1"}})));
-  EXPECT_FALSE(f.Matches(
+  EXPECT_FALSE(Matches(f, Completed("photos", "shared/a", "app", {{"tenant", "t1"}})));
+  EXPECT_FALSE(Matches(f, 
       Completed("photos", "shared/a", "app", {{"tenant", "t2"}, {"kind", "avatar"}})));
 }
 
@@ -103,17 +116,17 @@ TEST(EventFilterTest, EventTypesAndCallers) {
   v1::EventFilter req;
   req.add_types(v1::EVENT_TYPE_UPLOAD_EXPIRED);
   EventFilter expired_only = Make(req);
-  EXPECT_TRUE(expired_only.Matches(Expired("photos", "shared/a")));
-  EXPECT_FALSE(expired_only.Matches(Completed("photos", "shared/a")));
+  EXPECT_TRUE(Matches(expired_only, Expired("photos", "shared/a")));
+  EXPECT_FALSE(Matches(expired_only, Completed("photos", "shared/a")));
 
   req.add_types(v1::EVENT_TYPE_UNSPECIFIED);  // "any" wins
-  EXPECT_TRUE(Make(req).Matches(Completed("photos", "shared/a")));
+  EXPECT_TRUE(Matches(Make(req), Completed("photos", "shared/a")));
 
   v1::EventFilter by_caller;
   by_caller.add_callers("batch-job");
   EventFilter f = Make(by_caller);
-  EXPECT_TRUE(f.Matches(Completed("photos", "shared/a", "batch-job")));
-  EXPECT_FALSE(f.Matches(Completed("photos", "shared/a", "app")));
+  EXPECT_TRUE(Matches(f, Completed("photos", "shared/a", "batch-job")));
+  EXPECT_FALSE(Matches(f, Completed("photos", "shared/a", "app")));
 }
 
 TEST(EventFilterTest, RefusesBucketsAndPrefixesOutsideTheScopeNamingTheField) {
@@ -145,8 +158,44 @@ TEST(EventFilterTest, CallerWithoutPrefixesSeesAnyKeyInItsBuckets) {
   v1::EventFilter req;
   req.add_key_prefixes("");
   EventFilter f = Make(req, admin);
-  EXPECT_TRUE(f.Matches(Completed("photos", "anything")));
-  EXPECT_FALSE(f.Matches(Completed("docs", "anything")));
+  EXPECT_TRUE(Matches(f, Completed("photos", "anything")));
+  EXPECT_FALSE(Matches(f, Completed("docs", "anything")));
+}
+
+TEST(EventViewTest, ReadsWhatFiltersNeedFromTheStoredRecord) {
+  v1::Event e = Completed("photos", "uploads/app/intent-key", "app", {{"a", "1"}, {"b", "2"}});
+  e.set_cursor(77);
+  e.mutable_upload_completed()->mutable_upload()->mutable_completion()->set_key("stored-key");
+  const std::string record = e.SerializeAsString();
+  absl::StatusOr<EventView> view = EventView::Parse(record);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->cursor(), 77u);
+  EXPECT_EQ(view->type(), v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  EXPECT_EQ(view->bucket(), "photos");
+  EXPECT_EQ(view->caller(), "app");
+  EXPECT_EQ(view->object_key(), "stored-key");  // OSS's key wins over the intent's
+  EXPECT_TRUE(view->MetadataEquals("b", "2"));
+  EXPECT_FALSE(view->MetadataEquals("b", "1"));
+  EXPECT_FALSE(view->MetadataEquals("c", ""));
+
+  // Without a completion key, the intent's key; without a payload, nothing.
+  const std::string expired = Expired("docs", "shared/x").SerializeAsString();
+  EXPECT_EQ(EventView::Parse(expired)->object_key(), "shared/x");
+  v1::Event bare;
+  bare.set_cursor(5);
+  const std::string bare_record = bare.SerializeAsString();
+  EXPECT_EQ(EventView::Parse(bare_record)->bucket(), "");
+  EXPECT_EQ(EventView::Parse(bare_record)->cursor(), 5u);
+}
+
+TEST(EventViewTest, RefusesMalformedRecords) {
+  const std::string record = Completed("photos", "uploads/app/a").SerializeAsString();
+  for (size_t cut : {size_t{1}, record.size() / 2, record.size() - 1}) {
+    EXPECT_FALSE(EventView::Parse(absl::string_view(record).substr(0, cut)).ok()) << cut;
+  }
+  EXPECT_FALSE(EventView::Parse("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01").ok());
+  // A second payload would be merged by protobuf; the view refuses it.
+  EXPECT_FALSE(EventView::Parse(record + record.substr(record.find('\x22'))).ok());
 }
 
 }  // namespace

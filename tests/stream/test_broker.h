@@ -40,13 +40,15 @@ inline std::vector<config::Caller> TestCallers() {
   return {app, admin};
 }
 
-class SubscribeOnlyService final : public v1::UploadBroker::CallbackService {
+// Subscribe is raw, as in rpc::UploadBrokerService.
+class SubscribeOnlyService final
+    : public v1::UploadBroker::WithRawCallbackMethod_Subscribe<v1::UploadBroker::Service> {
  public:
   SubscribeOnlyService(const auth::Authenticator& auth, stream::EventStreamer& streamer)
       : auth_(auth), streamer_(streamer) {}
 
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* req) override {
     auto it = ctx->client_metadata().find("authorization");
     std::string header = it == ctx->client_metadata().end()
                              ? ""
@@ -56,7 +58,12 @@ class SubscribeOnlyService final : public v1::UploadBroker::CallbackService {
       return stream::EventStreamer::Reject(
           grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(caller.status().message())));
     }
-    return streamer_.Subscribe(ctx, req, **caller);
+    auto request = stream::EventStreamer::ParseRequest(*req);
+    if (!request.ok()) {
+      return stream::EventStreamer::Reject(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(request.status().message())));
+    }
+    return streamer_.Subscribe(ctx, *request, **caller);
   }
 
  private:
