@@ -1,7 +1,9 @@
 #include "ledger/ledger.h"
 
+#include <limits>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 
 namespace uploadbroker::ledger {
@@ -21,6 +23,20 @@ Result Wait(Start start) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<Event>> Ledger::ReadEvents(uint64_t after, int limit) {
+  absl::StatusOr<EventRecords> records =
+      ReadEventRecords(after, limit, std::numeric_limits<size_t>::max());
+  if (!records.ok()) return records.status();
+  std::vector<Event> events(records->entries.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventRecords::Entry& e = records->entries[i];
+    if (!events[i].ParseFromArray(records->data.data() + e.offset, static_cast<int>(e.size))) {
+      return absl::DataLossError(absl::StrCat("stored event at cursor ", e.cursor, " is corrupt"));
+    }
+  }
+  return events;
+}
 
 absl::Status CreateIntentSync(Ledger& ledger, Upload intent) {
   return Wait<absl::Status>([&](auto done) {

@@ -111,15 +111,15 @@ class Ledger {
   virtual absl::StatusOr<std::vector<Upload>> ListExpiredPending(
       absl::Time cutoff, int limit) = 0;
 
-  // Up to `limit` events with cursor > after, in cursor order.
-  virtual absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
-                                                        int limit) = 0;
-  // The same events as ReadEvents, as their stored records (not parsed or
-  // checked), for callers that forward the bytes. Also stops before a
-  // record that would take `data` past `max_bytes` (but always returns at
-  // least one record when there is one).
+  // Up to `limit` events with cursor > after, in cursor order, as their
+  // stored records (not parsed or checked), for callers that forward the
+  // bytes. Also stops before a record that would take `data` past
+  // `max_bytes` (but always returns at least one record when there is one).
   virtual absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                         size_t max_bytes) = 0;
+  // The same events parsed (ReadEventRecords without a byte limit); DataLoss
+  // naming the cursor when a stored record does not parse.
+  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after, int limit);
 
   // Cursor of the newest event ever appended (0 if none; retention does not
   // move it back) and of the oldest retained one (0 if none is retained).

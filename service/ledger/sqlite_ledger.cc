@@ -280,11 +280,6 @@ absl::StatusOr<std::vector<Upload>> SqliteLedger::ListExpiredPending(
   return readers_->ListExpiredPending(cutoff, limit);
 }
 
-absl::StatusOr<std::vector<Event>> SqliteLedger::ReadEvents(uint64_t after,
-                                                            int limit) {
-  return readers_->ReadEvents(after, limit);
-}
-
 absl::StatusOr<EventRecords> SqliteLedger::ReadEventRecords(uint64_t after, int limit,
                                                             size_t max_bytes) {
   return readers_->ReadEventRecords(after, limit, max_bytes);

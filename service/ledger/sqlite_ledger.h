@@ -96,8 +96,6 @@ class SqliteLedger final : public Ledger {
   absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) override;
   absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
                                                          int limit) override;
-  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
-                                                int limit) override;
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                 size_t max_bytes) override;
   absl::StatusOr<uint64_t> LastCursor() override;

@@ -222,34 +222,6 @@ absl::StatusOr<std::vector<Upload>> SqliteReaders::ListExpiredPending(
   return uploads;
 }
 
-absl::StatusOr<std::vector<Event>> SqliteReaders::ReadEvents(uint64_t after,
-                                                             int limit) {
-  if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
-  std::vector<Event> events;
-  if (after >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return events;
-  }
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
-  sqlite3_stmt* stmt = conn->read_events.get();
-  ScopedReset reset(stmt);
-  sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(after));
-  sqlite3_bind_int(stmt, 2, limit);
-  events.reserve(static_cast<size_t>(std::min(limit, 4096)));
-  int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    events.emplace_back();
-    absl::string_view bytes = ColumnBytes(stmt, 1);
-    if (!events.back().ParseFromArray(bytes.data(),
-                                      static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(absl::StrCat(
-          "stored event at cursor ", sqlite3_column_int64(stmt, 0),
-          " is corrupt"));
-    }
-  }
-  if (rc != SQLITE_DONE) return SqliteError(conn->db.get(), rc, "read events");
-  return events;
-}
-
 absl::StatusOr<EventRecords> SqliteReaders::ReadEventRecords(uint64_t after, int limit,
                                                              size_t max_bytes) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be positive");

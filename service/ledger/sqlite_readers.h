@@ -31,7 +31,6 @@ class SqliteReaders {
   absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query);
   absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
                                                          int limit);
-  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after, int limit);
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                 size_t max_bytes);
   // Highest cursor ever assigned (0 if none), and lowest retained (0 if the
