@@ -23,14 +23,9 @@ using ::testing::Each;
 using ::testing::ElementsAreArray;
 using ::testing::Le;
 using testing::AppendEvent;
+using testing::Range;
 using testing::TestBroker;
 using testing::UploadSpec;
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> v;
-  for (uint64_t c = first; c <= last; ++c) v.push_back(c);
-  return v;
-}
 
 v1::SubscribeRequest Request(v1::StartPosition start, uint32_t per_message, uint64_t after = 0) {
   v1::SubscribeRequest r;

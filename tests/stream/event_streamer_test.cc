@@ -25,6 +25,7 @@ using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using testing::AppendEvent;
 using testing::Eventually;
+using testing::Range;
 using testing::TestBroker;
 using testing::UploadSpec;
 
@@ -36,12 +37,6 @@ UploadSpec Spec(std::string bucket, std::string key, std::string caller,
   s.caller = std::move(caller);
   s.metadata = std::move(metadata);
   return s;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> v;
-  for (uint64_t c = first; c <= last; ++c) v.push_back(c);
-  return v;
 }
 
 v1::SubscribeRequest Start(v1::StartPosition start, uint64_t after = 0) {

@@ -21,13 +21,8 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using testing::AppendEvent;
+using testing::Range;
 using testing::TestBroker;
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> v;
-  for (uint64_t c = first; c <= last; ++c) v.push_back(c);
-  return v;
-}
 
 // Collects what a Subscriber delivers; runs it on its own thread.
 class Collector {

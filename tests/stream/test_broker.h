@@ -136,6 +136,13 @@ struct UploadSpec {
 
 // Creates an intent and completes it (or expires it); returns the event's
 // cursor (0 on failure, which is also reported).
+// Cursors first..last, the order a complete delivery has.
+inline std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> v;
+  for (uint64_t c = first; c <= last; ++c) v.push_back(c);
+  return v;
+}
+
 inline uint64_t AppendEvent(ledger::Ledger& ledger, const std::string& id, const UploadSpec& spec,
                             bool expire = false) {
   v1::Upload u;
