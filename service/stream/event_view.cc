@@ -1,63 +1,71 @@
 #include "stream/event_view.h"
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "stream/event_filter.h"
 
 namespace uploadbroker::stream {
 namespace {
 
-// Field numbers (upload_broker.proto) of what a filter reads.
+using google::protobuf::internal::WireFormatLite;
+
+// Field numbers of what a filter reads, from the generated code, so a change
+// to the .proto cannot leave this file reading the wrong fields.
 enum : uint32_t {
-  kEventCursor = 1,
-  kEventType = 2,
-  kEventUploadCompleted = 4,
-  kEventUploadExpired = 5,
-  kPayloadUpload = 1,  // UploadCompleted.upload, UploadExpired.upload
-  kUploadCaller = 3,
-  kUploadBucket = 4,
-  kUploadKey = 5,
-  kUploadMetadata = 10,
-  kUploadCompletion = 15,
-  kCompletionKey = 1,
-  kEntryKey = 1,  // map entry
+  kEventCursor = v1::Event::kCursorFieldNumber,
+  kEventType = v1::Event::kTypeFieldNumber,
+  kEventUploadCompleted = v1::Event::kUploadCompletedFieldNumber,
+  kEventUploadExpired = v1::Event::kUploadExpiredFieldNumber,
+  kPayloadUpload = v1::UploadCompleted::kUploadFieldNumber,
+  kUploadCaller = v1::Upload::kCallerFieldNumber,
+  kUploadBucket = v1::Upload::kBucketFieldNumber,
+  kUploadKey = v1::Upload::kKeyFieldNumber,
+  kUploadMetadata = v1::Upload::kMetadataFieldNumber,
+  kUploadCompletion = v1::Upload::kCompletionFieldNumber,
+  kCompletionKey = v1::Completion::kKeyFieldNumber,
+  kEntryKey = 1,  // a map entry's key and value (protobuf's map encoding)
   kEntryValue = 2,
 };
+static_assert(static_cast<uint32_t>(v1::UploadExpired::kUploadFieldNumber) == kPayloadUpload);
 
-enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kBytes = 2, kFixed32 = 5 };
+enum WireType : uint32_t {
+  kVarint = WireFormatLite::WIRETYPE_VARINT,
+  kFixed64 = WireFormatLite::WIRETYPE_FIXED64,
+  kBytes = WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
+  kFixed32 = WireFormatLite::WIRETYPE_FIXED32,
+};
 
-// Reads one message's fields in order. Every method returns false on
-// malformed input (truncated, overlong varint, unsupported wire type).
+// Walks one message's fields in order over protobuf's own wire decoder
+// (CodedInputStream), keeping views into the record instead of building a
+// v1::Event: parsing every event for each stream was about 40 % of the
+// broker's CPU during replay. Every method returns false on malformed input
+// (truncated, overlong varint, unsupported wire type).
 class WireReader {
  public:
   explicit WireReader(absl::string_view bytes)
-      : p_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(p_ + bytes.size()) {}
+      : data_(bytes.data()),
+        size_(static_cast<int>(bytes.size())),
+        in_(reinterpret_cast<const uint8_t*>(bytes.data()), size_) {}
 
-  bool done() const { return p_ == end_; }
+  bool done() const { return in_.CurrentPosition() == size_; }
 
-  bool Varint(uint64_t& value) {
-    value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return false;
-      const uint8_t b = *p_++;
-      value |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
+  bool Varint(uint64_t& value) { return in_.ReadVarint64(&value); }
 
   bool Tag(uint32_t& field, uint32_t& wire_type) {
-    uint64_t tag;
-    if (!Varint(tag) || tag > UINT32_MAX || (tag >> 3) == 0) return false;
-    field = static_cast<uint32_t>(tag >> 3);
-    wire_type = static_cast<uint32_t>(tag & 7);
+    const uint32_t tag = in_.ReadTag();
+    if (tag == 0 || WireFormatLite::GetTagFieldNumber(tag) == 0) return false;
+    field = static_cast<uint32_t>(WireFormatLite::GetTagFieldNumber(tag));
+    wire_type = static_cast<uint32_t>(WireFormatLite::GetTagWireType(tag));
     return true;
   }
 
   bool Bytes(absl::string_view& out) {
-    uint64_t size;
-    if (!Varint(size) || size > static_cast<uint64_t>(end_ - p_)) return false;
-    out = absl::string_view(reinterpret_cast<const char*>(p_), size);
-    p_ += size;
-    return true;
+    uint32_t size;
+    if (!in_.ReadVarint32(&size) || size > static_cast<uint32_t>(size_ - in_.CurrentPosition())) {
+      return false;
+    }
+    out = absl::string_view(data_ + in_.CurrentPosition(), size);
+    return in_.Skip(static_cast<int>(size));
   }
 
   // Reads (and drops) a value of `wire_type`.
@@ -70,23 +78,18 @@ class WireReader {
       case kBytes:
         return Bytes(bytes);
       case kFixed64:
-        return Advance(8);
+        return in_.Skip(8);
       case kFixed32:
-        return Advance(4);
+        return in_.Skip(4);
       default:  // groups are not used by this API
         return false;
     }
   }
 
  private:
-  bool Advance(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) return false;
-    p_ += n;
-    return true;
-  }
-
-  const uint8_t* p_;
-  const uint8_t* const end_;
+  const char* const data_;
+  const int size_;
+  google::protobuf::io::CodedInputStream in_;
 };
 
 // Reads the one `kBytes` field `want` of a message, or "" if absent.
