@@ -5,34 +5,35 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace uploadbroker::stream {
 namespace {
 
-// Protobuf tags (field number << 3 | wire type 2, length-delimited) of
-// SubscribeResponse.event (1) and SubscribeResponse.events (2).
-constexpr uint8_t kEventTag = (1 << 3) | 2;
-constexpr uint8_t kEventsTag = (2 << 3) | 2;
-constexpr size_t kMaxVarint = 10;
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedOutputStream;
 
-// Writes `value` as a base-128 varint at `out`; returns the bytes written.
-size_t PutVarint(uint64_t value, uint8_t* out) {
-  size_t n = 0;
-  while (value >= 0x80) {
-    out[n++] = static_cast<uint8_t>(value | 0x80);
-    value >>= 7;
-  }
-  out[n++] = static_cast<uint8_t>(value);
-  return n;
+// Tags of SubscribeResponse.event and SubscribeResponse.events, both
+// length-delimited, from the generated field numbers.
+const uint32_t kEventTag = WireFormatLite::MakeTag(
+    v1::SubscribeResponse::kEventFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+const uint32_t kEventsTag = WireFormatLite::MakeTag(
+    v1::SubscribeResponse::kEventsFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+constexpr size_t kMaxFieldHeader = 10;  // two varint32s of at most 5 bytes
+
+// Writes the tag and length that precede a length-delimited field; returns
+// the bytes written.
+size_t PutFieldHeader(uint32_t tag, size_t length, uint8_t* out) {
+  uint8_t* end = CodedOutputStream::WriteTagToArray(tag, out);
+  end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length), end);
+  return static_cast<size_t>(end - out);
 }
 
-size_t VarintSize(uint64_t value) {
-  size_t n = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++n;
-  }
-  return n;
+size_t FieldHeaderSize(uint32_t tag, size_t length) {
+  return CodedOutputStream::VarintSize32(tag) +
+         CodedOutputStream::VarintSize32(static_cast<uint32_t>(length));
 }
 
 void DeleteString(void* s) { delete static_cast<std::string*>(s); }
@@ -69,9 +70,8 @@ std::shared_ptr<const EventBatch> EventBatch::Empty() {
 }
 
 void SingleEventMessage(const grpc::Slice& record, grpc::ByteBuffer& out) {
-  uint8_t header[1 + kMaxVarint];
-  header[0] = kEventTag;
-  const size_t n = 1 + PutVarint(record.size(), header + 1);
+  uint8_t header[kMaxFieldHeader];
+  const size_t n = PutFieldHeader(kEventTag, record.size(), header);
   // A header this small is stored inline in the slice (no allocation); the
   // record is shared with every other message carrying it.
   const grpc::Slice slices[2] = {grpc::Slice(header, n), record};
@@ -80,7 +80,7 @@ void SingleEventMessage(const grpc::Slice& record, grpc::ByteBuffer& out) {
 }
 
 size_t MultiEventMessage::SizeWith(const grpc::Slice& record) const {
-  return size_ + 1 + VarintSize(record.size()) + record.size();
+  return size_ + FieldHeaderSize(kEventsTag, record.size()) + record.size();
 }
 
 void MultiEventMessage::Add(const grpc::Slice& record) {
@@ -94,8 +94,7 @@ void MultiEventMessage::TakeInto(grpc::ByteBuffer& out) {
   grpc::Slice slice(size_);
   uint8_t* p = const_cast<uint8_t*>(slice.begin());
   for (const grpc::Slice& record : records_) {
-    *p++ = kEventsTag;
-    p += PutVarint(record.size(), p);
+    p += PutFieldHeader(kEventsTag, record.size(), p);
     std::memcpy(p, record.begin(), record.size());
     p += record.size();
   }
