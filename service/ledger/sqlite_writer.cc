@@ -61,16 +61,14 @@ DROP TABLE intents_v1;
 absl::Status CreateSchemaV2(sqlite3* db) {
   UB_RETURN_IF_ERROR(Exec(db, kIntentsV2, "creating the intents table"));
   UB_RETURN_IF_ERROR(Exec(db, kIntentIndexesV2, "creating the intents indexes"));
-  UB_RETURN_IF_ERROR(Exec(db, kEventsV1, "creating the events table"));
-  return Exec(db, "PRAGMA user_version = 2");
+  return Exec(db, kEventsV1, "creating the events table");
 }
 
 absl::Status MigrateV1ToV2(sqlite3* db) {
   UB_RETURN_IF_ERROR(Exec(db, kMigrateV1ToV2, "migrating schema 1 to 2"));
   UB_RETURN_IF_ERROR(Exec(db, kIntentsV2, "migrating schema 1 to 2"));
   UB_RETURN_IF_ERROR(Exec(db, kCopyV1Intents, "migrating schema 1 to 2: copying intents"));
-  UB_RETURN_IF_ERROR(Exec(db, kIntentIndexesV2, "migrating schema 1 to 2: indexing intents"));
-  return Exec(db, "PRAGMA user_version = 2");
+  return Exec(db, kIntentIndexesV2, "migrating schema 1 to 2: indexing intents");
 }
 
 absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
@@ -117,6 +115,7 @@ absl::Status SqliteWriter::InitSchema() {
   UB_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
   absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
   absl::Status status = version.status();
+  const bool upgrade = status.ok() && (*version == 0 || *version == 1);
   if (status.ok() && *version == 0) {
     status = CreateSchemaV2(db);
   } else if (status.ok() && *version == 1) {
@@ -126,6 +125,9 @@ absl::Status SqliteWriter::InitSchema() {
         "ledger database ", sqlite3_db_filename(db, "main"),
         " has schema version ", *version, "; this build only knows version ",
         kSchemaVersion, ", refusing to open it"));
+  }
+  if (status.ok() && upgrade) {
+    status = Exec(db, absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
   }
   if (status.ok()) return Exec(db, "COMMIT");
   Rollback();
