@@ -132,23 +132,15 @@ class FieldCollector final : public nlohmann::json_sax<Json> {
   bool null() override { return Scalar(JsonValue::kNull, ""); }
   bool boolean(bool) override { return Scalar(JsonValue::kOther, ""); }
   bool number_integer(number_integer_t v) override {
-    JsonValue* target = Target();
-    if (target != nullptr) *target = {JsonValue::kInteger, absl::StrCat(v)};
-    return true;
+    return Scalar(JsonValue::kInteger, absl::StrCat(v));
   }
   bool number_unsigned(number_unsigned_t v) override {
-    JsonValue* target = Target();
-    if (target != nullptr) *target = {JsonValue::kUnsigned, absl::StrCat(v)};
-    return true;
+    return Scalar(JsonValue::kUnsigned, absl::StrCat(v));
   }
   bool number_float(number_float_t, const string_t&) override {
     return Scalar(JsonValue::kOther, "");
   }
-  bool string(string_t& v) override {
-    JsonValue* target = Target();
-    if (target != nullptr) *target = {JsonValue::kString, std::move(v)};
-    return true;
-  }
+  bool string(string_t& v) override { return Scalar(JsonValue::kString, std::move(v)); }
   bool binary(binary_t&) override { return Scalar(JsonValue::kOther, ""); }
   bool start_object(std::size_t) override {
     Where where = Where::kOther;
@@ -222,9 +214,10 @@ class FieldCollector final : public nlohmann::json_sax<Json> {
     if (frame.where == Where::kImageInfo) return &nested[frame.pending];
     return nullptr;
   }
-  bool Scalar(JsonValue::Kind kind, absl::string_view text) {
+  // Keeps a value for the field it belongs to, if any.
+  bool Scalar(JsonValue::Kind kind, std::string text) {
     JsonValue* target = Target();
-    if (target != nullptr) *target = {kind, std::string(text)};
+    if (target != nullptr) *target = {kind, std::move(text)};
     return true;
   }
 
