@@ -1,7 +1,6 @@
 #include "issue/issuer.h"
 
 #include <algorithm>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "auth/authenticator.h"
@@ -64,25 +63,16 @@ absl::Status Prepare(const config::Config& config, const config::Caller& caller,
   return absl::OkStatus();
 }
 
-// Stores the intent, then hands the response to `done` once it is durable
-// (or the error, if building or storing failed).
-template <typename Response>
-void StoreThenAnswer(ledger::Ledger& ledger,
-                     absl::StatusOr<std::pair<Response, v1::Upload>> built,
-                     std::function<void(absl::StatusOr<Response>)> done) {
-  if (!built.ok()) {
-    done(built.status());
+// Stores the intent built into `intent` (the response is already filled
+// in), then reports to `done` once it is durable, or the error if building
+// or storing failed.
+void StoreThenAnswer(ledger::Ledger& ledger, absl::StatusOr<v1::Upload> intent,
+                     std::function<void(absl::Status)> done) {
+  if (!intent.ok()) {
+    done(intent.status());
     return;
   }
-  auto resp = std::make_shared<Response>(std::move(built->first));
-  ledger.CreateIntent(std::move(built->second),
-                      [resp, done = std::move(done)](absl::Status st) {
-                        if (!st.ok()) {
-                          done(st);
-                        } else {
-                          done(std::move(*resp));
-                        }
-                      });
+  ledger.CreateIntent(*std::move(intent), std::move(done));
 }
 
 std::string BucketUrl(const config::Bucket& b) {
@@ -109,8 +99,8 @@ absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
 
 void Issuer::CreatePostPolicy(
     const config::Caller& caller, const v1::CreatePostPolicyRequest& req,
-    std::function<void(absl::StatusOr<v1::CreatePostPolicyResponse>)> done) {
-  auto build = [&]() -> absl::StatusOr<std::pair<v1::CreatePostPolicyResponse, v1::Upload>> {
+    v1::CreatePostPolicyResponse* resp, std::function<void(absl::Status)> done) {
+  auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
     UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (!req.key().empty() && !req.key_prefix().empty()) {
@@ -164,27 +154,26 @@ void Issuer::CreatePostPolicy(
     intent.set_method(v1::UPLOAD_METHOD_POST);
     intent.set_signature_version(in.v4 ? v1::SIGNATURE_VERSION_V4 : v1::SIGNATURE_VERSION_V1);
 
-    v1::CreatePostPolicyResponse resp;
-    resp.set_upload_id(intent.upload_id());
-    resp.set_url(BucketUrl(*c.bucket));
+    resp->set_upload_id(intent.upload_id());
+    resp->set_url(BucketUrl(*c.bucket));
     for (auto& [name, value] : form.fields) {
-      auto* f = resp.add_fields();
-      f->set_name(name);
-      f->set_value(value);
+      auto* f = resp->add_fields();
+      f->set_name(std::move(name));
+      f->set_value(std::move(value));
     }
-    *resp.mutable_expires_at() = intent.expires_at();
-    resp.set_key(in.key);
-    resp.set_key_is_prefix(in.key_is_prefix);
-    resp.set_policy_json(form.policy_json);
-    return std::make_pair(std::move(resp), std::move(intent));
+    *resp->mutable_expires_at() = intent.expires_at();
+    resp->set_key(in.key);
+    resp->set_key_is_prefix(in.key_is_prefix);
+    resp->set_policy_json(std::move(form.policy_json));
+    return std::move(intent);
   };
   StoreThenAnswer(ledger_, build(), std::move(done));
 }
 
 void Issuer::CreatePresignedPut(
     const config::Caller& caller, const v1::CreatePresignedPutRequest& req,
-    std::function<void(absl::StatusOr<v1::CreatePresignedPutResponse>)> done) {
-  auto build = [&]() -> absl::StatusOr<std::pair<v1::CreatePresignedPutResponse, v1::Upload>> {
+    v1::CreatePresignedPutResponse* resp, std::function<void(absl::Status)> done) {
+  auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
     UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
@@ -235,17 +224,16 @@ void Issuer::CreatePresignedPut(
     intent.set_method(v1::UPLOAD_METHOD_PUT);
     intent.set_signature_version(v4 ? v1::SIGNATURE_VERSION_V4 : v1::SIGNATURE_VERSION_V1);
 
-    v1::CreatePresignedPutResponse resp;
-    resp.set_upload_id(intent.upload_id());
-    resp.set_url(signed_req.url);
-    resp.set_method("PUT");
+    resp->set_upload_id(intent.upload_id());
+    resp->set_url(std::move(signed_req.url));
+    resp->set_method("PUT");
     for (auto& [name, value] : signed_req.headers) {
-      auto* h = resp.add_headers();
-      h->set_name(name);
-      h->set_value(value);
+      auto* h = resp->add_headers();
+      h->set_name(std::move(name));
+      h->set_value(std::move(value));
     }
-    *resp.mutable_expires_at() = intent.expires_at();
-    return std::make_pair(std::move(resp), std::move(intent));
+    *resp->mutable_expires_at() = intent.expires_at();
+    return std::move(intent);
   };
   StoreThenAnswer(ledger_, build(), std::move(done));
 }

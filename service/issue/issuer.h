@@ -2,16 +2,18 @@
 // authorization (PostObject form or presigned PUT) backed by a PENDING
 // intent in the ledger.
 //
-// The answer is handed to `done` only after the intent is durable, so every
-// authorization a client holds is known to the ledger. Thread-safe; `done`
-// runs on the calling thread for rejected requests, on the ledger's thread
-// otherwise. Errors: InvalidArgument (names the field), PermissionDenied
+// The response is filled in before the intent is stored, and `done` gets OK
+// only after the intent is durable, so every authorization a client holds is
+// known to the ledger; on any other status the response is meaningless.
+// Thread-safe; `done` runs on the calling thread for rejected requests, on
+// the ledger's thread otherwise; `response` must live until it runs. Errors: InvalidArgument (names the field), PermissionDenied
 // (outside the caller's scope), Unavailable (no usable credential, ledger down).
 #ifndef UPLOADBROKER_ISSUE_ISSUER_H_
 #define UPLOADBROKER_ISSUE_ISSUER_H_
 
 #include <functional>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "config/config.h"
@@ -38,11 +40,11 @@ class Issuer {
 
   void CreatePostPolicy(
       const config::Caller& caller, const v1::CreatePostPolicyRequest& request,
-      std::function<void(absl::StatusOr<v1::CreatePostPolicyResponse>)> done);
+      v1::CreatePostPolicyResponse* response, std::function<void(absl::Status)> done);
 
   void CreatePresignedPut(
       const config::Caller& caller, const v1::CreatePresignedPutRequest& request,
-      std::function<void(absl::StatusOr<v1::CreatePresignedPutResponse>)> done);
+      v1::CreatePresignedPutResponse* response, std::function<void(absl::Status)> done);
 
  private:
   // Validity for a request: clamped to the caller's max TTL, 7 days and the

@@ -40,9 +40,8 @@ grpc::ServerUnaryReactor* UploadBrokerService::CreatePostPolicy(
   auto caller = Caller(ctx);
   if (!caller.ok()) return FinishWith(ctx, caller.status());
   auto* reactor = ctx->DefaultReactor();
-  issuer_.CreatePostPolicy(**caller, *req, [reactor, resp](auto result) {
-    if (result.ok()) *resp = *std::move(result);
-    reactor->Finish(ToGrpcStatus(result.status()));
+  issuer_.CreatePostPolicy(**caller, *req, resp, [reactor](const absl::Status& st) {
+    reactor->Finish(ToGrpcStatus(st));
   });
   return reactor;
 }
@@ -53,9 +52,8 @@ grpc::ServerUnaryReactor* UploadBrokerService::CreatePresignedPut(
   auto caller = Caller(ctx);
   if (!caller.ok()) return FinishWith(ctx, caller.status());
   auto* reactor = ctx->DefaultReactor();
-  issuer_.CreatePresignedPut(**caller, *req, [reactor, resp](auto result) {
-    if (result.ok()) *resp = *std::move(result);
-    reactor->Finish(ToGrpcStatus(result.status()));
+  issuer_.CreatePresignedPut(**caller, *req, resp, [reactor](const absl::Status& st) {
+    reactor->Finish(ToGrpcStatus(st));
   });
   return reactor;
 }

@@ -12,6 +12,7 @@
 #include "auth/authenticator.h"
 #include "issue/issuer.h"
 #include "ledger/ledger.h"
+#include "rpc/arena_allocator.h"
 #include "stream/event_streamer.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
@@ -29,7 +30,10 @@ class UploadBrokerService final : public ServiceBase {
  public:
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                       ledger::Ledger& ledger, stream::EventStreamer& streamer)
-      : auth_(auth), issuer_(issuer), ledger_(ledger), streamer_(streamer) {}
+      : auth_(auth), issuer_(issuer), ledger_(ledger), streamer_(streamer) {
+    SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
+    SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);
+  }
 
   grpc::ServerUnaryReactor* CreatePostPolicy(
       grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
@@ -53,6 +57,12 @@ class UploadBrokerService final : public ServiceBase {
   issue::Issuer& issuer_;
   ledger::Ledger& ledger_;
   stream::EventStreamer& streamer_;
+  // Issuance builds large responses (a signed form is ~3.5 KB in a dozen
+  // strings), so those calls get an arena each.
+  ArenaMessageAllocator<v1::CreatePostPolicyRequest, v1::CreatePostPolicyResponse>
+      post_policy_messages_;
+  ArenaMessageAllocator<v1::CreatePresignedPutRequest, v1::CreatePresignedPutResponse>
+      presigned_put_messages_;
 };
 
 }  // namespace uploadbroker::rpc
