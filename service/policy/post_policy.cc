@@ -1,7 +1,9 @@
 #include "policy/post_policy.h"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
@@ -12,16 +14,8 @@
 namespace uploadbroker::policy {
 namespace {
 
-using Json = nlohmann::ordered_json;  // Keeps members in insertion order.
-
-Json Member(absl::string_view name, absl::string_view value) {
-  Json object = Json::object();
-  object[std::string(name)] = std::string(value);
-  return object;
-}
-
 // dump() throws only on invalid UTF-8, which the header rules out.
-std::string DumpOrDie(const Json& json) {
+std::string DumpOrDie(const nlohmann::json& json) {
   try {
     return json.dump();
   } catch (const nlohmann::json::exception& e) {
@@ -29,6 +23,40 @@ std::string DumpOrDie(const Json& json) {
     UB_CHECK(false && "policy input is not valid UTF-8");
   }
   return {};
+}
+
+// The policy is written as text rather than built as a document tree and
+// dumped: a tree costs two dozen allocations per form. Every string still
+// comes out as the JSON library prints it. Printable ASCII other than '"'
+// and '\' is the common case (names, dates, base64, most keys) and the
+// library prints it unchanged between quotes, so it is copied; any other
+// string is handed to the library.
+void AppendString(std::string& out, absl::string_view s) {
+  const bool verbatim = std::all_of(s.begin(), s.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (verbatim) {
+    absl::StrAppend(&out, "\"", s, "\"");
+  } else {
+    out += DumpOrDie(nlohmann::json(std::string(s)));
+  }
+}
+
+// {"name":"value"}
+void AppendMember(std::string& out, absl::string_view name, absl::string_view value) {
+  out += '{';
+  AppendString(out, name);
+  out += ':';
+  AppendString(out, value);
+  out += '}';
+}
+
+// ["op","$field","value"]
+void AppendMatch(std::string& out, absl::string_view op, absl::string_view field,
+                 absl::string_view value) {
+  absl::StrAppend(&out, "[\"", op, "\",\"", field, "\",");
+  AppendString(out, value);
+  out += ']';
 }
 
 }  // namespace
@@ -54,55 +82,65 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
   const std::string credential =
       in.v4 ? V4Credential(cred.access_key_id, in.now, in.region) : "";
   const std::string date = V4DateTime(in.now);
+  SignedPostForm form;
 
-  Json conditions = Json::array();
-  conditions.push_back(Member("bucket", in.bucket));
+  std::string& json = form.policy_json;
+  json.reserve(640 + in.key.size() + cred.security_token.size() + in.callback_b64.size());
+  json = "{\"expiration\":";
+  AppendString(json, Iso8601Millis(in.expiration));
+  json += ",\"conditions\":[";
+  AppendMember(json, "bucket", in.bucket);
   if (in.v4) {
-    conditions.push_back(Member("x-oss-signature-version", kV4Algorithm));
-    conditions.push_back(Member("x-oss-credential", credential));
-    conditions.push_back(Member("x-oss-date", date));
+    json += ',';
+    AppendMember(json, "x-oss-signature-version", kV4Algorithm);
+    json += ',';
+    AppendMember(json, "x-oss-credential", credential);
+    json += ',';
+    AppendMember(json, "x-oss-date", date);
   }
-  conditions.push_back(
-      Json::array({"content-length-range", in.min_size, in.max_size}));
-  conditions.push_back(
-      Json::array({in.key_is_prefix ? "starts-with" : "eq", "$key", in.key}));
+  absl::StrAppend(&json, ",[\"content-length-range\",", in.min_size, ",", in.max_size, "],");
+  AppendMatch(json, in.key_is_prefix ? "starts-with" : "eq", "$key", in.key);
   if (!in.success_action_status.empty()) {
-    conditions.push_back(Json::array(
-        {"eq", "$success_action_status", in.success_action_status}));
+    json += ',';
+    AppendMatch(json, "eq", "$success_action_status", in.success_action_status);
   }
   if (in.content_types.size() == 1) {
-    conditions.push_back(
-        Json::array({"eq", "$Content-Type", in.content_types.front()}));
+    json += ',';
+    AppendMatch(json, "eq", "$Content-Type", in.content_types.front());
   } else if (in.content_types.size() > 1) {
-    conditions.push_back(
-        Json::array({"in", "$content-type", Json(in.content_types)}));
+    json += ",[\"in\",\"$content-type\",[";
+    for (size_t i = 0; i < in.content_types.size(); ++i) {
+      if (i > 0) json += ',';
+      AppendString(json, in.content_types[i]);
+    }
+    json += "]]";
   }
-  if (sts)
-    conditions.push_back(Member("x-oss-security-token", cred.security_token));
+  if (sts) {
+    json += ',';
+    AppendMember(json, "x-oss-security-token", cred.security_token);
+  }
   if (!in.callback_b64.empty()) {
-    conditions.push_back(Member("callback", in.callback_b64));
+    json += ',';
+    AppendMember(json, "callback", in.callback_b64);
   }
-  Json policy = Json::object();
-  policy["expiration"] = Iso8601Millis(in.expiration);
-  policy["conditions"] = std::move(conditions);
+  json += "]}";
 
-  SignedPostForm form;
-  form.policy_json = DumpOrDie(policy);
   std::string policy_b64 = common::Base64Encode(form.policy_json);
+  std::string signature =
+      in.v4 ? PostSignatureV4(cred.access_key_secret, in.now, in.region, policy_b64)
+            : PostSignatureV1(cred.access_key_secret, policy_b64);
   auto& fields = form.fields;
+  fields.reserve(10);
   fields.emplace_back("key", in.key);
-  fields.emplace_back("policy", policy_b64);
+  fields.emplace_back("policy", std::move(policy_b64));
   if (in.v4) {
     fields.emplace_back("x-oss-signature-version", std::string(kV4Algorithm));
     fields.emplace_back("x-oss-credential", credential);
     fields.emplace_back("x-oss-date", date);
-    fields.emplace_back(
-        "x-oss-signature",
-        PostSignatureV4(cred.access_key_secret, in.now, in.region, policy_b64));
+    fields.emplace_back("x-oss-signature", std::move(signature));
   } else {
     fields.emplace_back("OSSAccessKeyId", cred.access_key_id);
-    fields.emplace_back("Signature",
-                        PostSignatureV1(cred.access_key_secret, policy_b64));
+    fields.emplace_back("Signature", std::move(signature));
   }
   if (sts) fields.emplace_back("x-oss-security-token", cred.security_token);
   if (!in.success_action_status.empty()) {

@@ -198,6 +198,64 @@ TEST(SignPostPolicy, EscapesLikeJsonStringify) {
                                    "\xe2\x80\xa8\"]"));
 }
 
+// The policy text is written directly, not through a document tree; it must
+// still be exactly what the JSON library prints for the documented
+// structure, for every shape of form and for strings that need escaping.
+TEST(SignPostPolicy, WritesWhatTheJsonLibraryPrints) {
+  const std::vector<std::string> keys = {
+      "plain/key.bin", "\xe4\xb8\x8a\xe4\xbc\xa0/\xf0\x9f\x93\xb7.jpg", "q\"\\/\x01\x7f\t\n"};
+  const std::vector<std::vector<std::string>> type_sets = {
+      {}, {"image/png"}, {"image/png", "text/plain; charset=\"utf-8\""}};
+  int checked = 0;
+  for (const std::string& key : keys) {
+    for (const auto& types : type_sets) {
+      for (bool v4 : {true, false}) {
+        for (bool sts : {false, true}) {
+          PostPolicyInput in;
+          in.bucket = "bucket-1";
+          in.key = key;
+          in.key_is_prefix = (checked % 3) == 1;
+          in.min_size = checked;
+          in.max_size = int64_t{1} << 40;
+          in.content_types = types;
+          in.callback_b64 = (checked % 2) ? "eyJjYWxsYmFja1VybCI6Imh0dHA6Ly9leGFtcGxlLmNvbS8ifQ==" : "";
+          in.success_action_status = (checked % 4) ? "201" : "";
+          in.now = ParseIso("2025-01-02T03:04:05.678Z");
+          in.expiration = in.now + absl::Hours(1);
+          in.region = "cn-hangzhou";
+          in.v4 = v4;
+          Credential cred{kAk, kSecret, sts ? "tok\"en/\xc3\xa9" : "", {}};
+
+          Json conditions = Json::array();
+          conditions.push_back({{"bucket", in.bucket}});
+          if (v4) {
+            conditions.push_back({{"x-oss-signature-version", "OSS4-HMAC-SHA256"}});
+            conditions.push_back({{"x-oss-credential", V4Credential(kAk, in.now, in.region)}});
+            conditions.push_back({{"x-oss-date", V4DateTime(in.now)}});
+          }
+          conditions.push_back(Json::array({"content-length-range", in.min_size, in.max_size}));
+          conditions.push_back(Json::array({in.key_is_prefix ? "starts-with" : "eq", "$key", key}));
+          if (!in.success_action_status.empty()) {
+            conditions.push_back(Json::array({"eq", "$success_action_status", "201"}));
+          }
+          if (types.size() == 1) conditions.push_back(Json::array({"eq", "$Content-Type", types[0]}));
+          if (types.size() > 1) conditions.push_back(Json::array({"in", "$content-type", Json(types)}));
+          if (sts) conditions.push_back({{"x-oss-security-token", cred.security_token}});
+          if (!in.callback_b64.empty()) conditions.push_back({{"callback", in.callback_b64}});
+          Json policy = Json::object();
+          policy["expiration"] = Iso8601Millis(in.expiration);
+          policy["conditions"] = conditions;
+
+          SignedPostForm form = SignPostPolicy(in, cred);
+          EXPECT_EQ(form.policy_json, policy.dump()) << "form " << checked;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 36);
+}
+
 TEST(SignPostPolicyDeathTest, RejectsInvertedSizeRange) {
   PostPolicyInput in;
   in.bucket = "b";
