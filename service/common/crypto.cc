@@ -1,5 +1,10 @@
 #include "common/crypto.h"
 
+#include <pthread.h>
+
+#include <atomic>
+#include <cstring>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
@@ -119,10 +124,52 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+
+// A call to RAND_bytes costs about as much for ten bytes as for hundreds
+// (locking, DRBG bookkeeping), and every issued upload id takes ten. So each
+// thread draws CSPRNG output a block at a time and hands out every byte
+// once. A forked child would inherit its parent's unused bytes, so a fork
+// discards every thread's block.
+std::atomic<uint64_t> fork_generation{0};
+
+class RandomBlock {
+ public:
+  RandomBlock() {
+    static const bool registered = [] {
+      return pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }) == 0;
+    }();
+    UB_CHECK(registered);
+  }
+
+  void Take(unsigned char* out, size_t n) {
+    if (n > sizeof(bytes_)) {
+      UB_CHECK(RAND_bytes(out, static_cast<int>(n)) == 1);
+      return;
+    }
+    const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+    if (generation != generation_ || sizeof(bytes_) - used_ < n) {
+      UB_CHECK(RAND_bytes(bytes_, sizeof(bytes_)) == 1);
+      used_ = 0;
+      generation_ = generation;
+    }
+    std::memcpy(out, bytes_ + used_, n);
+    OPENSSL_cleanse(bytes_ + used_, n);
+    used_ += n;
+  }
+
+ private:
+  unsigned char bytes_[512];
+  size_t used_ = sizeof(bytes_);
+  uint64_t generation_ = 0;
+};
+
+}  // namespace
+
 std::string RandomHex(size_t n) {
+  static thread_local RandomBlock block;
   std::string bytes(n, '\0');
-  UB_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
-                      static_cast<int>(n)) == 1);
+  block.Take(reinterpret_cast<unsigned char*>(bytes.data()), n);
   return HexEncode(bytes);
 }
 

@@ -1,5 +1,9 @@
 #include "common/crypto.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -17,6 +21,43 @@ TEST(Crypto, KnownDigests) {
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
   EXPECT_EQ(RandomHex(16).size(), 32u);
   EXPECT_NE(RandomHex(16), RandomHex(16));
+}
+
+// Random bytes are drawn in blocks per thread: no value may come out twice,
+// within a thread across block refills or between threads.
+TEST(RandomHex, NeverRepeatsAcrossBlocksOrThreads) {
+  std::vector<std::vector<std::string>> drawn(4);
+  std::vector<std::thread> threads;
+  for (auto& out : drawn) {
+    threads.emplace_back([&out] {
+      for (int i = 0; i < 5000; ++i) out.push_back(RandomHex(i % 7 == 0 ? 600 : 10));
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  for (const auto& out : drawn) all.insert(out.begin(), out.end());
+  EXPECT_EQ(all.size(), 4u * 5000u);
+}
+
+// A forked child must not hand out the bytes its parent will use next.
+TEST(RandomHex, ForkedChildDrawsFreshBytes) {
+  RandomHex(10);  // the parent now holds a partly used block
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string child = RandomHex(10);
+    _exit(write(fds[1], child.data(), child.size()) == 20 ? 0 : 1);
+  }
+  std::string parent = RandomHex(10);
+  std::string child(20, '\0');
+  ASSERT_EQ(read(fds[0], child.data(), child.size()), 20);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_NE(parent, child);
 }
 
 // RFC 4231 test cases 1 and 2, RFC 2202 case 2, and the empty key.
