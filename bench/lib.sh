@@ -32,6 +32,36 @@ grpc_frame() {
   rm -f "$msg"
 }
 
+# policy_bench_config DIR: credentials, API key "bench-key", DIR/broker.yaml
+# for a broker on ephemeral ports, and DIR/body, a gRPC-framed
+# CreatePostPolicyRequest for h2load's -d.
+policy_bench_config() {
+  echo -n bench-key > "$1/key"
+  echo LTAI5tBenchAccessKeyId > "$1/ak"
+  echo bench-secret > "$1/sk"
+  cat > "$1/broker.yaml" <<YAML
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+callback: {url: "https://broker.example.com/oss/callback"}
+ledger: {path: $1/ledger.db}
+credentials: {access_key_id_file: $1/ak, access_key_secret_file: $1/sk}
+buckets:
+  - {name: bench, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+callers:
+  - {name: bench, api_key_sha256: $(sha256sum < "$1/key" | cut -d' ' -f1), buckets: [bench]}
+YAML
+  grpc_frame uploadbroker.v1.CreatePostPolicyRequest \
+    'bucket: "bench" key: "uploads/bench/object.bin" max_size: 1048576 metadata { key: "user" value: "42" }' \
+    "$1/body"
+}
+
+# h2load_policy BODY PORT H2LOAD_ARGS...: h2load sending BODY as
+# CreatePostPolicy calls to 127.0.0.1:PORT with the bench API key.
+h2load_policy() {
+  local body=$1 port=$2; shift 2
+  h2load "$@" -H 'content-type: application/grpc' -H 'te: trailers' -H 'authorization: Bearer bench-key' \
+    -d "$body" "http://127.0.0.1:$port/uploadbroker.v1.UploadBroker/CreatePostPolicy"
+}
+
 # callback_bench_config DIR BITS: a test callback key pair of BITS bits (the
 # broker trusts its public half through explicit config, as for the OSS
 # simulator; the load generator signs with the private half), credentials,
