@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # CreatePostPolicy throughput and latency under h2load, side by side with a
-# bare gRPC echo server serving the same method, in one run.
+# bare gRPC echo server serving the same method, in one run; then the same
+# bare server answering only after a shared fdatasync, from its commit thread,
+# with an answer the size of the broker's (what durability alone costs).
 #
 #   bench/policy_bench.sh [REQUESTS] [CONNECTIONS] [STREAMS_PER_CONNECTION]
 #
-# Prints both servers' req/s and latency, their ratio, and checks separately
+# Prints each server's req/s and latency, the ratios, and checks separately
 # that every broker call succeeded (each success leaves one intent).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -34,10 +36,19 @@ run() {  # run NAME PORT [-r RATE]
   echo "$rps" > "$work/$name.rps"
 }
 
+ratio() { awk "BEGIN{printf \"%.2f\", $(cat "$work/$1.rps") / $(cat "$work/$2.rps")}"; }
+
 echo "h2load: $requests requests, $conns connections x $streams streams"
 run bare-echo "$echo_port"
 run create-post-policy "$broker_port"
-echo "ratio broker/bare: $(echo "scale=2; $(cat "$work/create-post-policy.rps") / $(cat "$work/bare-echo.rps")" | bc -l 2>/dev/null || awk "BEGIN{print $(cat "$work/create-post-policy.rps")/$(cat "$work/bare-echo.rps")}")"
+# The durable bare server answers with as many bytes as the broker did.
+answer_bytes=$(grep -oP '^traffic: .*\(\K[0-9]+(?=\) data)' "$work/create-post-policy.out")
+"$build_dir/bench/bare_echo_server" --commit_file "$work/bare.commits" \
+  --response_bytes $((answer_bytes / requests - 40)) > "$work/durable.port" &
+wait_ready "$work/durable.port"
+run bare-group-commit "$(cat "$work/durable.port")"
+echo "ratio broker/bare: $(ratio create-post-policy bare-echo)   (target >= 0.5)"
+echo "ratio bare-group-commit/bare: $(ratio bare-group-commit bare-echo)   broker/bare-group-commit: $(ratio create-post-policy bare-group-commit)"
 
 intents=$(sqlite3 "$work/ledger.db" 'SELECT count(*) FROM intents')
 echo "intents stored: $intents (expected $requests: every call succeeded and was durable)"
