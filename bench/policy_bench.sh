@@ -6,13 +6,17 @@
 #
 #   bench/policy_bench.sh [REQUESTS] [CONNECTIONS] [STREAMS_PER_CONNECTION]
 #
-# Prints each server's req/s and latency, the ratios, and checks separately
-# that every broker call succeeded (each success leaves one intent).
+# The three servers take turns, POLICY_BENCH_ROUNDS times (default 3), so
+# drift on a shared machine hits them alike; the ratios are of the medians.
+# Prints each run's req/s, the medians and ratios, checks separately that
+# every broker call succeeded (each success leaves one intent), then the
+# broker's p50/p99 at half its median rate.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 requests=${1:-100000}
 conns=${2:-16}
 streams=${3:-16}
+rounds=${POLICY_BENCH_ROUNDS:-3}
 bench_install nghttp2-client sqlite3
 cmake --build "$build_dir" -j2 --target upload-broker bare_echo_server >/dev/null
 
@@ -25,38 +29,45 @@ policy_bench_config "$work"
 wait_ready "$work/ready"; wait_ready "$work/echo.port"
 broker_port=$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
 echo_port=$(cat "$work/echo.port")
-
-run() {  # run NAME PORT [-r RATE]
-  local name=$1 port=$2; shift 2
-  h2load_policy "$work/body" "$port" -n "$requests" -c "$conns" -m "$streams" "$@" > "$work/$name.out"
-  local rps; rps=$(grep -oP 'finished in .*?, \K[0-9.]+(?= req/s)' "$work/$name.out")
-  local lat; lat=$(grep -P '^time for request:' "$work/$name.out" | awk '{print "min " $4 " max " $5 " mean " $6 " sd " $7}')
-  local ok; ok=$(grep -oP '[0-9]+(?= succeeded)' "$work/$name.out")
-  printf '%-22s %10s req/s   %s succeeded   request time: %s\n' "$name" "$rps" "$ok" "$lat"
-  echo "$rps" > "$work/$name.rps"
-}
-
-ratio() { awk "BEGIN{printf \"%.2f\", $(cat "$work/$1.rps") / $(cat "$work/$2.rps")}"; }
-
-echo "h2load: $requests requests, $conns connections x $streams streams"
-run bare-echo "$echo_port"
-run create-post-policy "$broker_port"
-# The durable bare server answers with as many bytes as the broker did.
-answer_bytes=$(grep -oP '^traffic: .*\(\K[0-9]+(?=\) data)' "$work/create-post-policy.out")
+# The durable bare server answers with as many bytes as the broker does.
+h2load_policy "$work/body" "$broker_port" -n 1 -c 1 -m 1 > "$work/probe.out"
+answer_bytes=$(grep -oP '^traffic: .*\(\K[0-9]+(?=\) data)' "$work/probe.out")
 "$build_dir/bench/bare_echo_server" --commit_file "$work/bare.commits" \
-  --response_bytes $((answer_bytes / requests - 40)) > "$work/durable.port" &
+  --response_bytes $((answer_bytes - 40)) > "$work/durable.port" &
 wait_ready "$work/durable.port"
-run bare-group-commit "$(cat "$work/durable.port")"
+durable_port=$(cat "$work/durable.port")
+
+run() {  # run NAME PORT: one h2load run, appends its req/s to NAME.rps
+  local name=$1 port=$2
+  h2load_policy "$work/body" "$port" -n "$requests" -c "$conns" -m "$streams" > "$work/$name.out"
+  local rps; rps=$(grep -oP 'finished in .*?, \K[0-9.]+(?= req/s)' "$work/$name.out")
+  local mean; mean=$(grep -P '^time for request:' "$work/$name.out" | awk '{print $6}')
+  local ok; ok=$(grep -oP '[0-9]+(?= succeeded)' "$work/$name.out")
+  printf '  %-20s %10s req/s   %s succeeded   mean request time %s\n' "$name" "$rps" "$ok" "$mean"
+  echo "$rps" >> "$work/$name.rps"
+}
+median() { sort -n "$work/$1.rps" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk "BEGIN{printf \"%.2f\", $(median "$1") / $(median "$2")}"; }
+
+echo "h2load: $requests requests per run, $conns connections x $streams streams, $rounds rounds"
+for round in $(seq 1 "$rounds"); do
+  echo "round $round:"
+  run bare-echo "$echo_port"
+  run create-post-policy "$broker_port"
+  run bare-group-commit "$durable_port"
+done
+echo "medians: bare-echo $(median bare-echo)  create-post-policy $(median create-post-policy)  bare-group-commit $(median bare-group-commit) req/s"
 echo "ratio broker/bare: $(ratio create-post-policy bare-echo)   (target >= 0.5)"
 echo "ratio bare-group-commit/bare: $(ratio bare-group-commit bare-echo)   broker/bare-group-commit: $(ratio create-post-policy bare-group-commit)"
 
+expected=$((rounds * requests + 1))
 intents=$(sqlite3 "$work/ledger.db" 'SELECT count(*) FROM intents')
-echo "intents stored: $intents (expected $requests: every call succeeded and was durable)"
-[[ $intents == "$requests" ]] || { echo "MISMATCH: some calls failed"; exit 1; }
+echo "intents stored: $intents (expected $expected: every call succeeded and was durable)"
+[[ $intents == "$expected" ]] || { echo "MISMATCH: some calls failed"; exit 1; }
 
 # Latency percentiles at half the broker's maximum rate, one connection per
 # stream so h2load's per-request timing is not queueing behind other streams.
-half=$(awk "BEGIN{printf \"%d\", $(cat "$work/create-post-policy.rps") / 2}")
+half=$(awk "BEGIN{printf \"%d\", $(median create-post-policy) / 2}")
 echo "at half the maximum rate ($half req/s):"
 h2load_policy "$work/body" "$broker_port" -n $((half * 10)) -c 32 -m 1 --rps=$((half / 32 + 1)) \
   --log-file="$work/lat.log" > "$work/half.out"
