@@ -73,7 +73,8 @@ std::string Explain(const OssAnswer& a) {
   if (a.status == 203 || code == "CallbackFailed") {
     return absl::StrCat(
         "the file was stored in OSS, but OSS could not deliver the upload callback to the broker (",
-        message, "); the broker has not recorded this upload");
+        message, "); the broker records it once the authorization has expired, when its "
+        "reconciler finds the object in OSS");
   }
   if (absl::StrContains(message, "Policy expired")) {
     return "the upload policy expired before the upload reached OSS; ask the broker for a new one";

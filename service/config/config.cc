@@ -115,9 +115,8 @@ absl::Status ParseBucket(Reader& r, const YAML::Node& n, const std::string& f,
   if (host.empty() || absl::StrContains(host, "/")) {
     return r.Fail(f + ".endpoint", "must be a scheme and host only");
   }
-  if (b->public_host.empty()) {
-    b->public_host = b->path_style ? std::string(host) : absl::StrCat(b->name, ".", host);
-  }
+  b->api_host = b->path_style ? std::string(host) : absl::StrCat(b->name, ".", host);
+  if (b->public_host.empty()) b->public_host = b->api_host;
   return absl::OkStatus();
 }
 
@@ -157,7 +156,7 @@ absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
 absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   if (!root.IsMap()) return r.Fail("(top level)", "must be a map");
   static const char* kKnown[] = {"listen", "callback", "ledger", "credentials",
-                                 "buckets", "callers", "default_ttl"};
+                                 "buckets", "callers", "default_ttl", "reconcile"};
   for (const auto& kv : root) {
     bool known = false;
     for (const char* k : kKnown) known = known || kv.first.Scalar() == k;
@@ -180,6 +179,13 @@ absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   if (cfg->retain_events < 0) return r.Fail("ledger.retain_events", "must not be negative");
   UB_RETURN_IF_ERROR(r.Duration(ledger["retain_age"], "ledger.retain_age", &cfg->retain_age));
   UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));
+
+  if (const YAML::Node rec = root["reconcile"]) {
+    if (!rec.IsMap()) return r.Fail("reconcile", "must be a map");
+    UB_RETURN_IF_ERROR(r.Bool(rec["enabled"], "reconcile.enabled", &cfg->reconcile));
+    UB_RETURN_IF_ERROR(r.Duration(rec["interval"], "reconcile.interval", &cfg->reconcile_interval));
+    UB_RETURN_IF_ERROR(r.Duration(rec["grace"], "reconcile.grace", &cfg->reconcile_grace));
+  }
 
   const YAML::Node cred = root["credentials"];
   if (!cred) return r.Fail("credentials", "required");

@@ -19,6 +19,9 @@ struct Bucket {
   std::string name;
   std::string region;    // standard form, e.g. "cn-hangzhou" ("oss-" prefix stripped)
   std::string endpoint;  // e.g. "https://oss-cn-hangzhou.aliyuncs.com"
+  // Host the broker sends its own OSS requests (HeadObject) to:
+  // "<name>.<endpoint host>", or with path_style the endpoint host.
+  std::string api_host;
   // Host the uploader talks to; default "<name>.<endpoint host>".
   // With path_style, "<endpoint host>/<name>" is used instead (simulator).
   std::string public_host;
@@ -64,6 +67,11 @@ struct Config {
   int64_t retain_events = 0;
   absl::Duration retain_age = absl::ZeroDuration();
   absl::Duration default_ttl = absl::Minutes(15);
+  // Reconciler: every `reconcile_interval`, intents still PENDING
+  // `reconcile_grace` after they expired are checked with HeadObject.
+  bool reconcile = true;
+  absl::Duration reconcile_interval = absl::Minutes(1);
+  absl::Duration reconcile_grace = absl::Hours(1);
   CredentialSource credentials;
   std::vector<Bucket> buckets;
   std::vector<Caller> callers;

@@ -46,9 +46,10 @@ absl::Status CreateIntentSync(Ledger& ledger, Upload intent) {
 
 absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
                                                   std::string upload_id,
-                                                  Completion completion) {
+                                                  Completion completion,
+                                                  CompletionCheck check) {
   return Wait<absl::StatusOr<CompleteResult>>([&](auto done) {
-    ledger.CompleteUpload(std::move(upload_id), std::move(completion),
+    ledger.CompleteUpload(std::move(upload_id), std::move(completion), std::move(check),
                           std::move(done));
   });
 }

@@ -139,12 +139,14 @@ class Ledger {
   virtual bool Healthy() = 0;
 };
 
-// Blocking helpers over the callback API, for tools and tests. They wait
+// Blocking helpers over the callback API, for tools, tests and threads of
+// their own (the reconciler). They wait
 // for the `done` callback, so never call them from one (or from a listener).
 absl::Status CreateIntentSync(Ledger& ledger, Upload intent);
 absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
                                                   std::string upload_id,
-                                                  Completion completion);
+                                                  Completion completion,
+                                                  CompletionCheck check = nullptr);
 absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id);
 
 }  // namespace uploadbroker::ledger

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
+#include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
 namespace uploadbroker::osssim {
@@ -66,10 +67,12 @@ absl::StatusOr<ObjectInfo> ObjectStore::Put(absl::string_view bucket, absl::stri
   info.crc64 = absl::StrCat(
       lzma_crc64(reinterpret_cast<const uint8_t*>(data.data()), data.size(), 0));
   info.metadata = std::move(metadata);
+  info.last_modified = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
   nlohmann::json meta = {{"key", std::string(key)},    {"etag", info.etag},
                          {"size", info.size},          {"content_type", info.content_type},
                          {"content_md5", info.content_md5}, {"crc64", info.crc64},
-                         {"metadata", info.metadata}};
+                         {"metadata", info.metadata},
+                         {"last_modified", absl::ToUnixSeconds(info.last_modified)}};
   if (!WriteAtomically(Path(bucket, key, ".data"), data) ||
       !WriteAtomically(Path(bucket, key, ".json"),
                        meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))) {
@@ -90,6 +93,7 @@ std::optional<ObjectInfo> ObjectStore::Head(absl::string_view bucket, absl::stri
   info.content_type = meta.value("content_type", "");
   info.content_md5 = meta.value("content_md5", "");
   info.crc64 = meta.value("crc64", "");
+  info.last_modified = absl::FromUnixSeconds(meta.value("last_modified", int64_t{0}));
   if (meta.contains("metadata") && meta["metadata"].is_object()) {
     for (const auto& [k, v] : meta["metadata"].items()) {
       if (v.is_string()) info.metadata[k] = v.get<std::string>();

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace uploadbroker::osssim {
 
@@ -23,6 +24,7 @@ struct ObjectInfo {
   std::string content_md5;   // base64 MD5
   std::string crc64;         // decimal CRC-64/ECMA-182 (x-oss-hash-crc64ecma)
   std::map<std::string, std::string> metadata;  // x-oss-meta-* (lowercased)
+  absl::Time last_modified;  // when it was written (Last-Modified, whole seconds)
 };
 
 class ObjectStore {

@@ -279,6 +279,8 @@ http::Response Simulator::ReadObject(const http::Request& req, const std::string
   r.headers.emplace_back("x-oss-request-id", request_id);
   r.headers.emplace_back("x-oss-hash-crc64ecma", info->crc64);
   r.headers.emplace_back("Content-MD5", info->content_md5);
+  r.headers.emplace_back("Last-Modified", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                                                           info->last_modified, absl::UTCTimeZone()));
   for (const auto& [k, v] : info->metadata) r.headers.emplace_back("x-oss-meta-" + k, v);
   return r;
 }

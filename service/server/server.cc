@@ -15,6 +15,8 @@
 #include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
 #include "ledger/sqlite_ledger.h"
+#include "reconcile/object_probe.h"
+#include "reconcile/reconciler.h"
 #include "metrics/registry.h"
 #include "rpc/health_service.h"
 #include "rpc/service.h"
@@ -39,11 +41,13 @@ class BrokerServer final : public Server {
   int grpc_port() const override { return grpc_port_; }
   int http_port() const override { return http_server_ ? http_server_->port() : 0; }
 
-  // Drain order: report not-ready, finish in-flight callbacks, end streams,
-  // stop gRPC; the ledger commits what is queued when it is destroyed.
+  // Drain order: stop reconciling, report not-ready, finish in-flight
+  // callbacks, end streams, stop gRPC; the ledger commits what is queued
+  // when it is destroyed.
   void Shutdown() override {
     if (draining_.exchange(true)) return;
     spdlog::info("draining: finishing in-flight callbacks and RPCs");
+    if (reconciler_) reconciler_->Stop();
     if (http_server_) http_server_->Shutdown();
     if (health_) health_->Shutdown();
     if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
@@ -73,7 +77,9 @@ class BrokerServer final : public Server {
     lo.retain_max_age = config_.retain_age;
     UB_ASSIGN_OR_RETURN(ledger_, ledger::SqliteLedger::Create(lo));
     UB_RETURN_IF_ERROR(StartHttp());
-    return StartGrpc();
+    UB_RETURN_IF_ERROR(StartGrpc());
+    StartReconciler();
+    return absl::OkStatus();
   }
 
  private:
@@ -144,6 +150,20 @@ class BrokerServer final : public Server {
     return absl::OkStatus();
   }
 
+  void StartReconciler() {
+    if (!config_.reconcile) {
+      spdlog::warn("reconciler off (reconcile.enabled: false): uploads whose callback failed stay PENDING");
+      return;
+    }
+    probe_ = std::make_unique<reconcile::OssObjectProbe>(*creds_, clock_);
+    reconcile::Reconciler::Options ro;
+    ro.interval = config_.reconcile_interval;
+    ro.grace = config_.reconcile_grace;
+    reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
+                                                          clock_, ro);
+    reconciler_->Start();
+  }
+
   // Declaration order is construction order; destruction runs backwards, so
   // listeners stop before the components they call.
   common::RealClock clock_;
@@ -160,6 +180,8 @@ class BrokerServer final : public Server {
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<reconcile::ObjectProbe> probe_;
+  std::unique_ptr<reconcile::Reconciler> reconciler_;
   int grpc_port_ = 0;
   std::atomic<bool> draining_{false};
   absl::Notification done_;

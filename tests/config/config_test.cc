@@ -19,6 +19,7 @@ listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback: {url: "https://broker.example.com/oss/callback"}
 ledger: {path: /tmp/x.db, retain_events: 1000000, retain_age: 720h}
 default_ttl: 10m
+reconcile: {enabled: true, interval: 30s, grace: 2h}
 credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}
 buckets:
   - {name: photos, region: oss-cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
@@ -40,9 +41,13 @@ TEST(ParseConfig, ReadsEveryField) {
   EXPECT_EQ(cfg->default_ttl, absl::Minutes(10));
   EXPECT_EQ(cfg->retain_events, 1000000);
   EXPECT_EQ(cfg->retain_age, absl::Hours(720));
+  EXPECT_TRUE(cfg->reconcile);
+  EXPECT_EQ(cfg->reconcile_interval, absl::Seconds(30));
+  EXPECT_EQ(cfg->reconcile_grace, absl::Hours(2));
   ASSERT_EQ(cfg->buckets.size(), 1u);
   EXPECT_EQ(cfg->buckets[0].region, "cn-hangzhou");  // "oss-" stripped
   EXPECT_EQ(cfg->buckets[0].public_host, "photos.oss-cn-hangzhou.aliyuncs.com");
+  EXPECT_EQ(cfg->buckets[0].api_host, "photos.oss-cn-hangzhou.aliyuncs.com");
   EXPECT_EQ(cfg->buckets[0].scheme, "https");
   ASSERT_EQ(cfg->callers.size(), 1u);
   EXPECT_EQ(cfg->callers[0].max_size, 1048576);
@@ -89,6 +94,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
         BadCase{"retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
         BadCase{"retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
+        BadCase{"grace: 2h", "grace: soon", "reconcile.grace: must be a positive duration"},
+        BadCase{"enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
+        BadCase{"reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
+                "reconcile: must be a map"},
         BadCase{"listen: {", "listen: {{", "line 2"}));
 
 TEST(LoadConfig, MissingFileNamesThePath) {

@@ -4,9 +4,6 @@
 // callback-failure path (203 CallbackFailed, object stored).
 #include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <sstream>
 
@@ -23,28 +20,18 @@
 #include "policy/callback_param.h"
 #include "policy/post_policy.h"
 #include "server/server.h"
+#include "tests/testing/free_port.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::FreePort;
 
 constexpr char kAk[] = "LTAI5tSimTestId";
 constexpr char kSk[] = "sim-test-secret";
 constexpr char kApiKey[] = "key-app";
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 size_t Collect(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);

@@ -1,0 +1,179 @@
+#include "reconcile/reconciler.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "callback/body.h"
+#include "ingest/callback_handler.h"
+#include "spdlog/spdlog.h"
+
+namespace uploadbroker::reconcile {
+namespace {
+
+// The object as a callback would have described it, so the intent's limits
+// are checked by the same rule (ingest::CheckAgainstIntent).
+callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts& facts) {
+  callback::CallbackFields f;
+  f.upload_id = intent.upload_id();
+  f.bucket = intent.bucket();
+  f.object = intent.key();
+  f.etag = facts.etag;
+  f.mime_type = facts.content_type;
+  f.crc64 = facts.crc64;
+  f.content_md5 = facts.content_md5;
+  f.req_id = facts.request_id;
+  f.size = facts.size;
+  return f;
+}
+
+v1::Completion ToCompletion(const v1::Upload& intent, const ObjectFacts& facts) {
+  v1::Completion c;
+  c.set_key(intent.key());
+  c.set_size(facts.size);
+  c.set_etag(facts.etag);
+  c.set_content_type(facts.content_type);
+  c.set_crc64(facts.crc64);
+  c.set_content_md5(facts.content_md5);
+  c.set_request_id(facts.request_id);
+  c.set_source(v1::COMPLETION_SOURCE_RECONCILED);
+  return c;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+}  // namespace
+
+Reconciler::Reconciler(const config::Config& config, ledger::Ledger& ledger, ObjectProbe& probe,
+                       metrics::Registry& metrics, const common::Clock& clock, Options options)
+    : config_(config),
+      ledger_(ledger),
+      probe_(probe),
+      clock_(clock),
+      options_(options),
+      results_(metrics.AddCounter("upload_broker_reconciled_total",
+                                  "Overdue PENDING intents checked with HeadObject, by result",
+                                  {"result"})) {}
+
+Reconciler::~Reconciler() { Stop(); }
+
+void Reconciler::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void Reconciler::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reconciler::Loop() {
+  for (;;) {
+    Pass pass = RunOnce();
+    if (pass.completed + pass.expired + pass.settled + pass.failed > 0) {
+      spdlog::info("reconciler: {} completed from OSS, {} expired, {} settled by callbacks, {} failed",
+                   pass.completed, pass.expired, pass.settled, pass.failed);
+    }
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.interval);
+    if (stopping_) return;
+  }
+}
+
+Reconciler::Pass Reconciler::RunOnce() {
+  Pass pass;
+  // Intents that failed in this pass stay PENDING and keep their place at
+  // the head of the listing (oldest first), so each listing asks for that
+  // many more and skips them: each is tried once per pass and none starves
+  // the ones behind it.
+  absl::flat_hash_set<std::string> failed;
+  while (!Stopping() && failed.size() < kMaxFailuresPerPass) {
+    const int limit = options_.batch + static_cast<int>(failed.size());
+    absl::StatusOr<std::vector<v1::Upload>> due =
+        ledger_.ListExpiredPending(clock_.Now() - options_.grace, limit);
+    if (!due.ok()) {
+      spdlog::warn("reconciler: listing overdue intents: {}", due.status().ToString());
+      results_.Inc({"failed"});
+      ++pass.failed;
+      break;
+    }
+    int tried = 0;
+    for (const v1::Upload& intent : *due) {
+      if (Stopping()) break;
+      if (failed.contains(intent.upload_id())) continue;
+      ++tried;
+      switch (Settle(intent)) {
+        case Outcome::kCompleted: ++pass.completed; results_.Inc({"completed"}); break;
+        case Outcome::kExpired: ++pass.expired; results_.Inc({"expired"}); break;
+        case Outcome::kSettled: ++pass.settled; results_.Inc({"settled"}); break;
+        case Outcome::kFailed:
+          ++pass.failed;
+          results_.Inc({"failed"});
+          failed.insert(intent.upload_id());
+          break;
+      }
+    }
+    if (tried == 0 || static_cast<int>(due->size()) < limit) break;  // nothing more is due
+  }
+  return pass;
+}
+
+Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
+  const std::string& id = intent.upload_id();
+  if (intent.key_is_prefix()) {
+    return Expire(intent, "a prefix authorization names no object to look for");
+  }
+  const config::Bucket* bucket = config_.FindBucket(intent.bucket());
+  if (bucket == nullptr) {
+    spdlog::warn("reconciler: {}: bucket '{}' is no longer configured; left PENDING", id,
+                 intent.bucket());
+    return Outcome::kFailed;
+  }
+  absl::StatusOr<ObjectFacts> facts = probe_.Head(*bucket, intent.key());
+  if (absl::IsNotFound(facts.status())) return Expire(intent, "no such object in OSS");
+  if (!facts.ok()) {
+    spdlog::warn("reconciler: {}: {}; left PENDING", id, facts.status().ToString());
+    return Outcome::kFailed;
+  }
+  // Last-Modified has whole seconds.
+  const absl::Time created = absl::FromUnixSeconds(absl::ToUnixSeconds(ToTime(intent.created_at())));
+  if (facts->last_modified < created - options_.clock_skew) {
+    return Expire(intent, absl::StrCat("the object was last written ",
+                                       absl::FormatTime(facts->last_modified),
+                                       ", before the authorization"));
+  }
+  callback::CallbackFields fields = AsCallback(intent, *facts);
+  absl::Status fits = ingest::CheckAgainstIntent(fields, intent);
+  if (absl::IsPermissionDenied(fits)) {
+    return Expire(intent, absl::StrCat("the object is not the authorized upload: ", fits.message()));
+  }
+  absl::StatusOr<ledger::CompleteResult> done = ledger::CompleteUploadSync(
+      ledger_, id, ToCompletion(intent, *facts),
+      [fields](const v1::Upload& stored) { return ingest::CheckAgainstIntent(fields, stored); });
+  if (done.ok()) {
+    if (!done->appended) return Outcome::kSettled;
+    spdlog::info("reconciler: {} completed from HeadObject: {}/{} ({} bytes)", id, intent.bucket(),
+                 intent.key(), facts->size);
+    return Outcome::kCompleted;
+  }
+  if (absl::IsFailedPrecondition(done.status())) return Outcome::kSettled;
+  spdlog::warn("reconciler: {}: completing: {}; left PENDING", id, done.status().ToString());
+  return Outcome::kFailed;
+}
+
+Reconciler::Outcome Reconciler::Expire(const v1::Upload& intent, absl::string_view why) {
+  absl::StatusOr<v1::Event> event = ledger::ExpireUploadSync(ledger_, intent.upload_id());
+  if (event.ok()) {
+    spdlog::info("reconciler: {} expired: {}", intent.upload_id(), std::string(why));
+    return Outcome::kExpired;
+  }
+  if (absl::IsFailedPrecondition(event.status())) return Outcome::kSettled;  // no longer PENDING
+  spdlog::warn("reconciler: {}: expiring: {}; left PENDING", intent.upload_id(),
+               event.status().ToString());
+  return Outcome::kFailed;
+}
+
+}  // namespace uploadbroker::reconcile

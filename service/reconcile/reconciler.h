@@ -1,0 +1,99 @@
+// Reconciler: settles intents whose callback never arrived.
+//
+// OSS never retries a failed callback (the broker was down, the network
+// dropped it, the answer was late), so an upload can be stored in OSS while
+// its intent stays PENDING. Every `interval`, the reconciler takes the intents
+// still PENDING `grace` after they expired, oldest first, and asks OSS with
+// HeadObject:
+//   * the object is there, written no earlier than the intent was created
+//     (less `clock_skew`), within the intent's limits: COMPLETED with an
+//     UploadCompleted event whose completion has source RECONCILED;
+//   * no object, an older object, or one outside the limits: EXPIRED with an
+//     UploadExpired event;
+//   * OSS did not answer usably: left PENDING and tried again next pass.
+// A prefix authorization (key_is_prefix) cannot be checked, since only the
+// uploader knew the full key: it is expired. Each settlement is one ledger
+// transaction that re-checks the intent, so a callback arriving meanwhile
+// wins cleanly. Counts go to upload_broker_reconciled_total{result}.
+//
+// Thread-safe. Referenced objects must outlive the Reconciler.
+#ifndef UPLOADBROKER_RECONCILE_RECONCILER_H_
+#define UPLOADBROKER_RECONCILE_RECONCILER_H_
+
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
+#include "metrics/registry.h"
+#include "reconcile/object_probe.h"
+
+namespace uploadbroker::reconcile {
+
+class Reconciler {
+ public:
+  struct Options {
+    absl::Duration interval = absl::Minutes(1);
+    // How long after expiry an intent may still be completed by its callback:
+    // OSS checks the policy when an upload starts, and a large upload can
+    // take long to finish.
+    absl::Duration grace = absl::Hours(1);
+    int batch = 100;  // intents listed at a time
+    // How far OSS's Last-Modified may trail the broker's clock.
+    absl::Duration clock_skew = absl::Seconds(5);
+  };
+
+  // What one pass did.
+  struct Pass {
+    int completed = 0;  // found in OSS
+    int expired = 0;    // not found, or not the authorized upload
+    int settled = 0;    // a callback settled it first
+    int failed = 0;     // OSS or the ledger failed; still PENDING
+  };
+
+  Reconciler(const config::Config& config, ledger::Ledger& ledger, ObjectProbe& probe,
+             metrics::Registry& metrics, const common::Clock& clock, Options options);
+  ~Reconciler();  // Stop()
+  Reconciler(const Reconciler&) = delete;
+  Reconciler& operator=(const Reconciler&) = delete;
+
+  // Runs passes in the background: one now, then one every interval.
+  void Start();
+  // Ends the background passes once the intent in hand is settled; idempotent.
+  void Stop();
+
+  // Settles everything overdue now, a batch at a time, trying each intent
+  // once; stops early after kMaxFailuresPerPass failures (OSS unreachable).
+  // Not concurrently with itself.
+  Pass RunOnce();
+
+  static constexpr size_t kMaxFailuresPerPass = 1000;
+
+ private:
+  enum class Outcome { kCompleted, kExpired, kSettled, kFailed };
+  Outcome Settle(const v1::Upload& intent);
+  Outcome Expire(const v1::Upload& intent, absl::string_view why);
+  void Loop();
+  bool Stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
+  const config::Config& config_;
+  ledger::Ledger& ledger_;
+  ObjectProbe& probe_;
+  const common::Clock& clock_;
+  const Options options_;
+  metrics::Counter& results_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace uploadbroker::reconcile
+
+#endif  // UPLOADBROKER_RECONCILE_RECONCILER_H_
