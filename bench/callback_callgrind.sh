@@ -33,13 +33,7 @@ trap cleanup EXIT
 callback_bench_config "$work" "$bits"
 key_url=$callback_key_url
 
-rm -f "$out"
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-  "$build_dir/service/main/upload-broker" --config "$work/broker.yaml" \
-  --ready_file "$work/ready" >"$work/broker.log" 2>&1 &
-vg_pid=$!
-for _ in $(seq 1 1200); do [[ -s $work/ready ]] && break; sleep 0.05; done
-wait_ready "$work/ready"
+callgrind_broker "$out" "$work"
 http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/ready")
 grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
 
@@ -57,6 +51,4 @@ callgrind_control -i off "$vg_pid" >/dev/null
 kill -TERM "$vg_pid"
 wait "$vg_pid" 2>/dev/null || true
 cat "$work/load.out"
-total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-echo "instructions: $total total, $((total / n)) per callback ($n callbacks, $conc connections)"
-callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/file:function/,$p' | head -45 | cut -c1-160
+callgrind_report "$out" "$n" "callback ($n callbacks, $conc connections)"

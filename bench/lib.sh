@@ -87,3 +87,25 @@ callers:
   - {name: bench, api_key_sha256: $(sha256sum < "$1/api_key" | cut -d' ' -f1), buckets: [bench], key_prefixes: [bench/]}
 YAML
 }
+
+# callgrind_broker OUT DIR: starts the broker on DIR/broker.yaml under
+# valgrind's callgrind with instrumentation off (profile to OUT, log to
+# DIR/broker.log), sets vg_pid, and waits until it is ready (it starts
+# ~50x slower than usual).
+callgrind_broker() {
+  rm -f "$1"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$1" \
+    "$build_dir/service/main/upload-broker" --config "$2/broker.yaml" \
+    --ready_file "$2/ready" >"$2/broker.log" 2>&1 &
+  vg_pid=$!
+  for _ in $(seq 1 1200); do [[ -s $2/ready ]] && break; sleep 0.05; done
+  wait_ready "$2/ready"
+}
+
+# callgrind_report OUT N WHAT: instructions per WHAT over N of them, and the
+# top functions by inclusive cost.
+callgrind_report() {
+  local total; total=$(callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+  echo "instructions: $total total, $((total / $2)) per $3"
+  callgrind_annotate --inclusive=yes "$1" 2>/dev/null | sed -n '/file:function/,$p' | head -45 | cut -c1-160
+}

@@ -26,13 +26,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/policy_callgrind.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 policy_bench_config "$work"
 
-rm -f "$out"
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-  "$build_dir/service/main/upload-broker" --config "$work/broker.yaml" \
-  --ready_file "$work/ready" >"$work/broker.log" 2>&1 &
-vg_pid=$!
-for _ in $(seq 1 1200); do [[ -s $work/ready ]] && break; sleep 0.05; done
-wait_ready "$work/ready"
+callgrind_broker "$out" "$work"
 port=$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
 
 h2load_policy "$work/body" "$port" -n 500 -c "$conns" -m "$streams" >/dev/null
@@ -42,6 +36,4 @@ callgrind_control -i off "$vg_pid" >/dev/null
 kill -TERM "$vg_pid"
 wait "$vg_pid" 2>/dev/null || true
 grep -E '^requests:' "$work/h2load.out"
-total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-echo "instructions: $total total, $((total / n)) per call ($n calls, $conns connections x $streams streams)"
-callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/file:function/,$p' | head -45 | cut -c1-160
+callgrind_report "$out" "$n" "call ($n calls, $conns connections x $streams streams)"

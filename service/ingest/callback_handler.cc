@@ -23,7 +23,14 @@ std::string MediaType(absl::string_view v) {
       std::pair<absl::string_view, absl::string_view>(absl::StrSplit(v, absl::MaxSplits(';', 1))).first));
 }
 
-v1::Completion ToCompletion(const callback::CallbackFields& f) {
+std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
+  return nlohmann::json{{"error", kind}, {"reason", reason}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSource source) {
   v1::Completion c;
   c.set_key(f.object);
   c.set_size(f.size);
@@ -37,16 +44,9 @@ v1::Completion ToCompletion(const callback::CallbackFields& f) {
   c.set_client_ip(f.client_ip);
   c.set_request_id(f.req_id);
   c.set_operation(f.operation);
-  c.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+  c.set_source(source);
   return c;
 }
-
-std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
-  return nlohmann::json{{"error", kind}, {"reason", reason}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-}  // namespace
 
 int HttpStatusFor(const absl::Status& st) {
   switch (st.code()) {
@@ -177,7 +177,7 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
   const callback::CallbackFields& f = pending->fields;
   pending->answer = Success(f.upload_id, f.bucket, f.object, f.size, f.etag);
   std::string upload_id = pending->fields.upload_id;
-  v1::Completion completion = ToCompletion(pending->fields);
+  v1::Completion completion = ToCompletion(pending->fields, v1::COMPLETION_SOURCE_CALLBACK);
   absl::Time commit_start = absl::Now();
   ledger_.CompleteUpload(
       std::move(upload_id), std::move(completion),

@@ -54,6 +54,9 @@ class CallbackHandler {
   metrics::Histogram& commit_seconds_;
 };
 
+// The completion recorded for an object OSS described with `f`.
+v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSource source);
+
 // Checks the OSS-reported object against the intent. PermissionDenied naming
 // the field when it lies outside; FailedPrecondition if the intent expired or
 // was completed by another object.

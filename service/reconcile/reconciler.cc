@@ -27,19 +27,6 @@ callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts&
   return f;
 }
 
-v1::Completion ToCompletion(const v1::Upload& intent, const ObjectFacts& facts) {
-  v1::Completion c;
-  c.set_key(intent.key());
-  c.set_size(facts.size);
-  c.set_etag(facts.etag);
-  c.set_content_type(facts.content_type);
-  c.set_crc64(facts.crc64);
-  c.set_content_md5(facts.content_md5);
-  c.set_request_id(facts.request_id);
-  c.set_source(v1::COMPLETION_SOURCE_RECONCILED);
-  return c;
-}
-
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
@@ -151,7 +138,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     return Expire(intent, absl::StrCat("the object is not the authorized upload: ", fits.message()));
   }
   absl::StatusOr<ledger::CompleteResult> done = ledger::CompleteUploadSync(
-      ledger_, id, ToCompletion(intent, *facts),
+      ledger_, id, ingest::ToCompletion(fields, v1::COMPLETION_SOURCE_RECONCILED),
       [fields](const v1::Upload& stored) { return ingest::CheckAgainstIntent(fields, stored); });
   if (done.ok()) {
     if (!done->appended) return Outcome::kSettled;

@@ -21,6 +21,7 @@
 #include "policy/post_policy.h"
 #include "server/server.h"
 #include "tests/testing/free_port.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
@@ -32,11 +33,6 @@ using testing::FreePort;
 constexpr char kAk[] = "LTAI5tSimTestId";
 constexpr char kSk[] = "sim-test-secret";
 constexpr char kApiKey[] = "key-app";
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 struct Answer {
   long status = 0;
@@ -60,7 +56,7 @@ Answer PostForm(const std::string& url, const std::vector<std::pair<std::string,
   curl_mime_data(f, data.data(), data.size());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &testing::AppendToString);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
   EXPECT_EQ(curl_easy_perform(c), CURLE_OK);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);

@@ -21,6 +21,7 @@
 #include "osssim/simulator.h"
 #include "server/server.h"
 #include "tests/testing/free_port.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
@@ -31,22 +32,6 @@ using ::testing::HasSubstr;
 constexpr char kAk[] = "LTAI5tReconcileId";
 constexpr char kSk[] = "reconcile-secret";
 constexpr char kApiKey[] = "key-app";
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-std::string HttpGet(const std::string& url) {
-  std::string body;
-  CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_perform(c);
-  curl_easy_cleanup(c);
-  return body;
-}
 
 TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -127,7 +112,7 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   auto stored = client.GetUpload(lost.upload_completed().upload().upload_id());
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->state(), v1::UPLOAD_STATE_COMPLETED);
-  std::string metrics = HttpGet(absl::StrCat("http://127.0.0.1:", (*broker)->http_port(), "/metrics"));
+  std::string metrics = testing::HttpGet(absl::StrCat("http://127.0.0.1:", (*broker)->http_port(), "/metrics"));
   EXPECT_THAT(metrics, HasSubstr("upload_broker_reconciled_total{result=\"completed\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("upload_broker_reconciled_total{result=\"expired\"} 1"));
   ctx.TryCancel();
