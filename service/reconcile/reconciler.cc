@@ -27,10 +27,6 @@ callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts&
   return f;
 }
 
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
 }  // namespace
 
 Reconciler::Reconciler(const config::Config& config, ledger::Ledger& ledger, ObjectProbe& probe,
@@ -125,8 +121,8 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     spdlog::warn("reconciler: {}: {}; left PENDING", id, facts.status().ToString());
     return Outcome::kFailed;
   }
-  // Last-Modified has whole seconds.
-  const absl::Time created = absl::FromUnixSeconds(absl::ToUnixSeconds(ToTime(intent.created_at())));
+  // Last-Modified has whole seconds, so the creation time is taken whole too.
+  const absl::Time created = absl::FromUnixSeconds(intent.created_at().seconds());
   if (facts->last_modified < created - options_.clock_skew) {
     return Expire(intent, absl::StrCat("the object was last written ",
                                        absl::FormatTime(facts->last_modified),
