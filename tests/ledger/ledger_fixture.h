@@ -1,0 +1,70 @@
+// Shared by the SqliteLedger tests: a ledger file in a fresh directory, a
+// fake clock at kStart, and builders for intents and completions.
+#ifndef UPLOADBROKER_TESTS_LEDGER_LEDGER_FIXTURE_H_
+#define UPLOADBROKER_TESTS_LEDGER_LEDGER_FIXTURE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "gtest/gtest.h"
+#include "ledger/sqlite_ledger.h"
+#include "tests/testing/temp_dir.h"
+
+namespace uploadbroker::ledger {
+
+inline constexpr absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+
+inline Upload Intent(const std::string& id, const std::string& bucket = "photos",
+                     const std::string& caller = "app",
+                     absl::Time expires_at = kStart + absl::Minutes(15)) {
+  Upload upload;
+  upload.set_upload_id(id);
+  upload.set_caller(caller);
+  upload.set_bucket(bucket);
+  upload.set_key("users/" + id);
+  upload.set_max_size(1 << 20);
+  (*upload.mutable_metadata())["order"] = id;
+  upload.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(expires_at));
+  upload.set_method(v1::UPLOAD_METHOD_POST);
+  return upload;
+}
+
+inline Completion Done(const std::string& etag = "etag-1") {
+  Completion completion;
+  completion.set_size(42);
+  completion.set_etag(etag);
+  completion.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+  return completion;
+}
+
+inline std::vector<uint64_t> Cursors(const std::vector<Event>& events) {
+  std::vector<uint64_t> cursors;
+  for (const Event& e : events) cursors.push_back(e.cursor());
+  return cursors;
+}
+
+class SqliteLedgerTest : public ::testing::Test {
+ protected:
+  SqliteLedger::Options Options() {
+    SqliteLedger::Options options;
+    options.path = path_;
+    options.clock = &clock_;
+    return options;
+  }
+  std::unique_ptr<SqliteLedger> Open() { return Open(Options()); }
+  std::unique_ptr<SqliteLedger> Open(SqliteLedger::Options options) {
+    auto ledger = SqliteLedger::Create(std::move(options));
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return std::move(ledger).value();
+  }
+
+  testing::TempDir dir_;
+  std::string path_ = dir_.path() + "/ledger.db";
+  common::FakeClock clock_{kStart};
+};
+
+}  // namespace uploadbroker::ledger
+
+#endif  // UPLOADBROKER_TESTS_LEDGER_LEDGER_FIXTURE_H_
