@@ -4,7 +4,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "callback/body.h"
+#include "common/status_macros.h"
 #include "ingest/callback_handler.h"
 #include "spdlog/spdlog.h"
 
@@ -25,6 +27,10 @@ callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts&
   f.req_id = facts.request_id;
   f.size = facts.size;
   return f;
+}
+
+absl::Time Created(const v1::Upload& u) {
+  return absl::FromUnixSeconds(u.created_at().seconds()) + absl::Nanoseconds(u.created_at().nanos());
 }
 
 }  // namespace
@@ -128,6 +134,14 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
                                        absl::FormatTime(facts->last_modified),
                                        ", before the authorization"));
   }
+  absl::StatusOr<bool> later = IssuedAgainBefore(intent, facts->last_modified);
+  if (!later.ok()) {
+    spdlog::warn("reconciler: {}: {}; left PENDING", id, later.status().ToString());
+    return Outcome::kFailed;
+  }
+  if (*later) {
+    return Expire(intent, "a later authorization for the same key was issued before the object was written");
+  }
   callback::CallbackFields fields = AsCallback(intent, *facts);
   absl::Status fits = ingest::CheckAgainstIntent(fields, intent);
   if (absl::IsPermissionDenied(fits)) {
@@ -145,6 +159,27 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   if (absl::IsFailedPrecondition(done.status())) return Outcome::kSettled;
   spdlog::warn("reconciler: {}: completing: {}; left PENDING", id, done.status().ToString());
   return Outcome::kFailed;
+}
+
+absl::StatusOr<bool> Reconciler::IssuedAgainBefore(const v1::Upload& intent, absl::Time written) {
+  // Issue order: creation time, then upload_id for a tie.
+  auto issued = [](const v1::Upload& u) {
+    return std::make_pair(Created(u), u.upload_id());
+  };
+  const auto mine = issued(intent);
+  ledger::UploadQuery q;
+  q.buckets = {intent.bucket()};
+  q.key_prefix = intent.key();
+  q.limit = 1000;
+  for (;;) {
+    UB_ASSIGN_OR_RETURN(ledger::UploadPage page, ledger_.ListUploads(q));
+    for (const v1::Upload& other : page.uploads) {
+      if (other.key() != intent.key() || other.key_is_prefix() || issued(other) <= mine) continue;
+      if (Created(other) <= written + options_.clock_skew) return true;
+    }
+    if (page.next_before_seq == 0) return false;
+    q.before_seq = page.next_before_seq;
+  }
 }
 
 Reconciler::Outcome Reconciler::Expire(const v1::Upload& intent, absl::string_view why) {

@@ -6,10 +6,13 @@
 // still PENDING `grace` after they expired, oldest first, and asks OSS with
 // HeadObject:
 //   * the object is there, written no earlier than the intent was created
-//     (less `clock_skew`), within the intent's limits: COMPLETED with an
-//     UploadCompleted event whose completion has source RECONCILED;
-//   * no object, an older object, or one outside the limits: EXPIRED with an
-//     UploadExpired event;
+//     (less `clock_skew`), within the intent's limits, and no later
+//     authorization for the same key was issued before it was written:
+//     COMPLETED with an UploadCompleted event whose completion has source
+//     RECONCILED;
+//   * no object, an older object, one outside the limits, or one a later
+//     authorization for the key accounts for: EXPIRED with an UploadExpired
+//     event (so one object is never reported for two uploads);
 //   * OSS did not answer usably: left PENDING and tried again next pass.
 // A prefix authorization (key_is_prefix) cannot be checked, since only the
 // uploader knew the full key: it is expired. Each settlement is one ledger
@@ -76,6 +79,10 @@ class Reconciler {
   enum class Outcome { kCompleted, kExpired, kSettled, kFailed };
   Outcome Settle(const v1::Upload& intent);
   Outcome Expire(const v1::Upload& intent, absl::string_view why);
+  // Whether another exact-key authorization for the same object was issued
+  // after `intent` and no later than `written` (less clock skew): the object
+  // is then taken to be that one's upload.
+  absl::StatusOr<bool> IssuedAgainBefore(const v1::Upload& intent, absl::Time written);
   void Loop();
   bool Stopping() {
     absl::MutexLock lock(&mu_);

@@ -58,16 +58,19 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   // A PENDING intent for photos/<id>.png created now, valid for 15 minutes.
-  void AddIntent(const std::string& id, bool prefix = false, const std::string& bucket = "photos") {
+  void AddIntent(const std::string& id, bool prefix = false, const std::string& bucket = "photos",
+                 const std::string& key = "") {
     v1::Upload u;
     u.set_upload_id(id);
     u.set_caller("app");
     u.set_bucket(bucket);
-    u.set_key(prefix ? "users/" : Key(id));
+    u.set_key(prefix ? "users/" : key.empty() ? Key(id) : key);
     u.set_key_is_prefix(prefix);
     u.set_max_size(1000);
     u.add_content_types("image/png");
     u.mutable_created_at()->set_seconds(absl::ToUnixSeconds(clock_.Now()));
+    u.mutable_created_at()->set_nanos(static_cast<int32_t>(
+        (clock_.Now() - absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()))) / absl::Nanoseconds(1)));
     u.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(clock_.Now() + absl::Minutes(15)));
     ASSERT_TRUE(ledger::CreateIntentSync(*ledger_, u).ok());
   }
@@ -233,6 +236,51 @@ TEST_F(ReconcilerTest, ACallbackThatSettlesTheIntentMeanwhileWins) {
   auto events = ledger_->ReadEvents(0, 10);
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->size(), 2u);  // the callbacks' two, nothing from the reconciler
+}
+
+// One object, several authorizations for its key: it is reported once, for
+// the newest authorization issued before it was written.
+TEST_F(ReconcilerTest, AnObjectIsTheUploadOfTheNewestAuthorizationIssuedBeforeIt) {
+  const std::string key = "users/avatar.png";
+  AddIntent("up_first", false, "photos", key);  // abandoned
+  clock_.Advance(absl::Minutes(1));
+  AddIntent("up_second", false, "photos", key);  // used; its callback failed
+  clock_.Advance(absl::Seconds(30));
+  probe_.answers.emplace("photos/" + key, Facts(50, clock_.Now()));
+  clock_.Advance(absl::Minutes(1));
+  AddIntent("up_third", false, "photos", key);  // issued after the write, unused
+  clock_.Advance(absl::Hours(1));
+  Reconciler::Pass pass = reconciler_->RunOnce();
+  EXPECT_EQ(pass.completed, 1);
+  EXPECT_EQ(pass.expired, 2);
+  EXPECT_EQ(Get("up_first").state(), v1::UPLOAD_STATE_EXPIRED);
+  EXPECT_EQ(Get("up_second").state(), v1::UPLOAD_STATE_COMPLETED);
+  EXPECT_EQ(Get("up_third").state(), v1::UPLOAD_STATE_EXPIRED);
+}
+
+// An abandoned authorization does not take an object a later one reported
+// through its callback, even in the same second.
+TEST_F(ReconcilerTest, AnObjectAlreadyReportedForALaterAuthorizationIsNotReportedAgain) {
+  const std::string key = "users/avatar.png";
+  AddIntent("up_abandoned", false, "photos", key);
+  clock_.Advance(absl::Milliseconds(300));
+  AddIntent("up_used", false, "photos", key);
+  v1::Completion by_callback;
+  by_callback.set_key(key);
+  by_callback.set_etag("5EB63BBBE01EEED093CB22BB8F5ACDC3");
+  by_callback.set_size(7);
+  by_callback.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+  ASSERT_TRUE(ledger::CompleteUploadSync(*ledger_, "up_used", by_callback).ok());
+  probe_.answers.emplace("photos/" + key, Facts(7, clock_.Now()));
+  clock_.Advance(absl::Hours(1));
+  Reconciler::Pass pass = reconciler_->RunOnce();
+  EXPECT_EQ(pass.expired, 1);
+  EXPECT_EQ(Get("up_abandoned").state(), v1::UPLOAD_STATE_EXPIRED);
+  auto events = ledger_->ReadEvents(0, 10);
+  ASSERT_TRUE(events.ok());
+  int completed = 0;
+  for (const v1::Event& e : *events) completed += e.type() == v1::EVENT_TYPE_UPLOAD_COMPLETED;
+  EXPECT_EQ(completed, 1);
 }
 
 TEST_F(ReconcilerTest, RunsInTheBackgroundAndStops) {
