@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/status.h"
+#include "common/grpc_status.h"
 
 namespace uploadbroker::rpc {
 namespace {
@@ -14,7 +14,7 @@ namespace {
 grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* ctx,
                                  const absl::Status& st) {
   auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(st));
+  reactor->Finish(common::ToGrpcStatus(st));
   return reactor;
 }
 
@@ -41,7 +41,7 @@ grpc::ServerUnaryReactor* UploadBrokerService::CreatePostPolicy(
   if (!caller.ok()) return FinishWith(ctx, caller.status());
   auto* reactor = ctx->DefaultReactor();
   issuer_.CreatePostPolicy(**caller, *req, resp, [reactor](const absl::Status& st) {
-    reactor->Finish(ToGrpcStatus(st));
+    reactor->Finish(common::ToGrpcStatus(st));
   });
   return reactor;
 }
@@ -53,7 +53,7 @@ grpc::ServerUnaryReactor* UploadBrokerService::CreatePresignedPut(
   if (!caller.ok()) return FinishWith(ctx, caller.status());
   auto* reactor = ctx->DefaultReactor();
   issuer_.CreatePresignedPut(**caller, *req, resp, [reactor](const absl::Status& st) {
-    reactor->Finish(ToGrpcStatus(st));
+    reactor->Finish(common::ToGrpcStatus(st));
   });
   return reactor;
 }
@@ -110,9 +110,9 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* UploadBrokerService::Subscribe(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req) {
   auto caller = Caller(ctx);
-  if (!caller.ok()) return stream::EventStreamer::Reject(ToGrpcStatus(caller.status()));
+  if (!caller.ok()) return stream::EventStreamer::Reject(common::ToGrpcStatus(caller.status()));
   absl::StatusOr<v1::SubscribeRequest> request = stream::EventStreamer::ParseRequest(*req);
-  if (!request.ok()) return stream::EventStreamer::Reject(ToGrpcStatus(request.status()));
+  if (!request.ok()) return stream::EventStreamer::Reject(common::ToGrpcStatus(request.status()));
   return streamer_.Subscribe(ctx, *request, **caller);
 }
 

@@ -6,13 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/grpc_status.h"
 
 namespace uploadbroker::stream {
-
-grpc::Status ToGrpc(const absl::Status& st) {
-  if (st.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
-}
 
 grpc::Status ShuttingDown() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -42,7 +38,7 @@ void EventStreamer::Stream::Init() {
   fetching_ = false;
   if (finished_) return;
   if (!start.ok()) {
-    FinishLocked(ToGrpc(start.status()));
+    FinishLocked(common::ToGrpcStatus(start.status()));
     return;
   }
   cursor_ = *start;
@@ -57,7 +53,7 @@ void EventStreamer::Stream::Deliver(uint64_t after, const ReadResult& result, ui
   fetching_ = false;
   if (finished_) return;
   if (!result.status.ok()) {
-    FinishLocked(ToGrpc(result.status));
+    FinishLocked(common::ToGrpcStatus(result.status));
     return;
   }
   UB_CHECK(after == cursor_);

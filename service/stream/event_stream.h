@@ -24,9 +24,6 @@
 
 namespace uploadbroker::stream {
 
-// absl and gRPC share the canonical codes. (rpc::ToGrpcStatus is the same
-// mapping; stream cannot depend on rpc.)
-grpc::Status ToGrpc(const absl::Status& st);
 // How every stream ends at shutdown.
 grpc::Status ShuttingDown();
 // Events after `after` were removed by retention; `oldest` is retained.

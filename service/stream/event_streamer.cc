@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/grpc_status.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "stream/event_filter.h"
@@ -68,9 +69,9 @@ EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ct
                                                  const v1::SubscribeRequest& request,
                                                  const config::Caller& caller) {
   absl::Status valid = ValidateRequest(request);
-  if (!valid.ok()) return Reject(ToGrpc(valid));
+  if (!valid.ok()) return Reject(common::ToGrpcStatus(valid));
   absl::StatusOr<EventFilter> filter = EventFilter::Create(request.filter(), caller);
-  if (!filter.ok()) return Reject(ToGrpc(filter.status()));
+  if (!filter.ok()) return Reject(common::ToGrpcStatus(filter.status()));
   auto stream = std::make_shared<Stream>(*this, ctx, request, *std::move(filter));
   {
     absl::MutexLock lock(&mu_);
