@@ -82,20 +82,22 @@ std::string Digest(const EVP_MD* md, absl::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-}  // namespace
-
 // Fetched on first use and never freed (function-local statics: created once,
 // thread-safely, and never destroyed, so no shutdown-order hazard).
-std::string HmacSha1(absl::string_view key, absl::string_view data) {
+const FetchedHmac& Sha1Hmac() {
   static const FetchedHmac* const hmac = new FetchedHmac("SHA1");
-  return hmac->Compute(key, data);
+  return *hmac;
 }
-namespace {
 const FetchedHmac& Sha256Hmac() {
   static const FetchedHmac* const hmac = new FetchedHmac("SHA256");
   return *hmac;
 }
+
 }  // namespace
+
+std::string HmacSha1(absl::string_view key, absl::string_view data) {
+  return Sha1Hmac().Compute(key, data);
+}
 
 std::string HmacSha256(absl::string_view key, absl::string_view data) {
   return Sha256Hmac().Compute(key, data);
