@@ -79,6 +79,15 @@ class ReconcilerTest : public ::testing::Test {
     probe_.answers.emplace("photos/" + Key(id), std::move(answer));
   }
   v1::Upload Get(const std::string& id) { return *ledger_->GetUpload(id); }
+  // What a callback for `key` (7 bytes, Facts' etag) records.
+  void CompleteByCallback(const std::string& id, const std::string& key) {
+    v1::Completion c;
+    c.set_key(key);
+    c.set_etag("5EB63BBBE01EEED093CB22BB8F5ACDC3");
+    c.set_size(7);
+    c.set_source(v1::COMPLETION_SOURCE_CALLBACK);
+    ASSERT_TRUE(ledger::CompleteUploadSync(*ledger_, id, c).ok());
+  }
   // The series line of upload_broker_reconciled_total{result} in /metrics.
   std::string Metric(const std::string& result) {
     std::string text = metrics_.Render();
@@ -218,12 +227,7 @@ TEST_F(ReconcilerTest, ACallbackThatSettlesTheIntentMeanwhileWins) {
   Put("up_found", Facts(7, kStart));
   probe_.on_head = [this](const std::string& key) {
     const std::string id = key == Key("up_found") ? "up_found" : "up_missing";
-    v1::Completion by_callback;
-    by_callback.set_key(key);
-    by_callback.set_etag("5EB63BBBE01EEED093CB22BB8F5ACDC3");
-    by_callback.set_size(7);
-    by_callback.set_source(v1::COMPLETION_SOURCE_CALLBACK);
-    ASSERT_TRUE(ledger::CompleteUploadSync(*ledger_, id, by_callback).ok());
+    CompleteByCallback(id, key);
   };
   clock_.Advance(absl::Hours(1));
   Reconciler::Pass pass = reconciler_->RunOnce();
@@ -265,12 +269,7 @@ TEST_F(ReconcilerTest, AnObjectAlreadyReportedForALaterAuthorizationIsNotReporte
   AddIntent("up_abandoned", false, "photos", key);
   clock_.Advance(absl::Milliseconds(300));
   AddIntent("up_used", false, "photos", key);
-  v1::Completion by_callback;
-  by_callback.set_key(key);
-  by_callback.set_etag("5EB63BBBE01EEED093CB22BB8F5ACDC3");
-  by_callback.set_size(7);
-  by_callback.set_source(v1::COMPLETION_SOURCE_CALLBACK);
-  ASSERT_TRUE(ledger::CompleteUploadSync(*ledger_, "up_used", by_callback).ok());
+  CompleteByCallback("up_used", key);
   probe_.answers.emplace("photos/" + key, Facts(7, clock_.Now()));
   clock_.Advance(absl::Hours(1));
   Reconciler::Pass pass = reconciler_->RunOnce();
