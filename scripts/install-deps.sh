@@ -10,6 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev
+  libpq-dev postgresql
   libgtest-dev libgmock-dev
   nodejs npm clang-14 libclang-rt-14-dev
 )
@@ -17,7 +18,7 @@ if [[ ${UB_RUNTIME_ONLY:-0} == 1 ]]; then
   packages=(build-essential cmake pkg-config ca-certificates libgrpc++-dev protobuf-compiler-grpc
             libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev libcurl4-openssl-dev
             libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-            libgmime-3.0-dev liblzma-dev)
+            libgmime-3.0-dev liblzma-dev libpq-dev)
 fi
 
 missing=()

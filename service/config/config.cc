@@ -178,6 +178,18 @@ absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   UB_RETURN_IF_ERROR(r.Int(ledger["retain_events"], "ledger.retain_events", &cfg->retain_events));
   if (cfg->retain_events < 0) return r.Fail("ledger.retain_events", "must not be negative");
   UB_RETURN_IF_ERROR(r.Duration(ledger["retain_age"], "ledger.retain_age", &cfg->retain_age));
+  UB_RETURN_IF_ERROR(
+      r.Duration(ledger["retain_settled"], "ledger.retain_settled", &cfg->retain_settled));
+  if (const YAML::Node pg = ledger["postgres"]) {
+    if (!pg.IsMap()) return r.Fail("ledger.postgres", "must be a map");
+    for (const auto& kv : pg) {
+      if (kv.first.Scalar() != "dsn_file") {
+        return r.Fail("ledger.postgres." + kv.first.Scalar(), "unknown field");
+      }
+    }
+    UB_RETURN_IF_ERROR(r.String(pg["dsn_file"], "ledger.postgres.dsn_file",
+                                &cfg->postgres_dsn_file, true));
+  }
   UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));
 
   if (const YAML::Node rec = root["reconcile"]) {
@@ -289,6 +301,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
       {"UB_GRPC_LISTEN", &cfg->grpc_listen},       {"UB_HTTP_LISTEN", &cfg->http_listen},
       {"UB_CALLBACK_URL", &cfg->callback_url},     {"UB_LEDGER_PATH", &cfg->ledger_path},
       {"UB_TRUSTED_KEY_FILE", &cfg->trusted_key_file}, {"UB_TRUSTED_KEY_URL", &cfg->trusted_key_url},
+      {"UB_POSTGRES_DSN_FILE", &cfg->postgres_dsn_file},
   };
   for (const Override& o : overrides) {
     if (const char* v = std::getenv(o.env); v != nullptr && *v != '\0') *o.field = v;

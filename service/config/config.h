@@ -62,10 +62,17 @@ struct Config {
   std::string trusted_key_file;
   std::string trusted_key_url;
   std::string ledger_path = "upload-broker.db";
+  // PostgreSQL ledger (several brokers share it): a file holding the libpq
+  // connection string or URI. Empty: the embedded SQLite ledger at
+  // ledger_path.
+  std::string postgres_dsn_file;
   // Event retention: keep at most this many events and/or events younger
-  // than this (0 = no limit). Intents are kept regardless.
+  // than this (0 = no limit).
   int64_t retain_events = 0;
   absl::Duration retain_age = absl::ZeroDuration();
+  // Intents settled (completed or expired) longer ago than this are deleted
+  // (0 = kept forever).
+  absl::Duration retain_settled = absl::ZeroDuration();
   absl::Duration default_ttl = absl::Minutes(15);
   // Reconciler: every `reconcile_interval`, intents still PENDING
   // `reconcile_grace` after they expired are checked with HeadObject.
@@ -86,7 +93,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
 
 // Reads the file, then applies environment overrides:
 //   UB_GRPC_LISTEN, UB_HTTP_LISTEN, UB_CALLBACK_URL, UB_LEDGER_PATH,
-//   UB_TRUSTED_KEY_FILE, UB_TRUSTED_KEY_URL.
+//   UB_TRUSTED_KEY_FILE, UB_TRUSTED_KEY_URL, UB_POSTGRES_DSN_FILE.
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 
 }  // namespace uploadbroker::config

@@ -16,28 +16,29 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ledger/engine.h"
 #include "ledger/ledger.h"
 
 namespace uploadbroker::ledger {
 
-class SqliteReaders {
+class SqliteReaders final : public EngineReader {
  public:
   // `path` must name an existing ledger database (SqliteWriter::Open first).
   static absl::StatusOr<std::unique_ptr<SqliteReaders>> Open(
       std::string path, absl::Duration busy_timeout);
-  ~SqliteReaders();
+  ~SqliteReaders() override;
 
-  absl::StatusOr<Upload> GetUpload(const std::string& upload_id);
-  absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query);
+  absl::StatusOr<Upload> GetUpload(const std::string& upload_id) override;
+  absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) override;
   absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
-                                                         int limit);
+                                                         int limit) override;
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
-                                                size_t max_bytes);
+                                                size_t max_bytes) override;
   // Highest cursor ever assigned (0 if none), and lowest retained (0 if the
   // log is empty).
-  absl::StatusOr<uint64_t> LastCursor();
-  absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState();
-  absl::StatusOr<uint64_t> FirstCursor();
+  absl::StatusOr<uint64_t> LastCursor() override;
+  absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState() override;
+  absl::StatusOr<uint64_t> FirstCursor() override;
 
  private:
   struct Conn;

@@ -97,17 +97,4 @@ absl::StatusOr<StmtPtr> Prepare(sqlite3* db, absl::string_view sql) {
   return stmt;
 }
 
-int64_t ToUnixNanos(const google::protobuf::Timestamp& ts) {
-  // absl saturates out-of-range values instead of overflowing.
-  return absl::ToUnixNanos(absl::FromUnixSeconds(ts.seconds()) +
-                           absl::Nanoseconds(ts.nanos()));
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
-  int64_t seconds = absl::ToUnixSeconds(t);
-  ts->set_seconds(seconds);
-  ts->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
-
 }  // namespace uploadbroker::ledger

@@ -79,10 +79,6 @@ inline absl::string_view ColumnBytes(sqlite3_stmt* stmt, int column) {
                                              static_cast<size_t>(size));
 }
 
-// Time as stored in integer columns: Unix nanoseconds (saturating).
-int64_t ToUnixNanos(const google::protobuf::Timestamp& ts);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts);
-
 }  // namespace uploadbroker::ledger
 
 #endif  // UPLOADBROKER_LEDGER_SQLITE_UTIL_H_

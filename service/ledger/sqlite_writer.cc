@@ -9,7 +9,7 @@
 namespace uploadbroker::ledger {
 namespace {
 
-// Schema version 2. Times are Unix nanoseconds; records are serialized
+// Schema version 3. Times are Unix nanoseconds; records are serialized
 // uploadbroker.v1.Upload / uploadbroker.v1.Event messages, and the columns
 // beside them are copies kept for indexing. An intent insert touches four
 // B-trees: the table (keyed by its creation order), upload_id, and the two
@@ -29,6 +29,14 @@ CREATE TABLE intents (
 constexpr char kIntentIndexesV2[] = R"sql(
 CREATE INDEX intents_by_state_expiry ON intents(state, expires_at);
 CREATE INDEX intents_by_bucket ON intents(bucket);
+)sql";
+// Version 3 adds when an intent was settled (COMPLETED or EXPIRED), for
+// retention. Intents settled before the migration take their expiry (or 0)
+// as an upper bound of when that was.
+constexpr char kSettledV3[] = R"sql(
+ALTER TABLE intents ADD COLUMN settled_at INTEGER;  -- NULL while PENDING
+UPDATE intents SET settled_at = IFNULL(expires_at, 0) WHERE state != 1;
+CREATE INDEX intents_by_settled ON intents(settled_at) WHERE settled_at IS NOT NULL;
 )sql";
 constexpr char kEventsV1[] = R"sql(
 CREATE TABLE events (
@@ -62,6 +70,10 @@ absl::Status CreateSchemaV2(sqlite3* db) {
   UB_RETURN_IF_ERROR(Exec(db, kIntentsV2, "creating the intents table"));
   UB_RETURN_IF_ERROR(Exec(db, kIntentIndexesV2, "creating the intents indexes"));
   return Exec(db, kEventsV1, "creating the events table");
+}
+
+absl::Status MigrateV2ToV3(sqlite3* db) {
+  return Exec(db, kSettledV3, "migrating schema 2 to 3");
 }
 
 absl::Status MigrateV1ToV2(sqlite3* db) {
@@ -115,11 +127,14 @@ absl::Status SqliteWriter::InitSchema() {
   UB_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
   absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
   absl::Status status = version.status();
-  const bool upgrade = status.ok() && (*version == 0 || *version == 1);
+  const bool upgrade = status.ok() && *version >= 0 && *version < kSchemaVersion;
   if (status.ok() && *version == 0) {
     status = CreateSchemaV2(db);
   } else if (status.ok() && *version == 1) {
     status = MigrateV1ToV2(db);
+  }
+  if (status.ok() && upgrade) {
+    status = MigrateV2ToV3(db);
   } else if (status.ok() && *version != kSchemaVersion) {
     status = absl::FailedPreconditionError(absl::StrCat(
         "ledger database ", sqlite3_db_filename(db, "main"),
@@ -153,7 +168,8 @@ absl::Status SqliteWriter::PrepareStatements() {
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
       {&select_intent_, "SELECT record FROM intents WHERE upload_id = ?1"},
       {&update_intent_,
-       "UPDATE intents SET state = ?2, record = ?3 WHERE upload_id = ?1"},
+       "UPDATE intents SET state = ?2, record = ?3, settled_at = ?4 "
+       "WHERE upload_id = ?1"},
       {&insert_event_,
        "INSERT INTO events(cursor, upload_id, type, committed_at, record) "
        "VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -164,6 +180,10 @@ absl::Status SqliteWriter::PrepareStatements() {
        "SELECT cursor, committed_at FROM events WHERE cursor >= ?1 "
        "ORDER BY cursor LIMIT ?2"},
       {&delete_events_, "DELETE FROM events WHERE cursor <= ?1"},
+      {&delete_settled_,
+       "DELETE FROM intents WHERE seq IN (SELECT seq FROM intents "
+       "WHERE settled_at IS NOT NULL AND settled_at < ?1 "
+       "ORDER BY settled_at LIMIT ?2)"},
   };
   for (const auto& s : statements) {
     UB_ASSIGN_OR_RETURN(*s.stmt, Prepare(db, s.sql));
@@ -303,12 +323,17 @@ absl::StatusOr<Event> SqliteWriter::LoadCompletedEvent(const Upload& upload) {
   return event;
 }
 
-absl::Status SqliteWriter::StoreIntent(const Upload& upload) {
+absl::Status SqliteWriter::StoreIntent(const Upload& upload, absl::Time now) {
   std::string record = upload.SerializeAsString();
   sqlite3_stmt* stmt = update_intent_.get();
   BindText(stmt, 1, upload.upload_id());
   sqlite3_bind_int(stmt, 2, upload.state());
   BindBlob(stmt, 3, record);
+  if (upload.state() == v1::UPLOAD_STATE_PENDING) {
+    sqlite3_bind_null(stmt, 4);
+  } else {
+    sqlite3_bind_int64(stmt, 4, absl::ToUnixNanos(now));
+  }
   return StepDone(stmt, "update intent");
 }
 
@@ -352,7 +377,7 @@ absl::StatusOr<CompleteResult> SqliteWriter::CompleteUpload(
   SetTimestamp(now, completion.mutable_completed_at());
   upload.set_state(v1::UPLOAD_STATE_COMPLETED);
   *upload.mutable_completion() = std::move(completion);
-  UB_RETURN_IF_ERROR(StoreIntent(upload));
+  UB_RETURN_IF_ERROR(StoreIntent(upload, now));
   CompleteResult result;
   result.appended = true;
   result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
@@ -371,7 +396,7 @@ absl::StatusOr<Event> SqliteWriter::ExpireUpload(const std::string& upload_id,
         ", not PENDING"));
   }
   upload.set_state(v1::UPLOAD_STATE_EXPIRED);
-  UB_RETURN_IF_ERROR(StoreIntent(upload));
+  UB_RETURN_IF_ERROR(StoreIntent(upload, now));
   Event event;
   event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
   SetTimestamp(now, event.mutable_committed_at());
@@ -382,6 +407,22 @@ absl::StatusOr<Event> SqliteWriter::ExpireUpload(const std::string& upload_id,
 
 absl::StatusOr<int64_t> SqliteWriter::Prune(const Retention& retention,
                                             absl::Time now, int max_rows) {
+  UB_ASSIGN_OR_RETURN(int64_t deleted, PruneEvents(retention, now, max_rows));
+  if (retention.settled_max_age <= absl::ZeroDuration() || max_rows <= 0) {
+    return deleted;
+  }
+  sqlite3_stmt* stmt = delete_settled_.get();
+  sqlite3_bind_int64(stmt, 1, absl::ToUnixNanos(now - retention.settled_max_age));
+  sqlite3_bind_int(stmt, 2, max_rows);
+  UB_RETURN_IF_ERROR(StepDone(stmt, "prune settled intents"));
+  return deleted + sqlite3_changes64(db_.get());
+}
+
+absl::StatusOr<int64_t> SqliteWriter::PruneEvents(const Retention& retention,
+                                                  absl::Time now, int max_rows) {
+  if (retention.max_events <= 0 && retention.max_age <= absl::ZeroDuration()) {
+    return 0;
+  }
   uint64_t first = 0;
   {
     ScopedReset reset(first_cursor_.get());

@@ -18,28 +18,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ledger/engine.h"
 #include "ledger/ledger.h"
 #include "ledger/sqlite_util.h"
 
 namespace uploadbroker::ledger {
 
-// Which events retention may delete. Zero means "no limit" for each field.
-struct Retention {
-  int64_t max_events = 0;
-  absl::Duration max_age = absl::ZeroDuration();
-  bool enabled() const {
-    return max_events > 0 || max_age > absl::ZeroDuration();
-  }
-};
-
-class SqliteWriter {
+class SqliteWriter final : public EngineWriter {
  public:
   // The schema version this build reads and writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database at `path`: WAL mode, synchronous=FULL,
-  // schema created on first use, a version 1 ledger migrated in place (one
-  // transaction). FailedPrecondition for an unknown schema
+  // schema created on first use, a version 1 or 2 ledger migrated in place
+  // (one transaction). FailedPrecondition for an unknown schema
   // version; DataLoss for a file that is not a ledger database; Unavailable
   // when the file or its directory cannot be written.
   static absl::StatusOr<std::unique_ptr<SqliteWriter>> Open(
@@ -47,34 +39,34 @@ class SqliteWriter {
 
   // Batch transaction control. Commit syncs to disk before returning.
   // Rollback is best effort and safe to call when no transaction is open.
-  absl::Status Begin();
-  absl::Status Commit();
-  void Rollback();
+  absl::Status Begin() override;
+  absl::Status Commit() override;
+  void Rollback() override;
+  // One process writes at a time (the write lock), so nothing to do.
+  absl::Status PrepareToAppend() override { return absl::OkStatus(); }
 
   // Per-operation savepoint. RollbackSavepoint undoes the operation's
   // writes; it fails (dooming the batch) if SQLite already aborted the
   // whole transaction, with `cause` in the message.
-  absl::Status Savepoint();
-  absl::Status ReleaseSavepoint();
-  absl::Status RollbackSavepoint(const absl::Status& cause);
+  absl::Status Savepoint() override;
+  absl::Status ReleaseSavepoint() override;
+  absl::Status RollbackSavepoint(const absl::Status& cause) override;
 
   // Operations; call only between Savepoint and Release/Rollback.
-  absl::Status CreateIntent(Upload intent);
+  absl::Status CreateIntent(Upload intent) override;
   // `check` (may be null): see Ledger::CompleteUpload.
   absl::StatusOr<CompleteResult> CompleteUpload(const std::string& upload_id,
                                                 Completion completion,
                                                 const CompletionCheck& check,
-                                                absl::Time now);
+                                                absl::Time now) override;
   absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
-                                     absl::Time now);
-  // Deletes the oldest events that `retention` no longer keeps, at most
-  // `max_rows` of them. Returns how many were deleted.
+                                     absl::Time now) override;
   absl::StatusOr<int64_t> Prune(const Retention& retention, absl::Time now,
-                                int max_rows);
+                                int max_rows) override;
 
   // Highest cursor assigned by released savepoints of the open transaction
   // (or of the last committed one).
-  uint64_t last_cursor() const { return tx_last_cursor_; }
+  uint64_t last_cursor() const override { return tx_last_cursor_; }
 
  private:
   explicit SqliteWriter(DbPtr db) : db_(std::move(db)) {}
@@ -85,7 +77,9 @@ class SqliteWriter {
   absl::StatusOr<Upload> LoadIntent(const std::string& upload_id);
   // The upload's UploadCompleted event; rebuilt (cursor 0) if pruned.
   absl::StatusOr<Event> LoadCompletedEvent(const Upload& upload);
-  absl::Status StoreIntent(const Upload& upload);
+  absl::Status StoreIntent(const Upload& upload, absl::Time now);
+  absl::StatusOr<int64_t> PruneEvents(const Retention& retention, absl::Time now,
+                                      int max_rows);
   absl::Status AppendEvent(const std::string& upload_id, Event& event);
   absl::Status StepDone(sqlite3_stmt* stmt, const char* what);
 
@@ -94,7 +88,7 @@ class SqliteWriter {
   StmtPtr savepoint_, release_, rollback_to_;
   StmtPtr last_seq_, insert_intent_, select_intent_, update_intent_;
   StmtPtr insert_event_, select_event_;
-  StmtPtr first_cursor_, scan_old_, delete_events_;
+  StmtPtr first_cursor_, scan_old_, delete_events_, delete_settled_;
 
   uint64_t tx_last_cursor_ = 0;  // as of the last released savepoint
   uint64_t op_last_cursor_ = 0;  // inside the current savepoint

@@ -14,13 +14,13 @@
 #include "ingest/callback_handler.h"
 #include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
-#include "ledger/sqlite_ledger.h"
 #include "reconcile/object_probe.h"
 #include "reconcile/reconciler.h"
 #include "metrics/registry.h"
 #include "rpc/health_service.h"
 #include "rpc/service.h"
 #include "server/http_routes.h"
+#include "server/open_ledger.h"
 #include "spdlog/spdlog.h"
 #include "stream/event_streamer.h"
 
@@ -70,12 +70,7 @@ class BrokerServer final : public Server {
   absl::Status Start(const Options& options) {
     UB_ASSIGN_OR_RETURN(config_, config::LoadConfig(options.config_path));
     UB_ASSIGN_OR_RETURN(creds_, credentials::CredentialProvider::Create(config_.credentials, &clock_));
-    ledger::SqliteLedger::Options lo;
-    lo.path = config_.ledger_path;
-    lo.clock = &clock_;
-    lo.retain_max_events = config_.retain_events;
-    lo.retain_max_age = config_.retain_age;
-    UB_ASSIGN_OR_RETURN(ledger_, ledger::SqliteLedger::Create(lo));
+    UB_ASSIGN_OR_RETURN(ledger_, OpenLedger(config_, clock_));
     UB_RETURN_IF_ERROR(StartHttp());
     UB_RETURN_IF_ERROR(StartGrpc());
     StartReconciler();
@@ -146,7 +141,7 @@ class BrokerServer final : public Server {
           absl::StrCat(config_.source, ": listen.grpc: cannot listen on '", config_.grpc_listen, "'"));
     }
     spdlog::info("gRPC API listening on port {} (config {}, ledger {})", grpc_port_,
-                 config_.source, config_.ledger_path);
+                 config_.source, LedgerName(config_));
     return absl::OkStatus();
   }
 
@@ -170,7 +165,7 @@ class BrokerServer final : public Server {
   config::Config config_;
   metrics::Registry metrics_;
   std::unique_ptr<credentials::CredentialProvider> creds_;
-  std::unique_ptr<ledger::SqliteLedger> ledger_;
+  std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<callback::Verifier> verifier_;
   std::unique_ptr<ingest::CallbackHandler> callbacks_;
   std::unique_ptr<http::Server> http_server_;

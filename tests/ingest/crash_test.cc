@@ -21,50 +21,14 @@
 #include "nlohmann/json.hpp"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
+#include "tests/testing/broker_process.h"
 #include "tests/testing/broker_yaml.h"
 #include "tests/testing/temp_dir.h"
-
-extern char** environ;
 
 namespace uploadbroker {
 namespace {
 
-class BrokerProcess {
- public:
-  BrokerProcess(const std::string& config, const std::string& ready) {
-    std::remove(ready.c_str());
-    std::vector<std::string> args = {UB_BROKER_BIN, "--config", config, "--ready_file", ready};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    UB_CHECK(posix_spawn(&pid_, UB_BROKER_BIN, nullptr, nullptr, argv.data(), environ) == 0);
-    for (int i = 0; i < 400; ++i) {
-      std::ifstream in(ready);
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      if (j.is_object()) {
-        grpc_port = j["grpc_port"];
-        http_port = j["http_port"];
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    ADD_FAILURE() << "broker did not become ready";
-  }
-  void Kill(int sig) {
-    if (pid_ > 0) {
-      kill(pid_, sig);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  ~BrokerProcess() { Kill(SIGTERM); }
-
-  int grpc_port = 0;
-  int http_port = 0;
-
- private:
-  pid_t pid_ = -1;
-};
+using testing::BrokerProcess;
 
 TEST(CrashTest, NothingAnsweredIsLostAndNothingIsHalfWritten) {
   testing::TempDir dir;

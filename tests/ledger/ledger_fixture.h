@@ -1,5 +1,8 @@
-// Shared by the SqliteLedger tests: a ledger file in a fresh directory, a
-// fake clock at kStart, and builders for intents and completions.
+// Shared by the ledger tests: builders for intents and completions, a fake
+// clock at kStart, SqliteLedgerTest (a ledger file in a fresh directory) and
+// LedgerContractTest, which runs the same test against each engine: SQLite,
+// and PostgreSQL on a throwaway server shared by the test binary (a fresh
+// database per test).
 #ifndef UPLOADBROKER_TESTS_LEDGER_LEDGER_FIXTURE_H_
 #define UPLOADBROKER_TESTS_LEDGER_LEDGER_FIXTURE_H_
 
@@ -9,7 +12,9 @@
 
 #include "common/clock.h"
 #include "gtest/gtest.h"
+#include "ledger/postgres_ledger.h"
 #include "ledger/sqlite_ledger.h"
+#include "tests/testing/postgres_server.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker::ledger {
@@ -64,6 +69,54 @@ class SqliteLedgerTest : public ::testing::Test {
   std::string path_ = dir_.path() + "/ledger.db";
   common::FakeClock clock_{kStart};
 };
+
+// The PostgreSQL server every contract test of this binary shares; started
+// on first use, stopped at exit.
+inline testing::PostgresServer& SharedPostgres() {
+  static testing::PostgresServer* server = [] {
+    auto* s = new testing::PostgresServer();
+    absl::Status started = s->Start();
+    if (!started.ok()) {
+      ADD_FAILURE() << started;
+    }
+    static std::unique_ptr<testing::PostgresServer> owner(s);
+    return s;
+  }();
+  return *server;
+}
+
+// TEST_P(LedgerContractTest, ...) runs on both engines. Options() are
+// SQLite's; on PostgreSQL their retention and batch fields apply.
+class LedgerContractTest : public SqliteLedgerTest,
+                           public ::testing::WithParamInterface<std::string> {
+ protected:
+  bool postgres() const { return GetParam() == "postgres"; }
+  std::unique_ptr<GroupCommitLedger> Open() { return Open(Options()); }
+  std::unique_ptr<GroupCommitLedger> Open(SqliteLedger::Options options) {
+    if (!postgres()) return SqliteLedgerTest::Open(std::move(options));
+    if (dsn_.empty()) {
+      auto dsn = SharedPostgres().NewDatabase();
+      EXPECT_TRUE(dsn.ok()) << dsn.status();
+      dsn_ = dsn.value_or("");
+    }
+    PostgresLedger::Options po;
+    po.dsn = dsn_;
+    po.ledger.clock = options.clock;
+    po.ledger.max_batch = options.max_batch;
+    po.ledger.retention = {options.retain_max_events, options.retain_max_age,
+                           options.retain_settled_age};
+    auto ledger = PostgresLedger::Create(std::move(po));
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return std::move(ledger).value();
+  }
+
+  std::string dsn_;  // this test's database, once opened
+};
+
+#define UB_LEDGER_ENGINES(suite)                                          \
+  INSTANTIATE_TEST_SUITE_P(Engines, suite,                                \
+                           ::testing::Values("sqlite", "postgres"),       \
+                           [](const auto& info) { return info.param; })
 
 }  // namespace uploadbroker::ledger
 

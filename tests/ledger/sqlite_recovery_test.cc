@@ -2,6 +2,7 @@
 // corruption, schema versions and the v1 migration, bad options, malformed
 // input.
 #include "ledger/sqlite_ledger.h"
+#include "ledger/sqlite_writer.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-// SqliteLedger's event log: gap-free cursors under concurrency, reopening,
+// The ledger's event log, on each engine: gap-free cursors under concurrency, reopening,
 // stored records, shutdown, retention, listing and listeners.
 #include "ledger/sqlite_ledger.h"
 
@@ -24,7 +24,7 @@ using ::google::protobuf::util::MessageDifferencer;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-TEST_F(SqliteLedgerTest, ConcurrentWritersGetGapFreeDurableCursors) {
+TEST_P(LedgerContractTest, ConcurrentWritersGetGapFreeDurableCursors) {
   constexpr int kThreads = 16;
   constexpr int kUploadsPerThread = 100;  // a create and a complete each
   constexpr uint64_t kEvents = kThreads * kUploadsPerThread;
@@ -69,7 +69,7 @@ TEST_F(SqliteLedgerTest, ConcurrentWritersGetGapFreeDurableCursors) {
   EXPECT_EQ(after, kEvents);
 }
 
-TEST_F(SqliteLedgerTest, ReopenKeepsDataAndContinuesCursors) {
+TEST_P(LedgerContractTest, ReopenKeepsDataAndContinuesCursors) {
   {
     auto ledger = Open();
     for (std::string id : {"a", "b", "c"}) {
@@ -89,7 +89,7 @@ TEST_F(SqliteLedgerTest, ReopenKeepsDataAndContinuesCursors) {
             absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(SqliteLedgerTest, EventRecordsAreTheStoredEventsUnparsed) {
+TEST_P(LedgerContractTest, EventRecordsAreTheStoredEventsUnparsed) {
   auto ledger = Open();
   for (std::string id : {"a", "b", "c", "d"}) {
     ASSERT_TRUE(CreateIntentSync(*ledger, Intent(id)).ok());
@@ -115,7 +115,7 @@ TEST_F(SqliteLedgerTest, EventRecordsAreTheStoredEventsUnparsed) {
   EXPECT_TRUE(ledger->ReadEventRecords(4, 10, 1 << 20)->entries.empty());
 }
 
-TEST_F(SqliteLedgerTest, WritesQueuedAtShutdownAreCommitted) {
+TEST_P(LedgerContractTest, WritesQueuedAtShutdownAreCommitted) {
   constexpr int kWrites = 200;
   std::atomic<int> ok{0};
   {
@@ -133,7 +133,7 @@ TEST_F(SqliteLedgerTest, WritesQueuedAtShutdownAreCommitted) {
   EXPECT_EQ(ledger->ListUploads(query)->uploads.size(), size_t{kWrites});
 }
 
-TEST_F(SqliteLedgerTest, PruningByCountMovesFirstCursorAndNeverReusesOne) {
+TEST_P(LedgerContractTest, PruningByCountMovesFirstCursorAndNeverReusesOne) {
   SqliteLedger::Options options = Options();
   options.retain_max_events = 3;
   options.retain_max_age = absl::Hours(1);
@@ -170,7 +170,7 @@ TEST_F(SqliteLedgerTest, PruningByCountMovesFirstCursorAndNeverReusesOne) {
   EXPECT_EQ(*ledger->FirstCursor(), 11u);
 }
 
-TEST_F(SqliteLedgerTest, PruningByAgeKeepsRecentEvents) {
+TEST_P(LedgerContractTest, PruningByAgeKeepsRecentEvents) {
   SqliteLedger::Options options = Options();
   options.retain_max_age = absl::Hours(1);
   auto ledger = Open(options);
@@ -186,7 +186,7 @@ TEST_F(SqliteLedgerTest, PruningByAgeKeepsRecentEvents) {
   EXPECT_THAT(Cursors(*ledger->ReadEvents(0, 100)), ElementsAre(4, 5));
 }
 
-TEST_F(SqliteLedgerTest, ListUploadsPagesNewestFirstAndFilters) {
+TEST_P(LedgerContractTest, ListUploadsPagesNewestFirstAndFilters) {
   auto ledger = Open();
   for (int i = 0; i < 25; ++i) {
     Upload intent = Intent(absl::StrCat("u", i), i % 2 ? "odd" : "even",
@@ -239,7 +239,7 @@ TEST_F(SqliteLedgerTest, ListUploadsPagesNewestFirstAndFilters) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteLedgerTest, ListenerHearsNewestCursorAfterCommit) {
+TEST_P(LedgerContractTest, ListenerHearsNewestCursorAfterCommit) {
   auto ledger = Open();
   absl::Mutex mu;
   std::vector<uint64_t> heard;

@@ -1,4 +1,4 @@
-// SqliteLedger intents: create, complete (with its in-transaction check) and
+// Ledger intents, on each engine: create, complete (with its in-transaction check) and
 // expire.
 #include "ledger/sqlite_ledger.h"
 
@@ -21,7 +21,7 @@ using ::google::protobuf::util::MessageDifferencer;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-TEST_F(SqliteLedgerTest, CreatedIntentReadsBackPending) {
+TEST_P(LedgerContractTest, CreatedIntentReadsBackPending) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
 
@@ -37,7 +37,7 @@ TEST_F(SqliteLedgerTest, CreatedIntentReadsBackPending) {
   EXPECT_TRUE(ledger->Healthy());
 }
 
-TEST_F(SqliteLedgerTest, DuplicateIdFailsAloneWithinItsBatch) {
+TEST_P(LedgerContractTest, DuplicateIdFailsAloneWithinItsBatch) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("a")).ok());
   absl::Mutex mu;
@@ -79,7 +79,7 @@ TEST_F(SqliteLedgerTest, DuplicateIdFailsAloneWithinItsBatch) {
   EXPECT_THAT(notified, ElementsAre(2u));
 }
 
-TEST_F(SqliteLedgerTest, CompleteAppendsOneEventCarryingItsCursor) {
+TEST_P(LedgerContractTest, CompleteAppendsOneEventCarryingItsCursor) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
   clock_.Advance(absl::Seconds(30));
@@ -108,7 +108,7 @@ TEST_F(SqliteLedgerTest, CompleteAppendsOneEventCarryingItsCursor) {
   EXPECT_EQ(*ledger->FirstCursor(), 1u);
 }
 
-TEST_F(SqliteLedgerTest, RepeatedCompleteReturnsTheEarlierEvent) {
+TEST_P(LedgerContractTest, RepeatedCompleteReturnsTheEarlierEvent) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
   auto first = CompleteUploadSync(*ledger, "u1", Done("etag-1"));
@@ -123,7 +123,7 @@ TEST_F(SqliteLedgerTest, RepeatedCompleteReturnsTheEarlierEvent) {
   EXPECT_EQ(ledger->GetUpload("u1")->completion().etag(), "etag-1");
 }
 
-TEST_F(SqliteLedgerTest, CompleteUnknownUploadIsNotFound) {
+TEST_P(LedgerContractTest, CompleteUnknownUploadIsNotFound) {
   auto ledger = Open();
   auto result = CompleteUploadSync(*ledger, "ghost", Done());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
@@ -151,7 +151,7 @@ absl::StatusOr<CompleteResult> CompleteChecked(
   return result;
 }
 
-TEST_F(SqliteLedgerTest, CompletionCheckSeesTheStoredIntentAndCanRefuse) {
+TEST_P(LedgerContractTest, CompletionCheckSeesTheStoredIntentAndCanRefuse) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
   std::vector<v1::UploadState> seen;
@@ -188,7 +188,7 @@ TEST_F(SqliteLedgerTest, CompletionCheckSeesTheStoredIntentAndCanRefuse) {
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
 }
 
-TEST_F(SqliteLedgerTest, ExpireAppendsEventAndEndsTheIntent) {
+TEST_P(LedgerContractTest, ExpireAppendsEventAndEndsTheIntent) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
 
@@ -209,7 +209,7 @@ TEST_F(SqliteLedgerTest, ExpireAppendsEventAndEndsTheIntent) {
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
 }
 
-TEST_F(SqliteLedgerTest, ListExpiredPendingOldestFirst) {
+TEST_P(LedgerContractTest, ListExpiredPendingOldestFirst) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("late", "b", "c", kStart + absl::Hours(2))).ok());
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("old", "b", "c", kStart + absl::Minutes(1))).ok());
@@ -226,4 +226,6 @@ TEST_F(SqliteLedgerTest, ListExpiredPendingOldestFirst) {
 }
 
 }  // namespace
+UB_LEDGER_ENGINES(LedgerContractTest);
+
 }  // namespace uploadbroker::ledger

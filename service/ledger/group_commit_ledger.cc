@@ -1,0 +1,342 @@
+#include "ledger/group_commit_ledger.h"
+
+#include <utility>
+#include <variant>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
+#include "common/check.h"
+#include "common/status_macros.h"
+
+namespace uploadbroker::ledger {
+
+// One queued write. Apply runs on the committer inside the batch
+// transaction, in its own savepoint, and keeps its result; Finish runs
+// after COMMIT (with its status) and hands the result to the caller.
+class WriteOp {
+ public:
+  virtual ~WriteOp() = default;
+  // True if Apply may append events (see EngineWriter::PrepareToAppend).
+  virtual bool appends() const = 0;
+  virtual absl::Status Apply(EngineWriter& writer) = 0;
+  virtual void Finish(const absl::Status& commit) = 0;
+};
+
+namespace {
+
+// Rows deleted per retention pass: small enough that a pass never holds
+// up a batch for long.
+constexpr int kPruneChunk = 1000;
+// Retention runs every this many batches, and after this long idle.
+constexpr int kPruneEveryBatches = 64;
+constexpr absl::Duration kIdlePruneInterval = absl::Seconds(1);
+// While unhealthy and idle, an empty transaction this often finds out
+// whether the engine works again.
+constexpr absl::Duration kProbeInterval = absl::Seconds(1);
+
+// Notification rounds the current thread is inside (RemoveListener must not
+// wait for its own round).
+thread_local int tls_notify_depth = 0;
+
+template <typename T>
+class TypedOp final : public WriteOp {
+ public:
+  using ApplyFn = std::function<absl::StatusOr<T>(EngineWriter&)>;
+  using DoneFn = std::function<void(absl::StatusOr<T>)>;
+
+  TypedOp(bool appends, ApplyFn apply, DoneFn done)
+      : appends_(appends), apply_(std::move(apply)), done_(std::move(done)) {
+    UB_CHECK(done_ != nullptr);
+  }
+
+  bool appends() const override { return appends_; }
+
+  absl::Status Apply(EngineWriter& writer) override {
+    result_ = apply_(writer);
+    return result_.status();
+  }
+
+  void Finish(const absl::Status& commit) override {
+    if (commit.ok()) {
+      done_(std::move(result_));
+    } else {
+      done_(commit);
+    }
+  }
+
+ private:
+  const bool appends_;
+  ApplyFn apply_;
+  DoneFn done_;
+  absl::StatusOr<T> result_ = absl::InternalError("write was never applied");
+};
+
+// The issue time encoded in an upload id ("up_" + 12 hex digits of Unix
+// milliseconds + random), or InfinitePast if `id` is not of that form.
+absl::Time IssuedAt(absl::string_view id) {
+  uint64_t millis = 0;
+  if (id.size() < 15 || !absl::StartsWith(id, "up_") ||
+      !absl::SimpleHexAtoi(id.substr(3, 12), &millis)) {
+    return absl::InfinitePast();
+  }
+  return absl::FromUnixMillis(static_cast<int64_t>(millis));
+}
+
+}  // namespace
+
+absl::Status GroupCommitLedger::Validate(const Options& options) {
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("ledger needs a clock");
+  }
+  if (options.max_batch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ledger max_batch must be >= 1, got ", options.max_batch));
+  }
+  const Retention& r = options.retention;
+  if (r.max_events < 0 || r.max_age < absl::ZeroDuration() ||
+      r.settled_max_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ledger retention limits must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
+GroupCommitLedger::GroupCommitLedger(Options options,
+                                     std::unique_ptr<EngineWriter> writer,
+                                     std::unique_ptr<EngineReader> reader)
+    : options_(std::move(options)),
+      writer_(std::move(writer)),
+      reader_(std::move(reader)),
+      committer_([this] { CommitLoop(); }) {}
+
+GroupCommitLedger::~GroupCommitLedger() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  committer_.join();
+}
+
+void GroupCommitLedger::Enqueue(std::unique_ptr<WriteOp> op) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(op));
+      return;
+    }
+  }
+  op->Finish(absl::UnavailableError("ledger is shutting down"));
+}
+
+void GroupCommitLedger::CreateIntent(Upload intent,
+                                     std::function<void(absl::Status)> done) {
+  UB_CHECK(done != nullptr);
+  Enqueue(std::make_unique<TypedOp<std::monostate>>(
+      /*appends=*/false,
+      [intent = std::move(intent)](
+          EngineWriter& writer) mutable -> absl::StatusOr<std::monostate> {
+        UB_RETURN_IF_ERROR(writer.CreateIntent(std::move(intent)));
+        return std::monostate();
+      },
+      [done = std::move(done)](absl::StatusOr<std::monostate> result) {
+        done(result.status());
+      }));
+}
+
+void GroupCommitLedger::CompleteUpload(
+    std::string upload_id, Completion completion, CompletionCheck check,
+    std::function<void(absl::StatusOr<CompleteResult>)> done) {
+  Enqueue(std::make_unique<TypedOp<CompleteResult>>(
+      /*appends=*/true,
+      [this, upload_id = std::move(upload_id),
+       completion = std::move(completion),
+       check = std::move(check)](EngineWriter& writer) mutable {
+        return writer.CompleteUpload(upload_id, std::move(completion), check,
+                                     options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::ExpireUpload(
+    std::string upload_id, std::function<void(absl::StatusOr<Event>)> done) {
+  Enqueue(std::make_unique<TypedOp<Event>>(
+      /*appends=*/true,
+      [this, upload_id = std::move(upload_id)](EngineWriter& writer) {
+        return writer.ExpireUpload(upload_id, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+std::unique_ptr<WriteOp> GroupCommitLedger::MakePruneOp(
+    std::function<void(absl::StatusOr<int64_t>)> done) {
+  return std::make_unique<TypedOp<int64_t>>(
+      /*appends=*/false,
+      [this](EngineWriter& writer) {
+        return writer.Prune(options_.retention, options_.clock->Now(),
+                            kPruneChunk);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<int64_t> GroupCommitLedger::PruneNow() {
+  absl::Notification finished;
+  absl::StatusOr<int64_t> result;
+  Enqueue(MakePruneOp([&](absl::StatusOr<int64_t> deleted) {
+    result = std::move(deleted);
+    finished.Notify();
+  }));
+  finished.WaitForNotification();
+  return result;
+}
+
+void GroupCommitLedger::CommitLoop() {
+  const bool retention = options_.retention.enabled();
+  int batches_since_prune = 0;
+  bool prune_backlog = false;  // the last pass deleted a full chunk
+  for (;;) {
+    std::vector<std::unique_ptr<WriteOp>> batch;
+    bool idle = false;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Condition has_work(this, &GroupCommitLedger::HasWork);
+      if (!healthy_.load()) {
+        idle = !mu_.AwaitWithTimeout(has_work, kProbeInterval);
+      } else if (!retention) {
+        mu_.Await(has_work);
+      } else if (!prune_backlog) {
+        idle = !mu_.AwaitWithTimeout(has_work, kIdlePruneInterval);
+      }
+      if (queue_.empty() && stopping_) return;
+      while (!queue_.empty() &&
+             batch.size() < static_cast<size_t>(options_.max_batch)) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (retention &&
+        (prune_backlog || idle || ++batches_since_prune >= kPruneEveryBatches)) {
+      batches_since_prune = 0;
+      batch.push_back(MakePruneOp([&prune_backlog](absl::StatusOr<int64_t> n) {
+        prune_backlog = n.ok() && *n >= kPruneChunk;
+      }));
+    }
+    if (!batch.empty() || (idle && !healthy_.load())) RunBatch(batch);
+  }
+}
+
+void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+  absl::Status status = writer_->Begin();
+  const uint64_t cursor_before = writer_->last_cursor();
+  bool prepared = false;
+  for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
+    if (batch[i]->appends() && !prepared) {
+      status = writer_->PrepareToAppend();
+      prepared = true;
+      if (!status.ok()) break;
+    }
+    status = writer_->Savepoint();
+    if (!status.ok()) break;
+    absl::Status op_status = batch[i]->Apply(*writer_);
+    status = op_status.ok() ? writer_->ReleaseSavepoint()
+                            : writer_->RollbackSavepoint(op_status);
+  }
+  if (status.ok()) status = writer_->Commit();
+  if (!status.ok()) {
+    writer_->Rollback();
+    status = absl::Status(
+        status.code(),
+        absl::StrCat(status.message(), "; no write in this batch was saved"));
+  }
+  healthy_.store(status.ok());
+  for (auto& op : batch) op->Finish(status);
+  if (status.ok() && writer_->last_cursor() > cursor_before) {
+    NotifyCommitted(writer_->last_cursor());
+  }
+}
+
+int GroupCommitLedger::AddListener(std::function<void(uint64_t)> fn) {
+  UB_CHECK(fn != nullptr);
+  absl::MutexLock lock(&listeners_mu_);
+  int id = next_listener_id_++;
+  listeners_.emplace(
+      id, std::make_shared<const std::function<void(uint64_t)>>(std::move(fn)));
+  return id;
+}
+
+void GroupCommitLedger::RemoveListener(int id) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.erase(id);
+  // Wait out notification rounds that may still hold a copy of `fn`,
+  // unless we are inside one.
+  if (tls_notify_depth == 0) {
+    listeners_mu_.Await(absl::Condition(
+        +[](int* rounds) { return *rounds == 0; }, &rounds_));
+  }
+}
+
+void GroupCommitLedger::NotifyCommitted(uint64_t cursor) {
+  std::vector<std::shared_ptr<const std::function<void(uint64_t)>>> fns;
+  {
+    absl::MutexLock lock(&listeners_mu_);
+    if (cursor <= notified_) return;
+    notified_ = cursor;
+    if (listeners_.empty()) return;
+    for (const auto& entry : listeners_) fns.push_back(entry.second);
+    ++rounds_;
+  }
+  ++tls_notify_depth;
+  for (const auto& fn : fns) (*fn)(cursor);
+  --tls_notify_depth;
+  absl::MutexLock lock(&listeners_mu_);
+  --rounds_;
+}
+
+bool GroupCommitLedger::Healthy() {
+  if (!healthy_.load()) return false;
+  absl::MutexLock lock(&mu_);
+  return !stopping_;
+}
+
+absl::StatusOr<Upload> GroupCommitLedger::GetUpload(const std::string& upload_id) {
+  absl::StatusOr<Upload> upload = reader_->GetUpload(upload_id);
+  const absl::Duration keep = options_.retention.settled_max_age;
+  if (absl::IsNotFound(upload.status()) && keep > absl::ZeroDuration() &&
+      IssuedAt(upload_id) < options_.clock->Now() - keep) {
+    return absl::NotFoundError(absl::StrCat(
+        "no upload ", upload_id, ": it was issued more than ",
+        absl::FormatDuration(keep),
+        " ago and has aged out (settled uploads are kept for ledger.retain_settled)"));
+  }
+  return upload;
+}
+
+absl::StatusOr<UploadPage> GroupCommitLedger::ListUploads(const UploadQuery& query) {
+  return reader_->ListUploads(query);
+}
+
+absl::StatusOr<std::vector<Upload>> GroupCommitLedger::ListExpiredPending(
+    absl::Time cutoff, int limit) {
+  return reader_->ListExpiredPending(cutoff, limit);
+}
+
+absl::StatusOr<EventRecords> GroupCommitLedger::ReadEventRecords(
+    uint64_t after, int limit, size_t max_bytes) {
+  return reader_->ReadEventRecords(after, limit, max_bytes);
+}
+
+absl::StatusOr<std::map<v1::UploadState, int64_t>>
+GroupCommitLedger::CountUploadsByState() {
+  return reader_->CountByState();
+}
+
+absl::StatusOr<uint64_t> GroupCommitLedger::LastCursor() {
+  return reader_->LastCursor();
+}
+
+absl::StatusOr<uint64_t> GroupCommitLedger::FirstCursor() {
+  return reader_->FirstCursor();
+}
+
+}  // namespace uploadbroker::ledger

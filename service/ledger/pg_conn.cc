@@ -1,0 +1,128 @@
+#include "ledger/pg_conn.h"
+
+#include <endian.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+// SQLSTATE classes that mean "try again later" rather than a bad statement:
+// connection exceptions, insufficient resources, operator intervention
+// (shutdown, failover), and a read-only standby after failover.
+bool Transient(absl::string_view sqlstate) {
+  return absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "53") ||
+         absl::StartsWith(sqlstate, "57") || sqlstate == "25006" ||
+         sqlstate == "40001" || sqlstate == "40P01";
+}
+
+std::string ErrorText(const char* message) {
+  return std::string(absl::StripTrailingAsciiWhitespace(message ? message : ""));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) {
+  // Later keywords override what the connection string says.
+  const char* keys[] = {"dbname", "connect_timeout", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count",
+                        "application_name", nullptr};
+  const char* values[] = {dsn.c_str(), "5", "10", "5", "3", "upload-broker", nullptr};
+  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (raw == nullptr) {
+    return absl::ResourceExhaustedError("PostgreSQL: out of memory connecting");
+  }
+  std::unique_ptr<PgConn> conn(new PgConn(raw));
+  if (PQstatus(raw) != CONNECTION_OK) {
+    return absl::UnavailableError(absl::StrCat(
+        "PostgreSQL unreachable: ", ErrorText(PQerrorMessage(raw))));
+  }
+  // A statement stuck behind a lock or a dead server fails instead of
+  // stalling the committer forever.
+  absl::StatusOr<PgResult> set =
+      conn->Exec("SET statement_timeout = '15s'; SET lock_timeout = '10s'",
+                 "setting up the session");
+  if (!set.ok()) return set.status();
+  return conn;
+}
+
+PgConn::~PgConn() { PQfinish(conn_); }
+
+absl::StatusOr<PgResult> PgConn::Check(PGresult* raw, absl::string_view what) {
+  PgResult result(raw);
+  ExecStatusType st = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return result;
+  const char* sqlstate =
+      result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+  std::string text = ErrorText(result ? PQresultErrorMessage(result.get())
+                                      : PQerrorMessage(conn_));
+  if (text.empty()) text = ErrorText(PQerrorMessage(conn_));
+  std::string message = absl::StrCat("PostgreSQL: ", what, ": ", text);
+  if (sqlstate == nullptr || broken() || Transient(sqlstate)) {
+    return absl::UnavailableError(message);
+  }
+  if (absl::string_view(sqlstate) == "23505") {
+    return absl::AlreadyExistsError(message);
+  }
+  return absl::InternalError(message);
+}
+
+absl::StatusOr<PgResult> PgConn::Exec(const std::string& sql,
+                                      absl::string_view what) {
+  return Check(PQexec(conn_, sql.c_str()), what);
+}
+
+absl::StatusOr<PgResult> PgConn::Query(const char* sql,
+                                       const std::vector<PgParam>& params,
+                                       absl::string_view what) {
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  for (const PgParam& p : params) {
+    values.push_back(p.null ? nullptr : p.value.data());
+    lengths.push_back(static_cast<int>(p.value.size()));
+    formats.push_back(p.binary ? 1 : 0);
+  }
+  return Check(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr,
+                            values.data(), lengths.data(), formats.data(),
+                            /*resultFormat=*/1),
+               what);
+}
+
+int64_t PgInt64(const PGresult* r, int row, int col) {
+  const char* v = PQgetvalue(r, row, col);
+  const int len = PQgetlength(r, row, col);
+  if (PQgetisnull(r, row, col)) return 0;
+  if (PQfformat(r, col) == 0) {
+    int64_t out = 0;
+    return absl::SimpleAtoi(absl::string_view(v, len), &out) ? out : 0;
+  }
+  if (len == 8) {
+    uint64_t be;
+    std::memcpy(&be, v, 8);
+    return static_cast<int64_t>(be64toh(be));
+  }
+  if (len == 4) {
+    uint32_t be;
+    std::memcpy(&be, v, 4);
+    return static_cast<int32_t>(be32toh(be));
+  }
+  if (len == 2) {
+    uint16_t be;
+    std::memcpy(&be, v, 2);
+    return static_cast<int16_t>(be16toh(be));
+  }
+  return 0;
+}
+
+absl::string_view PgBytes(const PGresult* r, int row, int col) {
+  return absl::string_view(PQgetvalue(r, row, col),
+                           static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+}  // namespace uploadbroker::ledger

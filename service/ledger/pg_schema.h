@@ -1,0 +1,25 @@
+// The PostgreSQL ledger's schema, created or migrated at startup. Internal
+// to ledger/.
+//
+// EnsurePgSchema runs in one transaction under a transaction-level advisory
+// lock, so brokers starting together create the schema once. It refuses a
+// database whose schema is newer than this build knows (FailedPrecondition
+// naming both versions).
+#ifndef UPLOADBROKER_LEDGER_PG_SCHEMA_H_
+#define UPLOADBROKER_LEDGER_PG_SCHEMA_H_
+
+#include "absl/status/status.h"
+#include "ledger/pg_conn.h"
+
+namespace uploadbroker::ledger {
+
+inline constexpr int kPgSchemaVersion = 1;
+// The NOTIFY channel a commit that appended events signals, with the newest
+// cursor as payload.
+inline constexpr char kPgEventChannel[] = "ub_events";
+
+absl::Status EnsurePgSchema(PgConn& conn);
+
+}  // namespace uploadbroker::ledger
+
+#endif  // UPLOADBROKER_LEDGER_PG_SCHEMA_H_

@@ -1,0 +1,347 @@
+#include "ledger/pg_writer.h"
+
+#include <algorithm>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "ledger/pg_schema.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+// How long a lost COMMIT is chased before its outcome is declared unknown.
+constexpr absl::Duration kResolveFor = absl::Seconds(10);
+
+template <typename Message>
+absl::Status Parse(absl::string_view bytes, Message& message,
+                   absl::string_view what) {
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored record of ", what, " is corrupt"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgWriter>> PgWriter::Open(std::string dsn) {
+  std::unique_ptr<PgWriter> writer(new PgWriter(std::move(dsn)));
+  UB_ASSIGN_OR_RETURN(writer->conn_, PgConn::Connect(writer->dsn_));
+  UB_RETURN_IF_ERROR(EnsurePgSchema(*writer->conn_));
+  return writer;
+}
+
+absl::Status PgWriter::EnsureConnected() {
+  if (conn_ != nullptr && !conn_->broken()) return absl::OkStatus();
+  conn_.reset();
+  const absl::Time now = absl::Now();
+  if (now < next_attempt_) {
+    return absl::UnavailableError(absl::StrCat(
+        "PostgreSQL unreachable; reconnecting in ",
+        absl::FormatDuration(absl::Ceil(next_attempt_ - now, absl::Milliseconds(1)))));
+  }
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = PgConn::Connect(dsn_);
+  if (!conn.ok()) {
+    backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
+    next_attempt_ = absl::Now() + backoff_;
+    return conn.status();
+  }
+  conn_ = *std::move(conn);
+  backoff_ = absl::ZeroDuration();
+  next_attempt_ = absl::InfinitePast();
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::Forget(absl::Status status) {
+  if (conn_ != nullptr && conn_->broken()) conn_.reset();
+  return status;
+}
+
+absl::Status PgWriter::Begin() {
+  locked_ = false;
+  counter_at_lock_ = tx_last_cursor_ = op_last_cursor_ = 0;
+  xid_.clear();
+  UB_RETURN_IF_ERROR(EnsureConnected());
+  absl::StatusOr<PgResult> begin =
+      conn_->Exec("BEGIN; SELECT pg_current_xact_id()", "begin transaction");
+  if (!begin.ok()) return Forget(begin.status());
+  xid_ = PQgetvalue(begin->get(), 0, 0);
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::PrepareToAppend() {
+  absl::StatusOr<PgResult> row = conn_->Query(
+      "SELECT last_cursor FROM ub_event_counter FOR UPDATE", {},
+      "locking the event counter");
+  if (!row.ok()) return Forget(row.status());
+  locked_ = true;
+  counter_at_lock_ = tx_last_cursor_ = op_last_cursor_ =
+      static_cast<uint64_t>(PgInt64(row->get(), 0, 0));
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::Commit() {
+  std::string sql = "COMMIT";
+  if (locked_ && tx_last_cursor_ > counter_at_lock_) {
+    // Delivered to listeners only if the transaction commits.
+    sql = absl::StrCat("UPDATE ub_event_counter SET last_cursor = ", tx_last_cursor_,
+                       "; SELECT pg_notify('", kPgEventChannel, "', '",
+                       tx_last_cursor_, "'); COMMIT");
+  }
+  absl::StatusOr<PgResult> commit = conn_->Exec(sql, "commit");
+  if (commit.ok()) {
+    // COMMIT of a transaction an earlier error aborted answers "ROLLBACK".
+    if (absl::string_view(PQcmdStatus(commit->get())) == "ROLLBACK") {
+      return absl::UnavailableError("PostgreSQL rolled the batch back");
+    }
+    return absl::OkStatus();
+  }
+  if (conn_->broken()) return ResolveLostCommit(commit.status());
+  return commit.status();
+}
+
+absl::Status PgWriter::ResolveLostCommit(const absl::Status& cause) {
+  conn_.reset();
+  const absl::Time deadline = absl::Now() + kResolveFor;
+  absl::Status last = cause;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<std::unique_ptr<PgConn>> conn = PgConn::Connect(dsn_);
+    if (conn.ok()) {
+      absl::StatusOr<PgResult> st = (*conn)->Query(
+          "SELECT pg_xact_status($1::xid8)", {PgParam::Text(xid_)},
+          "asking how a lost commit ended");
+      if (st.ok()) {
+        conn_ = *std::move(conn);
+        const std::string outcome =
+            PQgetisnull(st->get(), 0, 0) ? "" : PQgetvalue(st->get(), 0, 0);
+        if (outcome == "committed") return absl::OkStatus();
+        if (outcome == "aborted") {
+          return absl::UnavailableError(absl::StrCat(
+              "connection lost during commit, which PostgreSQL rolled back: ",
+              cause.message()));
+        }
+        if (outcome.empty()) break;  // the id is too old to know
+        // "in progress": the old session has not finished yet.
+      } else {
+        last = st.status();
+      }
+    } else {
+      last = conn.status();
+    }
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(absl::Milliseconds(200)));
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "connection lost during commit and its outcome is unknown (",
+      last.message(), "); written or not, nothing was acknowledged"));
+}
+
+void PgWriter::Rollback() {
+  if (conn_ == nullptr || conn_->broken()) return;
+  if (PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
+    (void)Forget(conn_->Exec("ROLLBACK", "rollback").status());
+  }
+}
+
+absl::Status PgWriter::ReleaseSavepoint() {
+  tx_last_cursor_ = op_last_cursor_;
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::RollbackSavepoint(const absl::Status& cause) {
+  op_last_cursor_ = tx_last_cursor_;
+  if (conn_ == nullptr || conn_->broken() || conn_->in_failed_transaction()) {
+    (void)Forget(absl::OkStatus());
+    return absl::UnavailableError(absl::StrCat(
+        "PostgreSQL aborted the batch transaction after: ", cause.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::CreateIntent(Upload intent) {
+  if (intent.upload_id().empty()) {
+    return absl::InvalidArgumentError("intent has no upload_id");
+  }
+  if ((intent.state() != v1::UPLOAD_STATE_UNSPECIFIED &&
+       intent.state() != v1::UPLOAD_STATE_PENDING) ||
+      intent.has_completion()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
+  }
+  intent.set_state(v1::UPLOAD_STATE_PENDING);
+  // ON CONFLICT keeps a duplicate id from aborting the whole batch.
+  UB_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn_->Query("INSERT INTO ub_intents"
+                   "(upload_id, caller, bucket, key, state, expires_at, record) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                   "ON CONFLICT (upload_id) DO NOTHING",
+                   {PgParam::Text(intent.upload_id()), PgParam::Text(intent.caller()),
+                    PgParam::Text(intent.bucket()), PgParam::Text(intent.key()),
+                    PgParam::Int(intent.state()),
+                    intent.has_expires_at() ? PgParam::Int(ToUnixNanos(intent.expires_at()))
+                                            : PgParam::Null(),
+                    PgParam::Bytes(intent.SerializeAsString())},
+                   "insert intent"));
+  if (absl::string_view(PQcmdTuples(r.get())) == "0") {
+    return absl::AlreadyExistsError(
+        absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
+  UB_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn_->Query("SELECT record FROM ub_intents WHERE upload_id = $1 FOR UPDATE",
+                   {PgParam::Text(upload_id)}, "read intent"));
+  if (PQntuples(r.get()) == 0) {
+    return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
+  }
+  Upload upload;
+  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), upload,
+                           absl::StrCat("upload ", upload_id)));
+  return upload;
+}
+
+absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const Upload& upload) {
+  constexpr v1::EventType type = v1::EVENT_TYPE_UPLOAD_COMPLETED;
+  UB_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn_->Query("SELECT record FROM ub_events WHERE upload_id = $1 AND type = $2",
+                   {PgParam::Text(upload.upload_id()), PgParam::Int(type)},
+                   "read event"));
+  Event event;
+  if (PQntuples(r.get()) == 0) {
+    // Retention deleted the event; rebuild it from the intent (cursor 0).
+    event.set_type(type);
+    *event.mutable_committed_at() = upload.completion().completed_at();
+    *event.mutable_upload_completed()->mutable_upload() = upload;
+    return event;
+  }
+  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), event,
+                           absl::StrCat("the event of upload ", upload.upload_id())));
+  return event;
+}
+
+absl::Status PgWriter::Settle(const Upload& upload, Event& event, absl::Time now) {
+  if (!locked_) return absl::InternalError("event appended without the counter lock");
+  const uint64_t cursor = op_last_cursor_ + 1;
+  event.set_cursor(cursor);
+  UB_RETURN_IF_ERROR(
+      conn_->Query("WITH settled AS (UPDATE ub_intents SET state = $2, record = $3, "
+                   "settled_at = $4 WHERE upload_id = $1) "
+                   "INSERT INTO ub_events(cursor, upload_id, type, committed_at, record) "
+                   "VALUES ($5, $1, $6, $7, $8)",
+                   {PgParam::Text(upload.upload_id()), PgParam::Int(upload.state()),
+                    PgParam::Bytes(upload.SerializeAsString()),
+                    PgParam::Int(absl::ToUnixNanos(now)),
+                    PgParam::Int(static_cast<int64_t>(cursor)), PgParam::Int(event.type()),
+                    PgParam::Int(ToUnixNanos(event.committed_at())),
+                    PgParam::Bytes(event.SerializeAsString())},
+                   "settle intent")
+          .status());
+  op_last_cursor_ = cursor;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompleteResult> PgWriter::CompleteUpload(
+    const std::string& upload_id, Completion completion,
+    const CompletionCheck& check, absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
+  if (check != nullptr) UB_RETURN_IF_ERROR(check(upload));
+  switch (upload.state()) {
+    case v1::UPLOAD_STATE_PENDING:
+      break;
+    case v1::UPLOAD_STATE_COMPLETED: {
+      UB_ASSIGN_OR_RETURN(Event earlier, LoadCompletedEvent(upload));
+      return CompleteResult{std::move(earlier), /*appended=*/false};
+    }
+    case v1::UPLOAD_STATE_EXPIRED:
+      return absl::FailedPreconditionError(
+          absl::StrCat("upload ", upload_id, " has expired"));
+    default:
+      return absl::DataLossError(absl::StrCat(
+          "stored upload ", upload_id, " has invalid state ", upload.state()));
+  }
+  SetTimestamp(now, completion.mutable_completed_at());
+  upload.set_state(v1::UPLOAD_STATE_COMPLETED);
+  *upload.mutable_completion() = std::move(completion);
+  CompleteResult result;
+  result.appended = true;
+  result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  SetTimestamp(now, result.event.mutable_committed_at());
+  *result.event.mutable_upload_completed()->mutable_upload() = upload;
+  UB_RETURN_IF_ERROR(Settle(upload, result.event, now));
+  return result;
+}
+
+absl::StatusOr<Event> PgWriter::ExpireUpload(const std::string& upload_id,
+                                             absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
+  if (upload.state() != v1::UPLOAD_STATE_PENDING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upload ", upload_id, " is ", v1::UploadState_Name(upload.state()),
+        ", not PENDING"));
+  }
+  upload.set_state(v1::UPLOAD_STATE_EXPIRED);
+  Event event;
+  event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  SetTimestamp(now, event.mutable_committed_at());
+  *event.mutable_upload_expired()->mutable_upload() = upload;
+  UB_RETURN_IF_ERROR(Settle(upload, event, now));
+  return event;
+}
+
+absl::StatusOr<int64_t> PgWriter::Prune(const Retention& retention,
+                                        absl::Time now, int max_rows) {
+  int64_t deleted = 0;
+  if (max_rows <= 0) return deleted;
+  if (retention.max_events > 0 || retention.max_age > absl::ZeroDuration()) {
+    UB_ASSIGN_OR_RETURN(
+        PgResult head,
+        conn_->Query("SELECT cursor, committed_at FROM ub_events ORDER BY cursor LIMIT $1",
+                     {PgParam::Int(max_rows)}, "scan old events"));
+    UB_ASSIGN_OR_RETURN(
+        PgResult counter,
+        conn_->Query("SELECT last_cursor FROM ub_event_counter", {}, "read last cursor"));
+    const int rows = PQntuples(head.get());
+    const int64_t last = PgInt64(counter.get(), 0, 0);
+    int64_t bound = 0;  // delete cursors <= bound
+    if (rows > 0) {
+      const int64_t first = PgInt64(head.get(), 0, 0);
+      if (retention.max_events > 0 && last - first + 1 > retention.max_events) {
+        bound = last - retention.max_events;
+      }
+      if (retention.max_age > absl::ZeroDuration()) {
+        const int64_t cutoff = absl::ToUnixNanos(now - retention.max_age);
+        for (int i = 0; i < rows && PgInt64(head.get(), i, 1) < cutoff; ++i) {
+          bound = std::max(bound, PgInt64(head.get(), i, 0));
+        }
+      }
+      bound = std::min(bound, PgInt64(head.get(), rows - 1, 0));
+    }
+    if (bound > 0) {
+      UB_ASSIGN_OR_RETURN(PgResult r,
+                          conn_->Query("DELETE FROM ub_events WHERE cursor <= $1",
+                                       {PgParam::Int(bound)}, "prune events"));
+      deleted += std::stoll(PQcmdTuples(r.get()));
+    }
+  }
+  if (retention.settled_max_age > absl::ZeroDuration()) {
+    UB_ASSIGN_OR_RETURN(
+        PgResult r,
+        conn_->Query("DELETE FROM ub_intents WHERE seq IN (SELECT seq FROM ub_intents "
+                     "WHERE settled_at < $1 ORDER BY settled_at LIMIT $2 "
+                     "FOR UPDATE SKIP LOCKED)",
+                     {PgParam::Int(absl::ToUnixNanos(now - retention.settled_max_age)),
+                      PgParam::Int(max_rows)},
+                     "prune settled intents"));
+    deleted += std::stoll(PQcmdTuples(r.get()));
+  }
+  return deleted;
+}
+
+}  // namespace uploadbroker::ledger
