@@ -3,8 +3,14 @@
 # 127.0.0.1:9000, objects in .dev/sim, callback key .dev/sim_key.pem) and
 # upload-broker on its embedded store, configured for each other (state in
 # .dev/). Ctrl-C stops both.
+#
+# --cluster: a throwaway PostgreSQL (.dev/pg, Unix socket only) and three
+# brokers sharing it (gRPC 50051-50053, HTTP 8080-8082; oss-sim calls back
+# the first), to watch uploads carry on while one broker is killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cluster=0
+[[ ${1:-} == --cluster ]] && cluster=1
 UB_RUNTIME_ONLY=${UB_RUNTIME_ONLY:-0} scripts/install-deps.sh
 scripts/build.sh
 build_dir=$(realpath "${UB_BUILD_DIR:-build}")
@@ -44,6 +50,9 @@ Try it from another terminal:
       http://localhost:50051/uploadbroker.v1.UploadBroker/CreatePostPolicy
 MSG
 cd .dev
+if ((cluster)); then
+  exec "$OLDPWD/scripts/run_cluster.sh" "$build_dir" "$sim_pid"
+fi
 "$build_dir/service/main/upload-broker" --config broker.yaml &
 broker_pid=$!
 trap 'kill $broker_pid $sim_pid 2>/dev/null || true' EXIT INT TERM
