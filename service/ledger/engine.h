@@ -91,8 +91,9 @@ class EngineReader {
   virtual absl::StatusOr<Upload> GetUpload(const std::string& upload_id) = 0;
   // `query.limit` must be 1..1000.
   virtual absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) = 0;
-  virtual absl::StatusOr<std::vector<Upload>> ListExpiredPending(
-      absl::Time cutoff, int limit) = 0;
+  // See Ledger::ClaimExpiredPending; `now` is the ledger clock's.
+  virtual absl::StatusOr<std::vector<Upload>> ClaimExpiredPending(
+      absl::Time cutoff, int limit, absl::Time now, absl::Duration lease) = 0;
   virtual absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after,
                                                         int limit,
                                                         size_t max_bytes) = 0;

@@ -316,9 +316,9 @@ absl::StatusOr<UploadPage> GroupCommitLedger::ListUploads(const UploadQuery& que
   return reader_->ListUploads(query);
 }
 
-absl::StatusOr<std::vector<Upload>> GroupCommitLedger::ListExpiredPending(
-    absl::Time cutoff, int limit) {
-  return reader_->ListExpiredPending(cutoff, limit);
+absl::StatusOr<std::vector<Upload>> GroupCommitLedger::ClaimExpiredPending(
+    absl::Time cutoff, int limit, absl::Duration lease) {
+  return reader_->ClaimExpiredPending(cutoff, limit, options_.clock->Now(), lease);
 }
 
 absl::StatusOr<EventRecords> GroupCommitLedger::ReadEventRecords(

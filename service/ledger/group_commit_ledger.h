@@ -81,8 +81,8 @@ class GroupCommitLedger : public Ledger {
 
   absl::StatusOr<Upload> GetUpload(const std::string& upload_id) override;
   absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) override;
-  absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
-                                                         int limit) override;
+  absl::StatusOr<std::vector<Upload>> ClaimExpiredPending(
+      absl::Time cutoff, int limit, absl::Duration lease) override;
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                 size_t max_bytes) override;
   absl::StatusOr<uint64_t> LastCursor() override;

@@ -107,9 +107,13 @@ class Ledger {
   // Lists uploads, newest first.
   virtual absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) = 0;
 
-  // PENDING intents whose expiry is at or before `cutoff`, oldest first.
-  virtual absl::StatusOr<std::vector<Upload>> ListExpiredPending(
-      absl::Time cutoff, int limit) = 0;
+  // PENDING intents whose expiry is at or before `cutoff`, oldest first,
+  // for the reconciler to probe. Each one returned is claimed for `lease`:
+  // until then another broker sharing the ledger skips it, so one broker at
+  // a time probes an intent (a single-process engine has no one to exclude
+  // and may ignore the lease).
+  virtual absl::StatusOr<std::vector<Upload>> ClaimExpiredPending(
+      absl::Time cutoff, int limit, absl::Duration lease) = 0;
 
   // Up to `limit` events with cursor > after, in cursor order, as their
   // stored records (not parsed or checked), for callers that forward the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -107,19 +108,30 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
   return page;
 }
 
-absl::StatusOr<std::vector<Upload>> PgReaders::ListExpiredPending(absl::Time cutoff,
-                                                                  int limit) {
+absl::StatusOr<std::vector<Upload>> PgReaders::ClaimExpiredPending(
+    absl::Time cutoff, int limit, absl::Time now, absl::Duration lease) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
   UB_ASSIGN_OR_RETURN(
       PgResult r,
-      Query("SELECT record FROM ub_intents WHERE state = $1 AND expires_at <= $2 "
-            "ORDER BY expires_at, seq LIMIT $3",
+      Query("UPDATE ub_intents SET probe_until = $4 WHERE seq IN ("
+            "SELECT seq FROM ub_intents WHERE state = $1 AND expires_at <= $2 "
+            "AND (probe_until IS NULL OR probe_until <= $5) "
+            "ORDER BY expires_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
+            "RETURNING expires_at, seq, record",
             {PgParam::Int(v1::UPLOAD_STATE_PENDING),
-             PgParam::Int(absl::ToUnixNanos(cutoff)), PgParam::Int(limit)},
-            "list expired intents"));
-  std::vector<Upload> uploads(PQntuples(r.get()));
+             PgParam::Int(absl::ToUnixNanos(cutoff)), PgParam::Int(limit),
+             PgParam::Int(absl::ToUnixNanos(now + lease)),
+             PgParam::Int(absl::ToUnixNanos(now))},
+            "claim expired intents"));
+  // RETURNING has no order: oldest first again.
+  std::vector<std::tuple<int64_t, int64_t, int>> order;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    order.emplace_back(PgInt64(r.get(), i, 0), PgInt64(r.get(), i, 1), i);
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<Upload> uploads(order.size());
   for (size_t i = 0; i < uploads.size(); ++i) {
-    UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), static_cast<int>(i), 0), uploads[i],
+    UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), std::get<2>(order[i]), 2), uploads[i],
                              "a pending upload"));
   }
   return uploads;

@@ -27,8 +27,11 @@ class PgReaders final : public EngineReader {
 
   absl::StatusOr<Upload> GetUpload(const std::string& upload_id) override;
   absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) override;
-  absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
-                                                         int limit) override;
+  // Claims with one UPDATE ... FOR UPDATE SKIP LOCKED that sets
+  // probe_until, so concurrent brokers get disjoint sets.
+  absl::StatusOr<std::vector<Upload>> ClaimExpiredPending(absl::Time cutoff, int limit,
+                                                          absl::Time now,
+                                                          absl::Duration lease) override;
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                 size_t max_bytes) override;
   absl::StatusOr<uint64_t> LastCursor() override;

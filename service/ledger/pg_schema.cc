@@ -24,6 +24,7 @@ CREATE TABLE ub_intents (
   state      smallint NOT NULL,
   expires_at bigint,
   settled_at bigint,
+  probe_until bigint,                 -- a reconciler's claim (ClaimExpiredPending)
   record     bytea NOT NULL
 );
 CREATE INDEX ub_intents_by_state_expiry ON ub_intents(state, expires_at);

@@ -19,6 +19,14 @@ namespace {
 // How often the notification thread checks whether to stop.
 constexpr int kWakeMillis = 100;
 
+// A connection that LISTENs on the event channel.
+absl::StatusOr<std::unique_ptr<PgConn>> Listen(const std::string& dsn) {
+  UB_ASSIGN_OR_RETURN(std::unique_ptr<PgConn> conn, PgConn::Connect(dsn));
+  UB_RETURN_IF_ERROR(
+      conn->Exec(absl::StrCat("LISTEN ", kPgEventChannel), "listening for events").status());
+  return conn;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresLedger>> PostgresLedger::Create(
@@ -33,16 +41,18 @@ absl::StatusOr<std::unique_ptr<PostgresLedger>> PostgresLedger::Create(
   UB_ASSIGN_OR_RETURN(std::unique_ptr<PgWriter> writer, PgWriter::Open(options.dsn));
   auto reader = std::make_unique<PgReaders>(options.dsn);
   UB_RETURN_IF_ERROR(reader->LastCursor().status());
-  return absl::WrapUnique(
-      new PostgresLedger(std::move(options), std::move(writer), std::move(reader)));
+  UB_ASSIGN_OR_RETURN(std::unique_ptr<PgConn> listen, Listen(options.dsn));
+  return absl::WrapUnique(new PostgresLedger(std::move(options), std::move(writer),
+                                             std::move(reader), std::move(listen)));
 }
 
 PostgresLedger::PostgresLedger(Options options, std::unique_ptr<EngineWriter> writer,
-                               std::unique_ptr<EngineReader> reader)
+                               std::unique_ptr<EngineReader> reader,
+                               std::unique_ptr<PgConn> listen)
     : GroupCommitLedger(options.ledger, std::move(writer), std::move(reader)),
       dsn_(std::move(options.dsn)),
       poll_interval_(options.poll_interval),
-      follower_([this] { FollowLoop(); }) {}
+      follower_([this, conn = std::move(listen)]() mutable { FollowLoop(std::move(conn)); }) {}
 
 PostgresLedger::~PostgresLedger() {
   stop_ = true;
@@ -53,8 +63,7 @@ bool PostgresLedger::Healthy() {
   return listening_.load() && GroupCommitLedger::Healthy();
 }
 
-void PostgresLedger::FollowLoop() {
-  std::unique_ptr<PgConn> conn;
+void PostgresLedger::FollowLoop(std::unique_ptr<PgConn> conn) {
   absl::Time next_poll = absl::InfinitePast();
   absl::Time next_connect = absl::InfinitePast();
   absl::Duration backoff = absl::Milliseconds(100);
@@ -62,18 +71,16 @@ void PostgresLedger::FollowLoop() {
     const absl::Time now = absl::Now();
     if ((conn == nullptr || conn->broken()) && now >= next_connect) {
       conn.reset();
-      absl::StatusOr<std::unique_ptr<PgConn>> fresh = PgConn::Connect(dsn_);
-      if (fresh.ok() && (*fresh)->Exec(absl::StrCat("LISTEN ", kPgEventChannel),
-                                       "listening for events").ok()) {
+      absl::StatusOr<std::unique_ptr<PgConn>> fresh = Listen(dsn_);
+      if (fresh.ok()) {
         conn = *std::move(fresh);
         backoff = absl::Milliseconds(100);
         next_poll = now;  // catch up on what was missed meanwhile
-        spdlog::info("ledger: following PostgreSQL event notifications");
+        spdlog::info("ledger: following PostgreSQL event notifications again");
       } else {
         if (listening_.load()) {
           spdlog::warn("ledger: PostgreSQL notifications lost ({}); retrying",
-                       fresh.ok() ? std::string("LISTEN failed")
-                                  : std::string(fresh.status().message()));
+                       std::string(fresh.status().message()));
         }
         next_connect = now + backoff;
         backoff = std::min(backoff * 2, absl::Seconds(5));

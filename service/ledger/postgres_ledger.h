@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ledger/group_commit_ledger.h"
+#include "ledger/pg_conn.h"
 
 namespace uploadbroker::ledger {
 
@@ -54,13 +55,14 @@ class PostgresLedger final : public GroupCommitLedger {
 
  private:
   PostgresLedger(Options options, std::unique_ptr<EngineWriter> writer,
-                 std::unique_ptr<EngineReader> reader);
-  void FollowLoop();
+                 std::unique_ptr<EngineReader> reader, std::unique_ptr<PgConn> listen);
+  // Runs on follower_, owning the LISTEN connection.
+  void FollowLoop(std::unique_ptr<PgConn> conn);
 
   const std::string dsn_;
   const absl::Duration poll_interval_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> listening_{false};
+  std::atomic<bool> listening_{true};
   std::thread follower_;
 };
 

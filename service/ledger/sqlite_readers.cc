@@ -200,8 +200,8 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   return page;
 }
 
-absl::StatusOr<std::vector<Upload>> SqliteReaders::ListExpiredPending(
-    absl::Time cutoff, int limit) {
+absl::StatusOr<std::vector<Upload>> SqliteReaders::ClaimExpiredPending(
+    absl::Time cutoff, int limit, absl::Time /*now*/, absl::Duration /*lease*/) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
   UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
   sqlite3_stmt* stmt = conn->expired_pending.get();

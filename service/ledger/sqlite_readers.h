@@ -30,8 +30,10 @@ class SqliteReaders final : public EngineReader {
 
   absl::StatusOr<Upload> GetUpload(const std::string& upload_id) override;
   absl::StatusOr<UploadPage> ListUploads(const UploadQuery& query) override;
-  absl::StatusOr<std::vector<Upload>> ListExpiredPending(absl::Time cutoff,
-                                                         int limit) override;
+  // One process per file: the lease is not needed and not kept.
+  absl::StatusOr<std::vector<Upload>> ClaimExpiredPending(absl::Time cutoff, int limit,
+                                                          absl::Time now,
+                                                          absl::Duration lease) override;
   absl::StatusOr<EventRecords> ReadEventRecords(uint64_t after, int limit,
                                                 size_t max_bytes) override;
   // Highest cursor ever assigned (0 if none), and lowest retained (0 if the

@@ -82,7 +82,7 @@ Reconciler::Pass Reconciler::RunOnce() {
   while (!Stopping() && failed.size() < kMaxFailuresPerPass) {
     const int limit = options_.batch + static_cast<int>(failed.size());
     absl::StatusOr<std::vector<v1::Upload>> due =
-        ledger_.ListExpiredPending(clock_.Now() - options_.grace, limit);
+        ledger_.ClaimExpiredPending(clock_.Now() - options_.grace, limit, options_.interval);
     if (!due.ok()) {
       spdlog::warn("reconciler: listing overdue intents: {}", due.status().ToString());
       results_.Inc({"failed"});

@@ -209,7 +209,7 @@ TEST_P(LedgerContractTest, ExpireAppendsEventAndEndsTheIntent) {
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
 }
 
-TEST_P(LedgerContractTest, ListExpiredPendingOldestFirst) {
+TEST_P(LedgerContractTest, ClaimExpiredPendingOldestFirst) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("late", "b", "c", kStart + absl::Hours(2))).ok());
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("old", "b", "c", kStart + absl::Minutes(1))).ok());
@@ -217,12 +217,12 @@ TEST_P(LedgerContractTest, ListExpiredPendingOldestFirst) {
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("done", "b", "c", kStart)).ok());
   ASSERT_TRUE(CompleteUploadSync(*ledger, "done", Done()).ok());
 
-  auto due = ledger->ListExpiredPending(kStart + absl::Minutes(5), 10);
+  auto due = ledger->ClaimExpiredPending(kStart + absl::Minutes(5), 10, absl::ZeroDuration());
   ASSERT_TRUE(due.ok()) << due.status();
   std::vector<std::string> ids;
   for (const Upload& u : *due) ids.push_back(u.upload_id());
   EXPECT_THAT(ids, ElementsAre("old", "mid"));
-  EXPECT_EQ(ledger->ListExpiredPending(kStart + absl::Hours(3), 1)->size(), 1u);
+  EXPECT_EQ(ledger->ClaimExpiredPending(kStart + absl::Hours(3), 1, absl::ZeroDuration())->size(), 1u);
 }
 
 }  // namespace

@@ -143,6 +143,37 @@ TEST_F(PostgresLedgerTest, RacingBrokersCompleteAnUploadOnce) {
   }
 }
 
+// The reconcilers of several brokers: each overdue intent is claimed by one
+// of them at a time, and again by anyone once the claim ran out.
+TEST_F(PostgresLedgerTest, ReconcilersClaimEachOverdueIntentOnce) {
+  auto a = Open();
+  auto b = Open();
+  constexpr int kIntents = 200;
+  for (int i = 0; i < kIntents; ++i) {
+    ASSERT_TRUE(CreateIntentSync(*a, Intent(absl::StrCat("o", i))).ok());
+  }
+  const absl::Time cutoff = kStart + absl::Hours(1);
+  std::vector<std::string> got_a, got_b;
+  auto claim = [&](Ledger& broker, std::vector<std::string>& got) {
+    for (;;) {
+      auto due = broker.ClaimExpiredPending(cutoff, 7, absl::Minutes(1));
+      ASSERT_TRUE(due.ok()) << due.status();
+      if (due->empty()) return;
+      for (const Upload& u : *due) got.push_back(u.upload_id());
+    }
+  };
+  std::thread ta([&] { claim(*a, got_a); });
+  std::thread tb([&] { claim(*b, got_b); });
+  ta.join();
+  tb.join();
+  std::set<std::string> all(got_a.begin(), got_a.end());
+  for (const auto& id : got_b) EXPECT_TRUE(all.insert(id).second) << id << " claimed twice";
+  EXPECT_EQ(all.size(), static_cast<size_t>(kIntents));
+  EXPECT_TRUE(b->ClaimExpiredPending(cutoff, 10, absl::Minutes(1))->empty());
+  clock_.Advance(absl::Minutes(2));
+  EXPECT_EQ(b->ClaimExpiredPending(cutoff, 10, absl::Minutes(1))->size(), 10u);
+}
+
 TEST_F(PostgresLedgerTest, RefusesASchemaNewerThanItKnows) {
   { auto ledger = Open(); }
   Sql("UPDATE ub_schema SET version = 99");

@@ -142,7 +142,7 @@ PRAGMA user_version = 1;
   std::vector<std::string> ids;
   for (const Upload& u : page->uploads) ids.push_back(u.upload_id());
   EXPECT_THAT(ids, ElementsAre("new", "aa", "zz"));  // newest first
-  auto expired = ledger->ListExpiredPending(kStart + absl::Hours(1), 10);
+  auto expired = ledger->ClaimExpiredPending(kStart + absl::Hours(1), 10, absl::ZeroDuration());
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_EQ(expired->size(), 3u);
   ASSERT_TRUE(CompleteUploadSync(*ledger, "zz", Done()).ok());
