@@ -76,6 +76,7 @@ callers:
 
   static void ExpectError(const absl::Status& st, absl::StatusCode code,
                           const std::string& text) {
+    EXPECT_FALSE(text.empty()) << "name the text the caller must see";
     EXPECT_EQ(st.code(), code) << st;
     EXPECT_THAT(st.message(), HasSubstr(text));
   }
@@ -174,11 +175,12 @@ TEST_F(BrokerRpcTest, IssuesV1PolicyAndPresignedPuts) {
 TEST_F(BrokerRpcTest, RejectsMissingOrWrongKeys) {
   Start();
   ExpectError(anonymous_->CreatePostPolicy(PostReq()).status(),
-              absl::StatusCode::kUnauthenticated, "authorization");
+              absl::StatusCode::kUnauthenticated, "missing 'authorization: Bearer <api key>' metadata");
   ExpectError(wrong_->CreatePostPolicy(PostReq()).status(),
               absl::StatusCode::kUnauthenticated, "unknown API key");
-  ExpectError(wrong_->GetUpload("up_x").status(), absl::StatusCode::kUnauthenticated, "");
-  ExpectError(anonymous_->ListUploads({}).status(), absl::StatusCode::kUnauthenticated, "");
+  ExpectError(wrong_->GetUpload("up_x").status(), absl::StatusCode::kUnauthenticated, "unknown API key");
+  ExpectError(anonymous_->ListUploads({}).status(), absl::StatusCode::kUnauthenticated,
+              "missing 'authorization: Bearer <api key>' metadata");
 }
 
 TEST_F(BrokerRpcTest, RejectsRequestsOutsideTheCallersScope) {
