@@ -19,7 +19,10 @@ case $mode in
     "$buf" lint "$proto"
     ;;
   breaking)
-    "$buf" breaking "$proto" --against "$lock"
+    "$buf" breaking "$proto" --against "$lock" || {
+      echo "FAIL: this change to proto/ breaks existing clients; proto/buf.yaml says how to change the API"
+      exit 1
+    }
     ;;
   renumber)
     work=$(mktemp -d)
