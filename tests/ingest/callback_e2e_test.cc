@@ -120,6 +120,7 @@ callers:
 
   void ExpectRejected(const http::Reply& r, int status, const std::string& reason,
                       const std::string& upload_id) {
+    EXPECT_FALSE(reason.empty()) << "name the reason the broker must give";
     EXPECT_EQ(r.status, status) << r.body;
     EXPECT_THAT(r.body, HasSubstr(reason));
     EXPECT_TRUE(nlohmann::json::accept(r.body)) << r.body;
@@ -311,7 +312,7 @@ TEST_F(CallbackTest, OversizeBodyIsRefusedBeforeParsing) {
   Sent big;
   big.body = JsonBody(id, "uploads/big.png");
   big.body.insert(big.body.size() - 1, absl::StrCat(",\"pad\":\"", std::string(70 * 1024, 'x'), "\""));
-  ExpectRejected(Post(big), 413, "", id);
+  ExpectRejected(Post(big), 413, "body exceeds 65536 bytes", id);
 }
 
 TEST_F(CallbackTest, HealthReadinessAndMetrics) {

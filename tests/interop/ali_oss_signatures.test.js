@@ -27,6 +27,9 @@ const REGION = 'oss-cn-hangzhou';
 const STD_REGION = 'cn-hangzhou';
 const HOST = `${BUCKET}.${REGION}.aliyuncs.com`;
 const CALLBACK_URL = 'https://broker.example.com/oss/callback';
+// Every authorization here asks for no ttl_seconds and the config sets no
+// default_ttl, so each is valid for the documented default, 15 minutes.
+const DEFAULT_TTL = 900;
 
 const UNICODE_KEY = 'uploads/用户 42/照片+1.jpg';
 // JSON escapes (" and \), RFC 3986 sub-delims that encodeURIComponent leaves
@@ -146,9 +149,15 @@ function checkPolicyCommon(resp, f, mode, { key, prefix }) {
 
 async function postV1(ctx, req, expect) {
   const { rpc, client, mode } = ctx;
+  const before = Date.now();
   const resp = await rpc.CreatePostPolicy({ bucket: BUCKET, signature_version: 'SIGNATURE_VERSION_V1', ...req });
+  const after = Date.now();
   const f = fieldMap(resp.fields);
   const { policy, has } = checkPolicyCommon(resp, f, mode, expect);
+  // Issued between `before` and `after`, valid for the default TTL.
+  const expiration = new Date(policy.expiration).getTime();
+  assert.ok(expiration >= before + DEFAULT_TTL * 1000 && expiration <= after + DEFAULT_TTL * 1000,
+            `policy expiration ${policy.expiration} is not ${DEFAULT_TTL}s after the request`);
   for (const n of ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-signature']) {
     assert.ok(!(n in f), `V1 form has V4 field ${n}`);
     assert.ok(!policy.conditions.some((c) => c && !Array.isArray(c) && n in c), `V1 policy has V4 condition ${n}`);
@@ -184,7 +193,10 @@ async function postV4(ctx, req, expect) {
   for (const n of ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date']) {
     assert.ok(has({ [n]: f[n] }), `policy lacks the condition {"${n}": form value}`);
   }
-  assert.ok(new Date(policy.expiration) > date, 'expiration is not after x-oss-date');
+  // x-oss-date is the signing time truncated to the second.
+  const validity = new Date(policy.expiration).getTime() - date.getTime();
+  assert.ok(validity >= DEFAULT_TTL * 1000 && validity < (DEFAULT_TTL + 1) * 1000,
+            `policy expiration ${policy.expiration} is not ${DEFAULT_TTL}s after x-oss-date ${f['x-oss-date']}`);
 
   assert.strictEqual(Buffer.from(policy2Str(policy), 'utf8').toString('base64'), f.policy,
                      'policy base64 differs from ali-oss policy2Str serialisation');
@@ -228,7 +240,7 @@ async function putV4(ctx, req) {
   assert.strictEqual(q['x-oss-credential'], signUtils.getCredential(q['x-oss-date'].split('T')[0], STD_REGION, mode.id));
   assert.match(q['x-oss-expires'], /^[1-9]\d*$/);
   const expires = Number(q['x-oss-expires']);
-  assert.ok(expires <= 604800);
+  assert.strictEqual(expires, DEFAULT_TTL, 'x-oss-expires is not the default validity');
   assert.strictEqual(Number(resp.expires_at.seconds), Math.floor(date.getTime() / 1000) + expires,
                      'expires_at is not x-oss-date + x-oss-expires');
   assert.strictEqual(q['x-oss-security-token'], mode.token);
@@ -256,7 +268,9 @@ async function putV4(ctx, req) {
 
 async function putV1(ctx, req) {
   const { rpc, client, mode } = ctx;
+  const before = Math.floor(Date.now() / 1000);
   const resp = await rpc.CreatePresignedPut({ bucket: BUCKET, signature_version: 'SIGNATURE_VERSION_V1', ...req });
+  const after = Math.floor(Date.now() / 1000);
   assert.strictEqual(resp.method, 'PUT');
   const headers = headerMap(resp.headers);
   assert.strictEqual(headers['Content-Type'], req.content_type);
@@ -277,7 +291,8 @@ async function putV1(ctx, req) {
   assert.match(q.Expires, /^[1-9]\d*$/);
   const expires = Number(q.Expires);
   assert.strictEqual(Number(resp.expires_at.seconds), expires);
-  assert.ok(expires > Date.now() / 1000 && expires < Date.now() / 1000 + 3600);
+  assert.ok(expires >= before + DEFAULT_TTL && expires <= after + DEFAULT_TTL,
+            `Expires ${expires} is not ${DEFAULT_TTL}s after the request (${before}..${after})`);
 
   // 1) signUtils._signatureForURL with the broker's Expires, Content-Type, the
   //    x-oss-* headers (CanonicalizedOSSHeaders) and, for STS, the
@@ -302,9 +317,8 @@ async function putV1(ctx, req) {
 
   // 2) The public (deprecated) client.signatureUrl with the clock frozen so
   //    that its Expires equals the broker's: the whole query must agree.
-  const ttl = 900;
-  const aliUrl = await withFrozenClock((expires - ttl) * 1000, () =>
-    client.signatureUrl(req.key, { ...options, expires: ttl }));
+  const aliUrl = await withFrozenClock((expires - DEFAULT_TTL) * 1000, () =>
+    client.signatureUrl(req.key, { ...options, expires: DEFAULT_TTL }));
   const ali = new URL(aliUrl);
   const { map: aq } = parseQuery(ali.search);
   assert.deepStrictEqual(q, aq, `V1 presigned query differs from ali-oss signatureUrl; string to sign:\n${canonical}`);

@@ -65,7 +65,7 @@ TEST_P(LedgerContractTest, DuplicateIdFailsAloneWithinItsBatch) {
   all_done.WaitForNotification();
 
   EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
-  EXPECT_THAT(dup.message(), HasSubstr("a"));
+  EXPECT_THAT(dup.message(), HasSubstr("upload_id a already exists"));
   EXPECT_TRUE(other.ok()) << other;
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();

@@ -27,11 +27,13 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 class BrokerRpcTest : public ::testing::Test {
  protected:
-  // Starts a broker whose STS credential expires `cred_lifetime` from now.
+  // Starts a broker whose STS credential expires `cred_lifetime` from now
+  // (to the second, as STS writes it; kept in cred_expiration_).
   void Start(absl::Duration cred_lifetime = absl::Hours(6)) {
+    cred_expiration_ = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() + cred_lifetime));
     sts_ = dir_.WriteFile("sts.json", absl::StrFormat(
         R"({"AccessKeyId":"STS.TestId","AccessKeySecret":"sts-secret","SecurityToken":"tok/en+=","Expiration":"%s"})",
-        absl::FormatTime(absl::RFC3339_sec, absl::Now() + cred_lifetime, absl::UTCTimeZone())));
+        absl::FormatTime(absl::RFC3339_sec, cred_expiration_, absl::UTCTimeZone())));
     std::string yaml = absl::StrCat(R"(
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback: {url: "https://broker.example.com/oss/callback"}
@@ -74,11 +76,22 @@ callers:
 
   static void ExpectError(const absl::Status& st, absl::StatusCode code,
                           const std::string& text) {
+    EXPECT_FALSE(text.empty()) << "name the text the caller must see";
     EXPECT_EQ(st.code(), code) << st;
     EXPECT_THAT(st.message(), HasSubstr(text));
   }
 
+  // The validity a caller sees: the stored intent's expires_at minus its
+  // created_at (the issue time).
+  absl::Duration Validity(client::BrokerClient& client, const std::string& upload_id) {
+    auto up = client.GetUpload(upload_id);
+    EXPECT_TRUE(up.ok()) << up.status();
+    if (!up.ok()) return absl::ZeroDuration();
+    return FromProto(up->expires_at()) - FromProto(up->created_at());
+  }
+
   testing::TempDir dir_;
+  absl::Time cred_expiration_;
   std::string sts_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<client::BrokerClient> app_, admin_, anonymous_, wrong_;
@@ -162,11 +175,12 @@ TEST_F(BrokerRpcTest, IssuesV1PolicyAndPresignedPuts) {
 TEST_F(BrokerRpcTest, RejectsMissingOrWrongKeys) {
   Start();
   ExpectError(anonymous_->CreatePostPolicy(PostReq()).status(),
-              absl::StatusCode::kUnauthenticated, "authorization");
+              absl::StatusCode::kUnauthenticated, "missing 'authorization: Bearer <api key>' metadata");
   ExpectError(wrong_->CreatePostPolicy(PostReq()).status(),
               absl::StatusCode::kUnauthenticated, "unknown API key");
-  ExpectError(wrong_->GetUpload("up_x").status(), absl::StatusCode::kUnauthenticated, "");
-  ExpectError(anonymous_->ListUploads({}).status(), absl::StatusCode::kUnauthenticated, "");
+  ExpectError(wrong_->GetUpload("up_x").status(), absl::StatusCode::kUnauthenticated, "unknown API key");
+  ExpectError(anonymous_->ListUploads({}).status(), absl::StatusCode::kUnauthenticated,
+              "missing 'authorization: Bearer <api key>' metadata");
 }
 
 TEST_F(BrokerRpcTest, RejectsRequestsOutsideTheCallersScope) {
@@ -233,32 +247,34 @@ TEST_F(BrokerRpcTest, RejectsBadFieldsNamingThem) {
 }
 
 TEST_F(BrokerRpcTest, ClampsTtlToCallerLimitAndSevenDays) {
-  Start();
+  Start(absl::Hours(30 * 24));  // the credential outlives both limits
   auto req = PostReq();
   req.set_ttl_seconds(7200);  // caller max is 30m
-  absl::Time before = absl::Now();
   auto resp = app_->CreatePostPolicy(req);
   ASSERT_TRUE(resp.ok()) << resp.status();
-  absl::Duration ttl = FromProto(resp->expires_at()) - before;
-  EXPECT_LE(ttl, absl::Minutes(30) + absl::Seconds(1));
-  EXPECT_GE(ttl, absl::Minutes(30) - absl::Seconds(2));
+  EXPECT_EQ(Validity(*app_, resp->upload_id()), absl::Minutes(30));
 
-  req.set_ttl_seconds(30 * 24 * 3600);  // admin max is 7 days, credential 6h
+  req.set_ttl_seconds(30 * 24 * 3600);  // admin max is 168h, OSS's V4 limit 7 days
   resp = admin_->CreatePostPolicy(req);
   ASSERT_TRUE(resp.ok()) << resp.status();
-  EXPECT_LE(FromProto(resp->expires_at()) - before, absl::Hours(6) + absl::Seconds(1));
+  EXPECT_EQ(Validity(*admin_, resp->upload_id()), absl::Hours(7 * 24));
+  auto up = admin_->GetUpload(resp->upload_id());
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(FromProto(resp->expires_at()), FromProto(up->expires_at()));
 }
 
 TEST_F(BrokerRpcTest, ClampsTtlToTheCredentialsRemainingLifetime) {
   Start(absl::Seconds(120));
   auto req = PostReq();
   req.set_ttl_seconds(1200);
-  absl::Time before = absl::Now();
   auto resp = app_->CreatePostPolicy(req);
   ASSERT_TRUE(resp.ok()) << resp.status();
-  absl::Duration ttl = FromProto(resp->expires_at()) - before;
-  EXPECT_LE(ttl, absl::Seconds(121));
-  EXPECT_GE(ttl, absl::Seconds(110));
+  // What is left of the credential, in whole seconds, from the issue time.
+  auto up = app_->GetUpload(resp->upload_id());
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(Validity(*app_, resp->upload_id()),
+            absl::Floor(cred_expiration_ - FromProto(up->created_at()), absl::Seconds(1)));
+  EXPECT_GT(Validity(*app_, resp->upload_id()), absl::Seconds(100));
   auto policy = nlohmann::json::parse(resp->policy_json());
   absl::Time expiration;
   ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, policy["expiration"].get<std::string>(), &expiration, nullptr));

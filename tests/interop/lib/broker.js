@@ -16,12 +16,17 @@ const SK = 'InteropAccessKeySecret0123456789';
 const STS = { id: 'STS.InteropId', secret: 'InteropStsSecret', token: 'CAIS/interop+token==' };
 const API_KEY = 'interop-api-key';
 
-function yamlFor(dir, { sts, extraYaml = '', trustedKey }) {
+const CALLBACK_URL = 'https://broker.example.com/oss/callback';
+const ENDPOINT = 'https://oss-cn-hangzhou.aliyuncs.com';
+
+function yamlFor(dir, { sts, extraYaml = '', trustedKey, callbackUrl = CALLBACK_URL, endpoint = ENDPOINT }) {
   // trustedKey {url, pem}: the broker also accepts callbacks signed with
   // this key when x-oss-pub-key-url names `url` (simulator/test setups).
   const callback = trustedKey
-    ? `callback:\n  url: "https://broker.example.com/oss/callback"\n  trusted_key_url: "${trustedKey.url}"\n  trusted_key_file: ${path.join(dir, 'trusted_key.pem')}`
-    : 'callback: {url: "https://broker.example.com/oss/callback"}';
+    ? `callback:\n  url: "${callbackUrl}"\n  trusted_key_url: "${trustedKey.url}"\n  trusted_key_file: ${path.join(dir, 'trusted_key.pem')}`
+    : `callback: {url: "${callbackUrl}"}`;
+  // A local endpoint (a stand-in for OSS) is addressed path-style.
+  const pathStyle = endpoint === ENDPOINT ? '' : ', path_style: true';
   const creds = sts
     ? `  sts_file: ${path.join(dir, 'sts.json')}`
     : `  access_key_id_file: ${path.join(dir, 'ak')}\n  access_key_secret_file: ${path.join(dir, 'sk')}`;
@@ -31,7 +36,7 @@ ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials:
 ${creds}
 buckets:
-  - {name: examplebucket, region: oss-cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
+  - {name: examplebucket, region: oss-cn-hangzhou, endpoint: "${endpoint}"${pathStyle}}
 callers:
   - name: interop
     api_key_sha256: ${sha256(API_KEY)}
@@ -40,7 +45,10 @@ callers:
 ${extraYaml}`;
 }
 
-async function startBroker({ sts = false, extraYaml = '', trustedKey } = {}) {
+// Options: sts (STS credentials instead of an AccessKey pair), trustedKey
+// (see yamlFor), callbackUrl (callback.url), endpoint (examplebucket's OSS
+// endpoint), extraYaml (appended at the top level).
+async function startBroker({ sts = false, extraYaml = '', trustedKey, callbackUrl, endpoint } = {}) {
   const bin = process.env.UB_BROKER_BIN;
   if (!bin) throw new Error('UB_BROKER_BIN is not set (run through ctest)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ub-interop-'));
@@ -51,7 +59,7 @@ async function startBroker({ sts = false, extraYaml = '', trustedKey } = {}) {
     AccessKeyId: STS.id, AccessKeySecret: STS.secret, SecurityToken: STS.token, Expiration: expiration,
   }));
   if (trustedKey) fs.writeFileSync(path.join(dir, 'trusted_key.pem'), trustedKey.pem);
-  fs.writeFileSync(path.join(dir, 'broker.yaml'), yamlFor(dir, { sts, extraYaml, trustedKey }));
+  fs.writeFileSync(path.join(dir, 'broker.yaml'), yamlFor(dir, { sts, extraYaml, trustedKey, callbackUrl, endpoint }));
   const ready = path.join(dir, 'ready.json');
   const child = spawn(bin, ['--config', path.join(dir, 'broker.yaml'), '--ready_file', ready],
                       { stdio: ['ignore', 'inherit', 'inherit'] });
