@@ -68,16 +68,64 @@ absl::StatusOr<ObjectInfo> ObjectStore::Put(absl::string_view bucket, absl::stri
       lzma_crc64(reinterpret_cast<const uint8_t*>(data.data()), data.size(), 0));
   info.metadata = std::move(metadata);
   info.last_modified = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  if (!WriteAtomically(Path(bucket, key, ".data"), data)) {
+    return absl::InternalError("cannot write object");
+  }
+  if (absl::Status s = WriteMeta(bucket, key, info); !s.ok()) return s;
+  return info;
+}
+
+absl::Status ObjectStore::WriteMeta(absl::string_view bucket, absl::string_view key,
+                                    const ObjectInfo& info) const {
   nlohmann::json meta = {{"key", std::string(key)},    {"etag", info.etag},
                          {"size", info.size},          {"content_type", info.content_type},
                          {"content_md5", info.content_md5}, {"crc64", info.crc64},
                          {"metadata", info.metadata},
                          {"last_modified", absl::ToUnixSeconds(info.last_modified)}};
-  if (!WriteAtomically(Path(bucket, key, ".data"), data) ||
-      !WriteAtomically(Path(bucket, key, ".json"),
+  if (!WriteAtomically(Path(bucket, key, ".json"),
                        meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))) {
+    return absl::InternalError("cannot write object metadata");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ObjectInfo> ObjectStore::PutConcatenation(
+    absl::string_view bucket, absl::string_view key, const std::vector<std::string>& parts,
+    std::string etag, std::string content_type, std::map<std::string, std::string> metadata) {
+  std::error_code ec;
+  std::filesystem::create_directories(absl::StrCat(dir_, "/", bucket), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create bucket dir: ", ec.message()));
+  ObjectInfo info;
+  info.etag = std::move(etag);
+  info.content_type = std::move(content_type);
+  info.metadata = std::move(metadata);
+  std::string path = Path(bucket, key, ".data");
+  std::string tmp = absl::StrCat(path, ".tmp", common::RandomHex(4));
+  uint64_t crc = 0;
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    std::vector<char> buffer(1 << 20);
+    for (const std::string& part : parts) {
+      std::ifstream in(part, std::ios::binary);
+      if (!in) return absl::InternalError("cannot read a part");
+      while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        std::streamsize n = in.gcount();
+        if (n <= 0) break;
+        crc = lzma_crc64(reinterpret_cast<const uint8_t*>(buffer.data()),
+                         static_cast<size_t>(n), crc);
+        out.write(buffer.data(), n);
+        info.size += n;
+      }
+    }
+    if (!out) return absl::InternalError("cannot write object");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError("cannot write object");
   }
+  info.crc64 = absl::StrCat(crc);
+  info.last_modified = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  if (absl::Status s = WriteMeta(bucket, key, info); !s.ok()) return s;
   return info;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -35,6 +36,13 @@ class ObjectStore {
   absl::StatusOr<ObjectInfo> Put(absl::string_view bucket, absl::string_view key,
                                  absl::string_view data, std::string content_type,
                                  std::map<std::string, std::string> metadata);
+  // Stores the concatenation of the files `parts` (read in order, streamed,
+  // never held whole in memory) under the given ETag; the object has no
+  // Content-MD5, as a multipart object in OSS has none.
+  absl::StatusOr<ObjectInfo> PutConcatenation(absl::string_view bucket, absl::string_view key,
+                                              const std::vector<std::string>& parts,
+                                              std::string etag, std::string content_type,
+                                              std::map<std::string, std::string> metadata);
   // nullopt if absent (or unreadable).
   std::optional<ObjectInfo> Head(absl::string_view bucket, absl::string_view key) const;
   std::optional<std::string> Read(absl::string_view bucket, absl::string_view key) const;
@@ -43,6 +51,8 @@ class ObjectStore {
   static bool ValidBucket(absl::string_view bucket);
 
  private:
+  absl::Status WriteMeta(absl::string_view bucket, absl::string_view key,
+                         const ObjectInfo& info) const;
   std::string Path(absl::string_view bucket, absl::string_view key, absl::string_view ext) const;
   std::string dir_;
 };

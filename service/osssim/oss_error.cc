@@ -4,6 +4,15 @@
 
 namespace uploadbroker::osssim {
 
+http::Response ErrorResponse(const OssError& e, const std::string& request_id) {
+  http::Response r;
+  r.status = e.status;
+  r.content_type = "application/xml";
+  r.body = ErrorXml(e, request_id, "oss-sim");
+  r.headers.emplace_back("x-oss-request-id", request_id);
+  return r;
+}
+
 std::string XmlEscape(absl::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "http/message.h"
 
 namespace uploadbroker::osssim {
 
@@ -33,6 +34,9 @@ inline OssError InvalidPolicy(std::string message) {
 // <?xml …?><Error><Code/><Message/><RequestId/><HostId/></Error>, escaped.
 std::string ErrorXml(const OssError& error, absl::string_view request_id,
                      absl::string_view host_id);
+
+// The whole HTTP answer: status, XML body, x-oss-request-id.
+http::Response ErrorResponse(const OssError& error, const std::string& request_id);
 
 // XML text escaping (& < > " ').
 std::string XmlEscape(absl::string_view text);

@@ -102,6 +102,25 @@ std::optional<OssError> CheckV4(const http::Request& req, const std::string& buc
 
 }  // namespace
 
+QueryParams ParseQuery(absl::string_view raw) {
+  QueryParams out;
+  for (absl::string_view item : absl::StrSplit(raw, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
+    absl::StatusOr<std::string> k = common::PercentDecode(kv.first, false);
+    absl::StatusOr<std::string> v = common::PercentDecode(kv.second, false);
+    out.emplace_back(k.ok() ? *k : std::string(kv.first), v.ok() ? *v : std::string(kv.second));
+  }
+  return out;
+}
+
+std::optional<std::string> QueryParam(const QueryParams& query, absl::string_view name) {
+  for (const auto& [k, v] : query) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
 std::optional<OssError> CheckRequestSignature(const http::Request& req, const std::string& bucket,
                                               const std::string& key, const QueryParams& q,
                                               const SimCredentials& creds, absl::Time now) {

@@ -20,6 +20,12 @@ namespace uploadbroker::osssim {
 // Query parameters in wire order, percent-decoded ('+' stays '+').
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
+// Splits a raw query string; undecodable items are kept as sent.
+QueryParams ParseQuery(absl::string_view raw);
+
+// The first value of `name`, or nullopt when absent.
+std::optional<std::string> QueryParam(const QueryParams& query, absl::string_view name);
+
 // nullopt if `req` (for object `key` in `bucket`) is signed by `creds`;
 // otherwise the error OSS answers (AccessDenied for no or expired
 // signature, SignatureDoesNotMatch, InvalidArgument for a mix of methods).

@@ -19,24 +19,7 @@ namespace {
 constexpr size_t kMaxKeyBytes = 1023;
 
 http::Response Error(const OssError& e, const std::string& request_id) {
-  http::Response r;
-  r.status = e.status;
-  r.content_type = "application/xml";
-  r.body = ErrorXml(e, request_id, "oss-sim");
-  r.headers.emplace_back("x-oss-request-id", request_id);
-  return r;
-}
-
-QueryParams ParseQuery(absl::string_view raw) {
-  QueryParams out;
-  for (absl::string_view item : absl::StrSplit(raw, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(item, absl::MaxSplits('=', 1));
-    absl::StatusOr<std::string> k = common::PercentDecode(kv.first, false);
-    absl::StatusOr<std::string> v = common::PercentDecode(kv.second, false);
-    out.emplace_back(k.ok() ? *k : std::string(kv.first), v.ok() ? *v : std::string(kv.second));
-  }
-  return out;
+  return ErrorResponse(e, request_id);
 }
 
 std::string HostIp(const std::string& peer) {
@@ -53,6 +36,31 @@ std::string VirtualHostBucket(std::string host, const std::string& domain) {
 }
 
 }  // namespace
+
+std::optional<OssError> Simulator::RequestCallback(const http::Request& req,
+                                                   const QueryParams& query,
+                                                   std::optional<CallbackParam>& callback,
+                                                   std::map<std::string, std::string>& custom) {
+  std::string header_cb = req.Header("x-oss-callback");
+  std::string header_var = req.Header("x-oss-callback-var");
+  std::optional<std::string> query_cb = QueryParam(query, "callback");
+  std::optional<std::string> query_var = QueryParam(query, "callback-var");
+  if ((!header_cb.empty() && query_cb) || (!header_var.empty() && query_var)) {
+    return InvalidArgument("The callback parameter is sent both in the URL and as a header.");
+  }
+  std::string cb = query_cb ? *query_cb : header_cb;
+  std::string var = query_var ? *query_var : header_var;
+  if (cb.empty()) return std::nullopt;
+  absl::StatusOr<CallbackParam> p = ParseCallbackParam(cb);
+  if (!p.ok()) return InvalidArgument(std::string(p.status().message()));
+  callback = *std::move(p);
+  if (!var.empty()) {
+    auto vars = ParseCallbackVar(var);
+    if (!vars.ok()) return InvalidArgument(std::string(vars.status().message()));
+    custom = *std::move(vars);
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(SimulatorOptions options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -93,6 +101,7 @@ Simulator::Simulator(SimulatorOptions options, SimKey key)
     : options_(std::move(options)),
       key_(std::move(key)),
       store_(options_.data_dir),
+      uploads_(options_.data_dir, store_),
       pool_(static_cast<size_t>(std::max(1, options_.workers))) {}
 
 Simulator::~Simulator() { Shutdown(); }
@@ -135,6 +144,19 @@ http::Response Simulator::Route(const http::Request& req) {
     return Error(InvalidArgument("The object key is too long."), request_id);
   }
   if (req.method == "POST" && key.empty()) return PostObject(req, bucket, request_id);
+  if (!key.empty()) {
+    QueryParams query = ParseQuery(req.query_raw);
+    bool upload_id = QueryParam(query, "uploadId").has_value();
+    if (req.method == "POST" && QueryParam(query, "uploads")) {
+      return InitiateUpload(req, bucket, key, query, request_id);
+    }
+    if (req.method == "PUT" && upload_id) return UploadPart(req, bucket, key, query, request_id);
+    if (req.method == "GET" && upload_id) return ListParts(req, bucket, key, query, request_id);
+    if (req.method == "POST" && upload_id) {
+      return CompleteUpload(req, bucket, key, query, request_id);
+    }
+    if (req.method == "DELETE" && upload_id) return AbortUpload(req, bucket, key, query, request_id);
+  }
   if (req.method == "PUT" && !key.empty()) return PutObject(req, bucket, key, request_id);
   if ((req.method == "HEAD" || req.method == "GET") && !key.empty()) {
     return ReadObject(req, bucket, key, request_id);
@@ -217,32 +239,9 @@ http::Response Simulator::PutObject(const http::Request& req, const std::string&
   if (auto e = CheckRequestSignature(req, bucket, key, query, options_.credentials, absl::Now())) {
     return Error(*e, request_id);
   }
-  std::string header_cb = req.Header("x-oss-callback");
-  std::string header_var = req.Header("x-oss-callback-var");
-  std::string query_cb, query_var;
-  bool has_query_cb = false, has_query_var = false;
-  for (const auto& [k, v] : query) {
-    if (k == "callback" && !has_query_cb) query_cb = v, has_query_cb = true;
-    if (k == "callback-var" && !has_query_var) query_var = v, has_query_var = true;
-  }
-  if ((!header_cb.empty() && has_query_cb) || (!header_var.empty() && has_query_var)) {
-    return Error(InvalidArgument("The callback parameter is sent both in the URL and as a header."),
-                 request_id);
-  }
   std::optional<CallbackParam> callback;
   std::map<std::string, std::string> custom;
-  std::string cb = has_query_cb ? query_cb : header_cb;
-  std::string var = has_query_var ? query_var : header_var;
-  if (!cb.empty()) {
-    absl::StatusOr<CallbackParam> p = ParseCallbackParam(cb);
-    if (!p.ok()) return Error(InvalidArgument(std::string(p.status().message())), request_id);
-    callback = *std::move(p);
-    if (!var.empty()) {
-      auto vars = ParseCallbackVar(var);
-      if (!vars.ok()) return Error(InvalidArgument(std::string(vars.status().message())), request_id);
-      custom = *std::move(vars);
-    }
-  }
+  if (auto e = RequestCallback(req, query, callback, custom)) return Error(*e, request_id);
   std::map<std::string, std::string> metadata;
   for (const auto& [name, value] : req.headers) {
     std::string lower = absl::AsciiStrToLower(name);

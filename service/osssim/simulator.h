@@ -1,6 +1,8 @@
 // Simulator: a local stand-in for Alibaba Cloud OSS for the operations the
 // broker brokers (oss-protocol.md §1-5): PostObject, PutObject (presigned
-// V1/V4 or V1/V4 Authorization header), HeadObject/GetObject, upload
+// V1/V4 or V1/V4 Authorization header), HeadObject/GetObject, multipart
+// upload (Initiate, UploadPart, ListParts, Complete with a callback or
+// x-oss-complete-all, Abort; see upload_store.h), upload
 // callbacks signed with the simulator's own key, and its public key at
 // GET /sim_pub_key.pem. Buckets are path-style (/<bucket>/<key>) or, when
 // the Host is <bucket>.<vhost_domain> (e.g. devbucket.localhost:9000, which
@@ -22,7 +24,9 @@
 #include "osssim/callback.h"
 #include "osssim/object_store.h"
 #include "osssim/post_policy_check.h"
+#include "osssim/request_auth.h"
 #include "osssim/sim_key.h"
+#include "osssim/upload_store.h"
 
 namespace uploadbroker::osssim {
 
@@ -47,6 +51,8 @@ class Simulator {
   std::string public_key_url() const;
   std::string public_key_pem() const { return key_.PublicPem(); }
   void Shutdown();
+  // Multipart uploads initiated and neither completed nor aborted.
+  size_t multipart_uploads_in_progress() const { return uploads_.InProgress(); }
 
  private:
   Simulator(SimulatorOptions options, SimKey key);
@@ -57,6 +63,29 @@ class Simulator {
                            const std::string& key, const std::string& request_id);
   http::Response ReadObject(const http::Request& req, const std::string& bucket,
                             const std::string& key, const std::string& request_id);
+  // Multipart upload (simulator_multipart.cc).
+  http::Response InitiateUpload(const http::Request& req, const std::string& bucket,
+                                const std::string& key, const QueryParams& query,
+                                const std::string& request_id);
+  http::Response UploadPart(const http::Request& req, const std::string& bucket,
+                            const std::string& key, const QueryParams& query,
+                            const std::string& request_id);
+  http::Response ListParts(const http::Request& req, const std::string& bucket,
+                           const std::string& key, const QueryParams& query,
+                           const std::string& request_id);
+  http::Response CompleteUpload(const http::Request& req, const std::string& bucket,
+                                const std::string& key, const QueryParams& query,
+                                const std::string& request_id);
+  http::Response AbortUpload(const http::Request& req, const std::string& bucket,
+                             const std::string& key, const QueryParams& query,
+                             const std::string& request_id);
+  // The callback a PutObject or CompleteMultipartUpload carries, in the
+  // x-oss-callback(-var) headers or the callback(-var) query parameters (not
+  // both). Leaves `callback` empty when there is none.
+  static std::optional<OssError> RequestCallback(const http::Request& req,
+                                                 const QueryParams& query,
+                                                 std::optional<CallbackParam>& callback,
+                                                 std::map<std::string, std::string>& custom);
   // Runs the callback (if any) for a stored object and builds the answer.
   http::Response Finish(const std::optional<CallbackParam>& callback,
                         const std::map<std::string, std::string>& custom_vars,
@@ -68,6 +97,7 @@ class Simulator {
   SimulatorOptions options_;
   SimKey key_;
   ObjectStore store_;
+  UploadStore uploads_;
   boost::asio::thread_pool pool_;
   std::unique_ptr<http::Server> server_;
 };
