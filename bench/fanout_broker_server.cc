@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "issue/issuer.h"
+#include "issue/multipart_issuer.h"
 #include "ledger/sqlite_ledger.h"
 #include "rpc/service.h"
 #include "stream/event_streamer.h"
@@ -131,8 +132,10 @@ int main(int argc, char** argv) {
   // As in server.cc StartGrpc().
   ub::auth::Authenticator auth(config->callers);
   ub::issue::Issuer issuer(*config, **creds, ledger, clock);
+  ub::ossapi::MultipartClient oss_multipart(**creds, clock);
+  ub::issue::MultipartIssuer multipart(*config, **creds, ledger, oss_multipart, clock);
   auto streamer = std::make_unique<ub::stream::EventStreamer>(ledger);
-  ub::rpc::UploadBrokerService service(auth, issuer, ledger, *streamer);
+  ub::rpc::UploadBrokerService service(auth, issuer, multipart, ledger, *streamer);
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);

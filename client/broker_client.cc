@@ -66,4 +66,46 @@ absl::StatusOr<v1::ListUploadsResponse> BrokerClient::ListUploads(
   return resp;
 }
 
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> BrokerClient::Call(
+    grpc::Status (v1::UploadBroker::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const Req& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  Resp resp;
+  grpc::Status st = (stub_.get()->*method)(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpc(st);
+  return resp;
+}
+
+absl::StatusOr<v1::CreateMultipartUploadResponse> BrokerClient::CreateMultipartUpload(
+    const v1::CreateMultipartUploadRequest& req) {
+  return Call(&v1::UploadBroker::Stub::CreateMultipartUpload, req);
+}
+
+absl::StatusOr<v1::SignUploadPartsResponse> BrokerClient::SignUploadParts(
+    const v1::SignUploadPartsRequest& req) {
+  return Call(&v1::UploadBroker::Stub::SignUploadParts, req);
+}
+
+absl::StatusOr<v1::ListUploadedPartsResponse> BrokerClient::ListUploadedParts(
+    const std::string& upload_id) {
+  v1::ListUploadedPartsRequest req;
+  req.set_upload_id(upload_id);
+  return Call(&v1::UploadBroker::Stub::ListUploadedParts, req);
+}
+
+absl::StatusOr<v1::CompleteMultipartUploadResponse> BrokerClient::CompleteMultipartUpload(
+    const std::string& upload_id) {
+  v1::CompleteMultipartUploadRequest req;
+  req.set_upload_id(upload_id);
+  return Call(&v1::UploadBroker::Stub::CompleteMultipartUpload, req);
+}
+
+absl::StatusOr<v1::AbortUploadResponse> BrokerClient::AbortUpload(const std::string& upload_id) {
+  v1::AbortUploadRequest req;
+  req.set_upload_id(upload_id);
+  return Call(&v1::UploadBroker::Stub::AbortUpload, req);
+}
+
 }  // namespace uploadbroker::client

@@ -24,12 +24,26 @@ class BrokerClient {
       const v1::CreatePresignedPutRequest& req);
   absl::StatusOr<v1::Upload> GetUpload(const std::string& upload_id);
   absl::StatusOr<v1::ListUploadsResponse> ListUploads(const v1::ListUploadsRequest& req);
+  absl::StatusOr<v1::CreateMultipartUploadResponse> CreateMultipartUpload(
+      const v1::CreateMultipartUploadRequest& req);
+  absl::StatusOr<v1::SignUploadPartsResponse> SignUploadParts(
+      const v1::SignUploadPartsRequest& req);
+  absl::StatusOr<v1::ListUploadedPartsResponse> ListUploadedParts(const std::string& upload_id);
+  absl::StatusOr<v1::CompleteMultipartUploadResponse> CompleteMultipartUpload(
+      const std::string& upload_id);
+  absl::StatusOr<v1::AbortUploadResponse> AbortUpload(const std::string& upload_id);
 
   v1::UploadBroker::Stub& stub() { return *stub_; }
   // Sets the API key and deadline on a fresh context.
   void Prepare(grpc::ClientContext* ctx, bool with_deadline = true) const;
 
  private:
+  // One unary call through `method` of the stub.
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> Call(
+      grpc::Status (v1::UploadBroker::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+      const Req& req);
+
   std::unique_ptr<v1::UploadBroker::Stub> stub_;
   std::string api_key_;
   absl::Duration deadline_;

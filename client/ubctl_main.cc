@@ -4,6 +4,8 @@
 //   ubctl [flags] presign --bucket B --key K --content-type T ...
 //   ubctl [flags] upload FILE --bucket B [--key K | --key_prefix P] [--presigned]
 //                        [--content_type T] [--meta k=v] [--v1]
+//                        [--multipart] [--multipart_threshold N] [--part_size N]
+//                        [--parallel N] [--retries N]
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
 //   ubctl [flags] watch [--buckets a,b] [--key_prefixes p,q] [--meta k=v] [--callers c]
@@ -52,6 +54,13 @@ ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP req
 ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
 ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
 ABSL_FLAG(bool, presigned, false, "upload: PUT to a presigned URL instead of a POST form");
+ABSL_FLAG(bool, multipart, false,
+          "upload: multipart upload (parallel parts, retries, resume by running it again)");
+ABSL_FLAG(int64_t, multipart_threshold, int64_t{64} << 20,
+          "upload: files larger than this many bytes go multipart automatically (0: never)");
+ABSL_FLAG(int64_t, part_size, 0, "upload: multipart part size in bytes (0: the broker picks)");
+ABSL_FLAG(int32_t, parallel, 4, "upload: multipart parts in flight at once");
+ABSL_FLAG(int32_t, retries, 3, "upload: further attempts per multipart part");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
 ABSL_FLAG(std::vector<std::string>, buckets, {}, "watch: only these buckets (a,b; --bucket adds one)");
 ABSL_FLAG(std::vector<std::string>, key_prefixes, {}, "watch: only keys under any of these prefixes (p1,p2)");
@@ -205,6 +214,11 @@ int main(int argc, char** argv) {
     a.max_size = absl::GetFlag(FLAGS_max_size);
     a.presigned = absl::GetFlag(FLAGS_presigned);
     a.v1 = absl::GetFlag(FLAGS_v1);
+    a.multipart = absl::GetFlag(FLAGS_multipart);
+    a.multipart_threshold = absl::GetFlag(FLAGS_multipart_threshold);
+    a.part_size = absl::GetFlag(FLAGS_part_size);
+    a.parallel = absl::GetFlag(FLAGS_parallel);
+    a.retries = absl::GetFlag(FLAGS_retries);
     a.progress = isatty(STDERR_FILENO) != 0;
     return uploadbroker::client::Upload(a, std::cout, std::cerr);
   }

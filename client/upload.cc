@@ -10,122 +10,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
+#include "client/multipart_upload.h"
+#include "client/upload_common.h"
 #include "nlohmann/json.hpp"
 
 namespace uploadbroker::client {
 namespace {
 
-struct OssAnswer {
-  CURLcode code = CURLE_OK;
-  std::string curl_error;
-  long status = 0;
-  std::string body;
-};
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-int Progress(void* stream, curl_off_t, curl_off_t, curl_off_t total, curl_off_t now) {
-  if (total <= 0) return 0;
-  int pct = static_cast<int>(now * 100 / total);
-  int bar = pct / 5;
-  *static_cast<std::ostream*>(stream)
-      << "\r[" << std::string(bar, '#') << std::string(20 - bar, ' ') << "] " << pct << "% ("
-      << now << "/" << total << " bytes)" << std::flush;
-  return 0;
-}
-
-// Common options, then perform.
-OssAnswer Perform(CURL* c, curl_slist* headers, const UploadArgs& args, std::ostream& err) {
-  OssAnswer a;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (args.progress) {
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &err);
-  }
-  a.code = curl_easy_perform(c);
-  if (args.progress) err << "\n";
-  a.curl_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(a.code);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
-  return a;
-}
-
-std::string XmlField(const std::string& xml, const std::string& tag) {
-  size_t b = xml.find("<" + tag + ">");
-  size_t e = xml.find("</" + tag + ">");
-  if (b == std::string::npos || e == std::string::npos || e < b) return "";
-  b += tag.size() + 2;
-  return xml.substr(b, e - b);
-}
-
-// Plain-words explanation of an OSS refusal.
-std::string Explain(const OssAnswer& a) {
-  std::string code = XmlField(a.body, "Code");
-  std::string message = XmlField(a.body, "Message");
-  if (a.status == 203 || code == "CallbackFailed") {
-    return absl::StrCat(
-        "the file was stored in OSS, but OSS could not deliver the upload callback to the broker (",
-        message, "); the broker records it once the authorization has expired, when its "
-        "reconciler finds the object in OSS");
-  }
-  if (absl::StrContains(message, "Policy expired")) {
-    return "the upload policy expired before the upload reached OSS; ask the broker for a new one";
-  }
-  if (absl::StrContains(message, "Request has expired")) {
-    return "the presigned URL expired before the upload reached OSS; ask the broker for a new one";
-  }
-  if (code == "EntityTooLarge") return "the file is larger than the broker allows for this upload";
-  if (code == "EntityTooSmall") return "the file is smaller than the broker allows for this upload";
-  if (code == "SignatureDoesNotMatch") {
-    return "OSS rejected the signature: the broker signs with credentials OSS does not accept, "
-           "or the request was changed after signing (headers, key or content type)";
-  }
-  if (code == "InvalidAccessKeyId") return "OSS does not know the AccessKey the broker signs with";
-  if (code == "AccessDenied") return absl::StrCat("OSS refused the upload: ", message);
-  return absl::StrCat("OSS answered HTTP ", a.status, " ", code.empty() ? "" : code + ": ",
-                      message.empty() ? a.body : message);
-}
-
-int Report(const OssAnswer& a, std::ostream& out, std::ostream& err) {
-  if (a.code != CURLE_OK) {
-    err << "error: could not reach OSS: " << a.curl_error << "\n";
-    return 1;
-  }
-  if (a.status < 200 || a.status > 299 || a.status == 203) {
-    err << "error: " << Explain(a) << "\n";
-    return 1;
-  }
-  nlohmann::json relayed = nlohmann::json::parse(a.body, nullptr, false);
-  if (a.body.empty() || relayed.is_discarded()) {
-    err << "warning: OSS stored the file but relayed no callback answer (HTTP " << a.status
-        << ")\n";
-    out << nlohmann::json{{"status", a.status}}.dump(2) << "\n";
-    return 0;
-  }
-  out << relayed.dump(2) << "\n";
-  return 0;
-}
-
-bool FillMetadata(const std::vector<std::string>& kvs,
-                  google::protobuf::Map<std::string, std::string>* md, std::ostream& err) {
-  for (const std::string& kv : kvs) {
-    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (p.first.empty()) {
-      err << "error: --meta entries must be key=value\n";
-      return false;
-    }
-    (*md)[p.first] = p.second;
-  }
-  return true;
-}
+using internal::FillMetadata;
+using internal::Perform;
+using internal::Report;
 
 int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& data,
                const std::string& filename, std::ostream& out, std::ostream& err) {
@@ -215,15 +109,27 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
     return 2;
   }
   if (args.content_type.empty()) args.content_type = "application/octet-stream";
-  std::ifstream file(args.file, std::ios::binary);
+  std::ifstream file(args.file, std::ios::binary | std::ios::ate);
   if (!file) {
     err << "error: cannot read " << args.file << "\n";
     return 2;
   }
+  const int64_t size = static_cast<int64_t>(file.tellg());
+  std::string filename = args.file.substr(args.file.find_last_of('/') + 1);
+  if (args.multipart || (args.multipart_threshold > 0 && size > args.multipart_threshold)) {
+    if (args.v1) {
+      err << "error: multipart uploads are signed with V4 only\n";
+      return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    BrokerClient broker(args.target, args.api_key);
+    return UploadMultipart(broker, args, size,
+                           args.key.empty() ? args.key_prefix + filename : args.key, out, err);
+  }
+  file.seekg(0);
   std::stringstream s;
   s << file.rdbuf();
   std::string data = s.str();
-  std::string filename = args.file.substr(args.file.find_last_of('/') + 1);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   BrokerClient broker(args.target, args.api_key);
   return args.presigned ? UploadPut(broker, args, data, filename, out, err)

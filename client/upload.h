@@ -6,6 +6,8 @@
 #ifndef UPLOADBROKER_CLIENT_UPLOAD_H_
 #define UPLOADBROKER_CLIENT_UPLOAD_H_
 
+#include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -26,10 +28,23 @@ struct UploadArgs {
   bool presigned = false;  // PUT to a presigned URL instead of a POST form
   bool v1 = false;         // OSS signature V1 instead of V4
   bool progress = false;   // draw a progress bar on `err`
+  // Multipart upload (multipart_upload.h): forced with `multipart`, and
+  // chosen automatically for files larger than `multipart_threshold` (0:
+  // never automatically).
+  bool multipart = false;
+  int64_t multipart_threshold = int64_t{64} << 20;
+  int64_t part_size = 0;  // 0: the broker picks
+  int parallel = 4;       // parts in flight at once
+  int retries = 3;        // further attempts per part, each with a fresh URL
+  // Called (one call at a time) after OSS accepted each part, with its
+  // number; returning false stops the upload there, as an interruption
+  // would, leaving it to be resumed by running the same upload again.
+  std::function<bool(int part_number)> on_part_done;
 };
 
 // 0 on success (the relayed JSON on `out`); 1 with an explanation on `err`
-// when the broker or OSS refuses; 2 for bad arguments.
+// when the broker or OSS refuses (or a multipart upload stopped early); 2 for
+// bad arguments.
 int Upload(const UploadArgs& args, std::ostream& out, std::ostream& err);
 
 }  // namespace uploadbroker::client

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -28,6 +29,19 @@ std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The part count a multipart ETag ("<hex>-<count>") carries; 0 for any other.
+int PartCountOf(absl::string_view etag) {
+  size_t dash = etag.rfind('-');
+  int count = 0;
+  if (dash == absl::string_view::npos || !absl::SimpleAtoi(etag.substr(dash + 1), &count) ||
+      count < 1) {
+    return 0;
+  }
+  return count;
+}
+
+constexpr absl::string_view kCompleteMultipart = "CompleteMultipartUpload";
+
 }  // namespace
 
 v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSource source) {
@@ -44,6 +58,7 @@ v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSou
   c.set_client_ip(f.client_ip);
   c.set_request_id(f.req_id);
   c.set_operation(f.operation);
+  if (f.operation == kCompleteMultipart) c.set_part_count(PartCountOf(f.etag));
   c.set_source(source);
   return c;
 }
@@ -86,6 +101,18 @@ absl::Status CheckAgainstIntent(const callback::CallbackFields& f, const v1::Upl
   if (f.size < intent.min_size() || f.size > intent.max_size()) {
     return absl::PermissionDeniedError(absl::StrCat("size: ", f.size, " is outside [", intent.min_size(),
                                                     ", ", intent.max_size(), "]"));
+  }
+  if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) {
+    // The parts were signed one size each, so the size check above already
+    // rules out a different cut; OSS's ETag confirms the count.
+    if (f.operation != kCompleteMultipart) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "operation: '", f.operation, "' does not complete a multipart upload"));
+    }
+    if (PartCountOf(f.etag) != intent.multipart().part_count()) {
+      return absl::PermissionDeniedError(absl::StrCat("etag: '", f.etag, "' is not of ",
+                                                      intent.multipart().part_count(), " parts"));
+    }
   }
   if (intent.content_types_size() > 0) {
     std::string got = MediaType(f.mime_type);

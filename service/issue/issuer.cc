@@ -6,6 +6,7 @@
 #include "auth/authenticator.h"
 #include "common/crypto.h"
 #include "common/status_macros.h"
+#include "issue/intent_util.h"
 #include "issue/validate.h"
 #include "policy/callback_param.h"
 #include "policy/post_policy.h"
@@ -14,24 +15,6 @@
 
 namespace uploadbroker::issue {
 namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) / absl::Nanoseconds(1)));
-  return ts;
-}
-
-// "up_" + 12 hex digits of the issue time in milliseconds + 20 random hex
-// digits (80 bits, so ids stay unguessable). Leading with the time makes ids
-// of one period sort together, so the ledger's upload_id index grows at its
-// right edge instead of touching a random page per intent; ids are not
-// promised to be ordered (the random part breaks ties, clocks may step).
-std::string NewUploadId(absl::Time now) {
-  const uint64_t millis = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(now)));
-  return absl::StrCat("up_", absl::Hex(millis & 0xffffffffffffULL, absl::kZeroPad12),
-                      common::RandomHex(10));
-}
 
 // Everything both kinds of authorization share: bucket lookup, scope checks,
 // credential, expiry and the stored intent.
@@ -86,15 +69,7 @@ absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
                                            int64_t ttl_seconds,
                                            const policy::Credential& cred,
                                            absl::Time now) const {
-  if (ttl_seconds < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
-  absl::Duration ttl = ttl_seconds == 0 ? config_.default_ttl : absl::Seconds(ttl_seconds);
-  ttl = std::min({ttl, caller.max_ttl, kMaxTtl});
-  absl::Duration remaining = absl::Floor(cred.expiration - now, absl::Seconds(1));
-  ttl = std::min(ttl, remaining);
-  if (ttl < absl::Seconds(1)) {
-    return absl::UnavailableError("the signing credential expires too soon to issue an authorization");
-  }
-  return absl::Floor(ttl, absl::Seconds(1));
+  return ClampTtl(config_, caller, ttl_seconds, cred, now);
 }
 
 void Issuer::CreatePostPolicy(

@@ -18,14 +18,13 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
+#include "issue/intent_util.h"
 #include "ledger/ledger.h"
 #include "policy/callback_param.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace uploadbroker::issue {
 
-// Longest validity OSS accepts for a V4 signature.
-inline constexpr absl::Duration kMaxTtl = absl::Hours(24 * 7);
 
 class Issuer {
  public:

@@ -26,6 +26,8 @@ ABSL_FLAG(std::string, key_file, "",
           "FILE.pub (empty: a fresh in-memory key)");
 ABSL_FLAG(std::string, vhost_domain, "localhost",
           "Host suffix for virtual-hosted buckets (<bucket>.<domain>); other Hosts mean path-style");
+ABSL_FLAG(int64_t, max_body_bytes, 256 * 1024 * 1024,
+          "Largest request body accepted (a PutObject, a part) in bytes");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"port\":N} to this file");
 
 namespace {
@@ -53,7 +55,7 @@ bool WriteReadyFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "oss-sim --access_key_id ID --access_key_secret SECRET [--listen 127.0.0.1:9000]\n"
-      "A local OSS: PostObject, PutObject, HeadObject and upload callbacks.");
+      "A local OSS: PostObject, PutObject, HeadObject, multipart upload and upload callbacks.");
   absl::ParseCommandLine(argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   sigset_t signals;
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.key_file = absl::GetFlag(FLAGS_key_file);
   options.vhost_domain = absl::GetFlag(FLAGS_vhost_domain);
+  options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes));
   options.credentials.access_key_id =
       FlagOrFile(absl::GetFlag(FLAGS_access_key_id), absl::GetFlag(FLAGS_access_key_id_file));
   options.credentials.access_key_secret = FlagOrFile(absl::GetFlag(FLAGS_access_key_secret),

@@ -26,6 +26,10 @@ callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts&
   f.content_md5 = facts.content_md5;
   f.req_id = facts.request_id;
   f.size = facts.size;
+  // HeadObject does not say how the object was written; a multipart
+  // intent's object can only come from CompleteMultipartUpload, and its
+  // ETag ("<hex>-<parts>") is checked against the plan.
+  if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) f.operation = "CompleteMultipartUpload";
   return f;
 }
 
@@ -122,7 +126,18 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     return Outcome::kFailed;
   }
   absl::StatusOr<ObjectFacts> facts = probe_.Head(*bucket, intent.key());
-  if (absl::IsNotFound(facts.status())) return Expire(intent, "no such object in OSS");
+  if (absl::IsNotFound(facts.status())) {
+    if (intent.method() == v1::UPLOAD_METHOD_MULTIPART && options_.multipart != nullptr) {
+      absl::Status aborted =
+          options_.multipart->Abort(*bucket, intent.key(), intent.multipart().oss_upload_id());
+      if (!aborted.ok() && !absl::IsNotFound(aborted)) {
+        spdlog::warn("reconciler: {}: {}; left PENDING", id, aborted.ToString());
+        return Outcome::kFailed;
+      }
+      return Expire(intent, "no such object in OSS; the multipart upload was aborted");
+    }
+    return Expire(intent, "no such object in OSS");
+  }
   if (!facts.ok()) {
     spdlog::warn("reconciler: {}: {}; left PENDING", id, facts.status().ToString());
     return Outcome::kFailed;

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "ledger/ledger.h"
 #include "metrics/registry.h"
+#include "ossapi/multipart_client.h"
 #include "reconcile/object_probe.h"
 
 namespace uploadbroker::reconcile {
@@ -47,6 +48,10 @@ class Reconciler {
     int batch = 100;  // intents listed at a time
     // How far OSS's Last-Modified may trail the broker's clock.
     absl::Duration clock_skew = absl::Seconds(5);
+    // Aborts the OSS upload of a multipart intent that expires unfinished,
+    // so its parts stop being billed (not owned; null: left to OSS's
+    // lifecycle rules).
+    ossapi::MultipartClient* multipart = nullptr;
   };
 
   // What one pass did.

@@ -26,7 +26,7 @@ bool VisibleTo(const config::Caller& caller, const v1::Upload& u) {
 }  // namespace
 
 absl::StatusOr<const config::Caller*> UploadBrokerService::Caller(
-    grpc::CallbackServerContext* ctx) const {
+    const grpc::ServerContextBase* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
   absl::string_view header;
@@ -114,6 +114,46 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* UploadBrokerService::Subscribe(
   absl::StatusOr<v1::SubscribeRequest> request = stream::EventStreamer::ParseRequest(*req);
   if (!request.ok()) return stream::EventStreamer::Reject(common::ToGrpcStatus(request.status()));
   return streamer_.Subscribe(ctx, *request, **caller);
+}
+
+grpc::Status UploadBrokerService::CreateMultipartUpload(
+    grpc::ServerContext* ctx, const v1::CreateMultipartUploadRequest* req,
+    v1::CreateMultipartUploadResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return common::ToGrpcStatus(caller.status());
+  return common::ToGrpcStatus(multipart_.Create(**caller, *req, resp));
+}
+
+grpc::Status UploadBrokerService::SignUploadParts(grpc::ServerContext* ctx,
+                                                  const v1::SignUploadPartsRequest* req,
+                                                  v1::SignUploadPartsResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return common::ToGrpcStatus(caller.status());
+  return common::ToGrpcStatus(multipart_.SignParts(**caller, *req, resp));
+}
+
+grpc::Status UploadBrokerService::ListUploadedParts(grpc::ServerContext* ctx,
+                                                    const v1::ListUploadedPartsRequest* req,
+                                                    v1::ListUploadedPartsResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return common::ToGrpcStatus(caller.status());
+  return common::ToGrpcStatus(multipart_.ListParts(**caller, *req, resp));
+}
+
+grpc::Status UploadBrokerService::CompleteMultipartUpload(
+    grpc::ServerContext* ctx, const v1::CompleteMultipartUploadRequest* req,
+    v1::CompleteMultipartUploadResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return common::ToGrpcStatus(caller.status());
+  return common::ToGrpcStatus(multipart_.Complete(**caller, *req, resp));
+}
+
+grpc::Status UploadBrokerService::AbortUpload(grpc::ServerContext* ctx,
+                                              const v1::AbortUploadRequest* req,
+                                              v1::AbortUploadResponse* resp) {
+  auto caller = Caller(ctx);
+  if (!caller.ok()) return common::ToGrpcStatus(caller.status());
+  return common::ToGrpcStatus(multipart_.Abort(**caller, *req, resp));
 }
 
 }  // namespace uploadbroker::rpc

@@ -2,7 +2,9 @@
 // caller, delegates to the Issuer, the Ledger and (for Subscribe) the
 // EventStreamer, and converts statuses at the edge. Unary handlers never
 // block a gRPC thread on disk: issuance finishes from the ledger's commit
-// callback.
+// callback. The multipart calls and AbortUpload talk to OSS (seconds at
+// worst), so they are synchronous methods: they block a thread of gRPC's
+// synchronous pool, never a callback-API thread.
 //
 // Thread-safe. Referenced components must outlive the service; stop the
 // grpc::Server before destroying it.
@@ -11,6 +13,7 @@
 
 #include "auth/authenticator.h"
 #include "issue/issuer.h"
+#include "issue/multipart_issuer.h"
 #include "ledger/ledger.h"
 #include "rpc/arena_allocator.h"
 #include "stream/event_streamer.h"
@@ -29,8 +32,13 @@ using ServiceBase = v1::UploadBroker::WithCallbackMethod_CreatePostPolicy<
 class UploadBrokerService final : public ServiceBase {
  public:
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
-                      ledger::Ledger& ledger, stream::EventStreamer& streamer)
-      : auth_(auth), issuer_(issuer), ledger_(ledger), streamer_(streamer) {
+                      issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
+                      stream::EventStreamer& streamer)
+      : auth_(auth),
+        issuer_(issuer),
+        multipart_(multipart),
+        ledger_(ledger),
+        streamer_(streamer) {
     SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
     SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);
   }
@@ -50,11 +58,26 @@ class UploadBrokerService final : public ServiceBase {
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* ctx,
                                                        const grpc::ByteBuffer* req) override;
 
+  grpc::Status CreateMultipartUpload(grpc::ServerContext* ctx,
+                                     const v1::CreateMultipartUploadRequest* req,
+                                     v1::CreateMultipartUploadResponse* resp) override;
+  grpc::Status SignUploadParts(grpc::ServerContext* ctx, const v1::SignUploadPartsRequest* req,
+                               v1::SignUploadPartsResponse* resp) override;
+  grpc::Status ListUploadedParts(grpc::ServerContext* ctx,
+                                 const v1::ListUploadedPartsRequest* req,
+                                 v1::ListUploadedPartsResponse* resp) override;
+  grpc::Status CompleteMultipartUpload(grpc::ServerContext* ctx,
+                                       const v1::CompleteMultipartUploadRequest* req,
+                                       v1::CompleteMultipartUploadResponse* resp) override;
+  grpc::Status AbortUpload(grpc::ServerContext* ctx, const v1::AbortUploadRequest* req,
+                           v1::AbortUploadResponse* resp) override;
+
  private:
-  absl::StatusOr<const config::Caller*> Caller(grpc::CallbackServerContext* ctx) const;
+  absl::StatusOr<const config::Caller*> Caller(const grpc::ServerContextBase* ctx) const;
 
   const auth::Authenticator& auth_;
   issue::Issuer& issuer_;
+  issue::MultipartIssuer& multipart_;
   ledger::Ledger& ledger_;
   stream::EventStreamer& streamer_;
   // Issuance builds large responses (a signed form is ~3.5 KB in a dozen

@@ -14,6 +14,8 @@
 #include "ingest/callback_handler.h"
 #include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
+#include "issue/multipart_issuer.h"
+#include "ossapi/multipart_client.h"
 #include "reconcile/object_probe.h"
 #include "reconcile/reconciler.h"
 #include "metrics/registry.h"
@@ -120,8 +122,12 @@ class BrokerServer final : public Server {
   absl::Status StartGrpc() {
     auth_ = std::make_unique<auth::Authenticator>(config_.callers);
     issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, clock_);
+    oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, clock_);
+    multipart_issuer_ = std::make_unique<issue::MultipartIssuer>(config_, *creds_, *ledger_,
+                                                                 *oss_multipart_, clock_);
     streamer_ = std::make_unique<stream::EventStreamer>(*ledger_);
-    service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *ledger_, *streamer_);
+    service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *multipart_issuer_,
+                                                        *ledger_, *streamer_);
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -154,6 +160,7 @@ class BrokerServer final : public Server {
     reconcile::Reconciler::Options ro;
     ro.interval = config_.reconcile_interval;
     ro.grace = config_.reconcile_grace;
+    ro.multipart = oss_multipart_.get();
     reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
                                                           clock_, ro);
     reconciler_->Start();
@@ -171,6 +178,8 @@ class BrokerServer final : public Server {
   std::unique_ptr<http::Server> http_server_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<issue::Issuer> issuer_;
+  std::unique_ptr<ossapi::MultipartClient> oss_multipart_;
+  std::unique_ptr<issue::MultipartIssuer> multipart_issuer_;
   std::unique_ptr<stream::EventStreamer> streamer_;
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;

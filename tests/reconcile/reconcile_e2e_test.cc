@@ -121,3 +121,59 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
 
 }  // namespace
 }  // namespace uploadbroker
+
+namespace uploadbroker {
+namespace {
+
+TEST(ReconcileE2e, AnExpiredMultipartUploadIsAbortedInOss) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  testing::TempDir dir;
+  osssim::SimulatorOptions so;
+  so.data_dir = dir.File("sim");
+  so.credentials = {kAk, kSk};
+  auto sim = osssim::Simulator::Create(so);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  std::string yaml = absl::StrCat(
+      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+      "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\"}\n",
+      "ledger: {path: ", dir.File("ledger.db"), "}\n",
+      "credentials: {access_key_id_file: ", dir.WriteFile("ak", kAk),
+      ", access_key_secret_file: ", dir.WriteFile("sk", kSk), "}\n",
+      "reconcile: {interval: 100ms, grace: 1ms}\n",
+      "buckets:\n  - {name: devbucket, region: cn-hangzhou, endpoint: \"http://127.0.0.1:",
+      (*sim)->port(), "\", path_style: true}\n",
+      "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
+      "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
+  server::Options opts;
+  opts.config_path = dir.WriteFile("broker.yaml", yaml);
+  auto broker = server::Server::Create(opts);
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  client::BrokerClient client(absl::StrCat("127.0.0.1:", (*broker)->grpc_port()), kApiKey);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = client.stub().Subscribe(&ctx, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+
+  v1::CreateMultipartUploadRequest req;
+  req.set_bucket("devbucket");
+  req.set_key("uploads/abandoned.bin");
+  req.set_content_type("application/octet-stream");
+  req.set_total_size(300 * 1024);
+  req.set_ttl_seconds(1);
+  auto created = client.CreateMultipartUpload(req);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*sim)->multipart_uploads_in_progress(), 1u);
+
+  // Nobody completes it: once expired, the reconciler aborts it in OSS.
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  EXPECT_EQ(resp.event().upload_expired().upload().upload_id(), created->upload_id());
+  EXPECT_EQ((*sim)->multipart_uploads_in_progress(), 0u);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
+}  // namespace
+}  // namespace uploadbroker

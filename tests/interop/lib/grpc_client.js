@@ -32,6 +32,11 @@ function connect(target, apiKey) {
     CreatePresignedPut: unary('CreatePresignedPut'),
     GetUpload: unary('GetUpload'),
     ListUploads: unary('ListUploads'),
+    CreateMultipartUpload: unary('CreateMultipartUpload'),
+    SignUploadParts: unary('SignUploadParts'),
+    ListUploadedParts: unary('ListUploadedParts'),
+    CompleteMultipartUpload: unary('CompleteMultipartUpload'),
+    AbortUpload: unary('AbortUpload'),
     close: () => client.close(),
   };
 }
