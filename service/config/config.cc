@@ -144,8 +144,9 @@ absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
   }
   UB_RETURN_IF_ERROR(r.StringList(n["key_prefixes"], f + ".key_prefixes", &c->key_prefixes));
   UB_RETURN_IF_ERROR(r.Int(n["max_size"], f + ".max_size", &c->max_size));
-  if (c->max_size <= 0 || c->max_size > (5LL << 30)) {
-    return r.Fail(f + ".max_size", "must be between 1 and 5368709120 (5 GiB)");
+  if (c->max_size <= 0 || c->max_size > kMaxObjectSize) {
+    return r.Fail(f + ".max_size", absl::StrCat("must be between 1 and ", kMaxObjectSize,
+                                                " (OSS's largest object, 10,000 parts of 5 GiB)"));
   }
   UB_RETURN_IF_ERROR(r.StringList(n["content_types"], f + ".content_types", &c->content_types));
   UB_RETURN_IF_ERROR(r.Duration(n["max_ttl"], f + ".max_ttl", &c->max_ttl));

@@ -15,6 +15,11 @@
 
 namespace uploadbroker::config {
 
+// OSS's size limits: one PutObject or PostObject carries at most 5 GiB; a
+// multipart object holds at most 10,000 parts of at most 5 GiB.
+inline constexpr int64_t kMaxSingleUploadSize = int64_t{5} << 30;
+inline constexpr int64_t kMaxObjectSize = 10000 * kMaxSingleUploadSize;
+
 struct Bucket {
   std::string name;
   std::string region;    // standard form, e.g. "cn-hangzhou" ("oss-" prefix stripped)
@@ -44,7 +49,10 @@ struct Caller {
   std::string api_key_sha256;  // lowercase hex SHA-256 of the API key
   std::vector<std::string> buckets;
   std::vector<std::string> key_prefixes;  // empty: any key
-  int64_t max_size = 5LL << 30;            // bytes; OSS's own cap is 5 GiB
+  // Largest object in bytes, up to kMaxObjectSize. POST and PUT
+  // authorizations are capped at kMaxSingleUploadSize besides; larger
+  // objects take CreateMultipartUpload.
+  int64_t max_size = kMaxSingleUploadSize;
   std::vector<std::string> content_types;  // empty: any
   absl::Duration max_ttl = absl::Hours(1);
 };

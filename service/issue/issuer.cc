@@ -97,10 +97,16 @@ void Issuer::CreatePostPolicy(
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, in.key, in.key_is_prefix));
     if (req.min_size() < 0) return absl::InvalidArgumentError("min_size: must not be negative");
     if (req.max_size() < 0) return absl::InvalidArgumentError("max_size: must not be negative");
-    in.max_size = req.max_size() == 0 ? caller.max_size : req.max_size();
+    in.max_size = req.max_size() == 0 ? std::min(caller.max_size, config::kMaxSingleUploadSize)
+                                      : req.max_size();
     if (in.max_size > caller.max_size) {
       return absl::PermissionDeniedError(absl::StrCat(
           "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.max_size));
+    }
+    if (in.max_size > config::kMaxSingleUploadSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "max_size: ", in.max_size, " is above ", config::kMaxSingleUploadSize,
+          ", the most one PostObject carries; use CreateMultipartUpload"));
     }
     in.min_size = req.min_size();
     if (in.min_size > in.max_size) {
@@ -165,6 +171,11 @@ void Issuer::CreatePresignedPut(
           "content_length: ", req.content_length(), " exceeds caller '", caller.name,
           "' limit of ", caller.max_size));
     }
+    if (req.content_length() > config::kMaxSingleUploadSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "content_length: ", req.content_length(), " is above ", config::kMaxSingleUploadSize,
+          ", the most one PutObject carries; use CreateMultipartUpload"));
+    }
     UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
     UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
     c.expires = c.now + ttl;
@@ -192,7 +203,9 @@ void Issuer::CreatePresignedPut(
     v1::Upload& intent = c.intent;
     intent.set_key(req.key());
     intent.set_min_size(req.content_length());
-    intent.set_max_size(req.content_length() > 0 ? req.content_length() : caller.max_size);
+    intent.set_max_size(req.content_length() > 0
+                            ? req.content_length()
+                            : std::min(caller.max_size, config::kMaxSingleUploadSize));
     intent.add_content_types(req.content_type());
     *intent.mutable_created_at() = ToProto(c.now);
     *intent.mutable_expires_at() = ToProto(c.expires);

@@ -78,7 +78,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
         BadCase{"max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
-        BadCase{"max_size: 1048576", "max_size: 6000000000", "callers[0].max_size: must be between"},
+        BadCase{"max_size: 1048576", "max_size: 60000000000000", "callers[0].max_size: must be between"},
         BadCase{"max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
         BadCase{"buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
         BadCase{kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},

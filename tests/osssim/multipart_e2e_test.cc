@@ -100,7 +100,7 @@ class MultipartE2eTest : public ::testing::Test {
         "buckets:\n  - {name: devbucket, region: cn-hangzhou, endpoint: \"http://127.0.0.1:",
         sim_->port(), "\", path_style: true}\n",
         "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
-        "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n    max_size: 10000000\n");
+        "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n    max_size: 10737418240\n");
     server::Options opts;
     opts.config_path = dir_.WriteFile("broker.yaml", yaml);
     auto s = server::Server::Create(opts);
@@ -234,10 +234,10 @@ TEST_F(MultipartE2eTest, RefusalsNameTheField) {
   EXPECT_EQ(small.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(small.status().message(), HasSubstr("part_size: 1000 is below OSS's minimum"));
   req.set_part_size(0);
-  req.set_total_size(20000000);
+  req.set_total_size(int64_t{20} << 30);
   auto big = client_->CreateMultipartUpload(req);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(big.status().message(), HasSubstr("total_size: 20000000 exceeds caller 'app'"));
+  EXPECT_THAT(big.status().message(), HasSubstr("total_size: 21474836480 exceeds caller 'app'"));
   req.set_total_size(kPart);
   req.set_key("elsewhere/x.bin");
   EXPECT_EQ(client_->CreateMultipartUpload(req).status().code(),
@@ -253,6 +253,32 @@ TEST_F(MultipartE2eTest, RefusalsNameTheField) {
   EXPECT_THAT(outside.status().message(), HasSubstr("part_numbers: 3 is outside 1..2"));
   sign.set_upload_id("up_unknown");
   EXPECT_EQ(client_->SignUploadParts(sign).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(MultipartE2eTest, ObjectsOver5GiBTakeMultipart) {
+  const int64_t six_gib = int64_t{6} << 30;  // within this caller's 10 GiB
+  v1::CreateMultipartUploadResponse created = Create("uploads/huge.bin", six_gib, 0);
+  EXPECT_EQ(created.plan().part_size(), 8 << 20);  // the broker's default
+  EXPECT_EQ(created.plan().part_count(), 768);
+  v1::CreatePresignedPutRequest put;
+  put.set_bucket("devbucket");
+  put.set_key("uploads/huge-put.bin");
+  put.set_content_type("video/mp4");
+  put.set_content_length(six_gib);
+  auto refused_put = client_->CreatePresignedPut(put);
+  EXPECT_EQ(refused_put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused_put.status().message(),
+              HasSubstr("content_length: 6442450944 is above 5368709120, the most one PutObject "
+                        "carries; use CreateMultipartUpload"));
+  v1::CreatePostPolicyRequest post;
+  post.set_bucket("devbucket");
+  post.set_key("uploads/huge-post.bin");
+  post.set_max_size(six_gib);
+  EXPECT_EQ(client_->CreatePostPolicy(post).status().code(), absl::StatusCode::kInvalidArgument);
+  post.clear_max_size();  // the default is the caller's limit, capped at 5 GiB
+  auto policy = client_->CreatePostPolicy(post);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_THAT(policy->policy_json(), HasSubstr("[\"content-length-range\",0,5368709120]"));
 }
 
 TEST_F(MultipartE2eTest, AbortEndsTheIntentAndFreesTheParts) {
