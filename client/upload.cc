@@ -121,6 +121,10 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
       err << "error: multipart uploads are signed with V4 only\n";
       return 2;
     }
+    if (!args.multipart) {
+      err << "note: " << size << " bytes is above --multipart_threshold ("
+          << args.multipart_threshold << "); uploading in parts\n";
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     BrokerClient broker(args.target, args.api_key);
     return UploadMultipart(broker, args, size,
