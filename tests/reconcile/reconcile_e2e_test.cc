@@ -125,36 +125,59 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
 namespace uploadbroker {
 namespace {
 
-TEST(ReconcileE2e, AnExpiredMultipartUploadIsAbortedInOss) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+// oss-sim and a broker that reconciles every 100 ms; nothing listens at the
+// callback URL, so OSS's callbacks fail.
+struct Stack {
   testing::TempDir dir;
-  osssim::SimulatorOptions so;
-  so.data_dir = dir.File("sim");
-  so.credentials = {kAk, kSk};
-  auto sim = osssim::Simulator::Create(so);
-  ASSERT_TRUE(sim.ok()) << sim.status();
-  std::string yaml = absl::StrCat(
-      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
-      "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\"}\n",
-      "ledger: {path: ", dir.File("ledger.db"), "}\n",
-      "credentials: {access_key_id_file: ", dir.WriteFile("ak", kAk),
-      ", access_key_secret_file: ", dir.WriteFile("sk", kSk), "}\n",
-      "reconcile: {interval: 100ms, grace: 1ms}\n",
-      "buckets:\n  - {name: devbucket, region: cn-hangzhou, endpoint: \"http://127.0.0.1:",
-      (*sim)->port(), "\", path_style: true}\n",
-      "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
-      "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
-  server::Options opts;
-  opts.config_path = dir.WriteFile("broker.yaml", yaml);
-  auto broker = server::Server::Create(opts);
-  ASSERT_TRUE(broker.ok()) << broker.status();
-  client::BrokerClient client(absl::StrCat("127.0.0.1:", (*broker)->grpc_port()), kApiKey);
+  std::unique_ptr<osssim::Simulator> sim;
+  std::unique_ptr<server::Server> broker;
+  std::unique_ptr<client::BrokerClient> client;
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  auto reader = client.stub().Subscribe(&ctx, v1::SubscribeRequest());
-  reader->WaitForInitialMetadata();
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader;
 
+  void Start() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    osssim::SimulatorOptions so;
+    so.data_dir = dir.File("sim");
+    so.credentials = {kAk, kSk};
+    auto s = osssim::Simulator::Create(so);
+    ASSERT_TRUE(s.ok()) << s.status();
+    sim = *std::move(s);
+    std::string yaml = absl::StrCat(
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\"}\n",
+        "ledger: {path: ", dir.File("ledger.db"), "}\n",
+        "credentials: {access_key_id_file: ", dir.WriteFile("ak", kAk),
+        ", access_key_secret_file: ", dir.WriteFile("sk", kSk), "}\n",
+        "reconcile: {interval: 100ms, grace: 1ms}\n",
+        "buckets:\n  - {name: devbucket, region: cn-hangzhou, endpoint: \"http://127.0.0.1:",
+        sim->port(), "\", path_style: true}\n",
+        "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
+        "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
+    server::Options opts;
+    opts.config_path = dir.WriteFile("broker.yaml", yaml);
+    auto b = server::Server::Create(opts);
+    ASSERT_TRUE(b.ok()) << b.status();
+    broker = *std::move(b);
+    client = std::make_unique<client::BrokerClient>(
+        absl::StrCat("127.0.0.1:", broker->grpc_port()), kApiKey);
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    reader = client->stub().Subscribe(&ctx, v1::SubscribeRequest());
+    reader->WaitForInitialMetadata();
+  }
+  ~Stack() {
+    ctx.TryCancel();
+    if (reader) reader->Finish();
+  }
+};
+
+TEST(ReconcileE2e, AnExpiredMultipartUploadIsAbortedInOss) {
+  Stack stack;
+  stack.Start();
+  auto& client = *stack.client;
+  auto& sim = stack.sim;
+  auto& reader = stack.reader;
   v1::CreateMultipartUploadRequest req;
   req.set_bucket("devbucket");
   req.set_key("uploads/abandoned.bin");
@@ -163,16 +186,42 @@ TEST(ReconcileE2e, AnExpiredMultipartUploadIsAbortedInOss) {
   req.set_ttl_seconds(1);
   auto created = client.CreateMultipartUpload(req);
   ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_EQ((*sim)->multipart_uploads_in_progress(), 1u);
+  EXPECT_EQ(sim->multipart_uploads_in_progress(), 1u);
 
   // Nobody completes it: once expired, the reconciler aborts it in OSS.
   v1::SubscribeResponse resp;
   ASSERT_TRUE(reader->Read(&resp));
   EXPECT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_EXPIRED);
   EXPECT_EQ(resp.event().upload_expired().upload().upload_id(), created->upload_id());
-  EXPECT_EQ((*sim)->multipart_uploads_in_progress(), 0u);
-  ctx.TryCancel();
-  reader->Finish();
+  EXPECT_EQ(sim->multipart_uploads_in_progress(), 0u);
+}
+
+TEST(ReconcileE2e, AMultipartUploadWhoseCallbackFailedIsReportedFromOss) {
+  Stack stack;
+  stack.Start();
+  const std::string data(250 * 1024, 'm');  // 3 parts of 100 KiB
+  client::UploadArgs args;
+  args.target = absl::StrCat("127.0.0.1:", stack.broker->grpc_port());
+  args.api_key = kApiKey;
+  args.bucket = "devbucket";
+  args.key = "uploads/lost-multipart.bin";
+  args.content_type = "application/octet-stream";
+  args.ttl_seconds = 2;
+  args.multipart = true;
+  args.part_size = 100 * 1024;
+  args.file = stack.dir.WriteFile("lost.bin", data);
+  std::ostringstream out, err;
+  EXPECT_EQ(client::Upload(args, out, err), 1);  // stored, but the callback failed
+  EXPECT_THAT(err.str(), HasSubstr("could not deliver the upload callback"));
+
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(stack.reader->Read(&resp));
+  ASSERT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  const v1::Completion& c = resp.event().upload_completed().upload().completion();
+  EXPECT_EQ(c.source(), v1::COMPLETION_SOURCE_RECONCILED);
+  EXPECT_EQ(c.operation(), "CompleteMultipartUpload");
+  EXPECT_EQ(c.part_count(), 3);
+  EXPECT_EQ(c.size(), static_cast<int64_t>(data.size()));
 }
 
 }  // namespace
