@@ -1,6 +1,6 @@
 // fanout_broker_server: the broker side of bench/fanout_bench.sh. It hosts
 // the broker's gRPC API exactly as service/server/server.cc does (config
-// file, SqliteLedger, Authenticator, Issuer, EventStreamer,
+// file, the ledger it names (SQLite or PostgreSQL), Authenticator, Issuer, EventStreamer,
 // UploadBrokerService, same channel arguments) minus the HTTP listener, and
 // adds bench-only event production from inside the process, the way OSS
 // callbacks reach the ledger (CompleteUpload of a pending intent):
@@ -28,7 +28,8 @@
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "issue/issuer.h"
-#include "ledger/sqlite_ledger.h"
+#include "ledger/ledger.h"
+#include "server/open_ledger.h"
 #include "rpc/service.h"
 #include "stream/event_streamer.h"
 
@@ -100,17 +101,13 @@ int main(int argc, char** argv) {
     std::cerr << creds.status() << std::endl;
     return 2;
   }
-  ub::ledger::SqliteLedger::Options lo;
-  lo.path = config->ledger_path;
-  lo.clock = &clock;
-  lo.retain_max_events = config->retain_events;
-  lo.retain_max_age = config->retain_age;
-  auto ledger_or = ub::ledger::SqliteLedger::Create(lo);
+  // The engine the config names, as the broker opens it.
+  auto ledger_or = ub::server::OpenLedger(*config, clock);
   if (!ledger_or.ok()) {
     std::cerr << ledger_or.status() << std::endl;
     return 2;
   }
-  ub::ledger::SqliteLedger& ledger = **ledger_or;
+  ub::ledger::Ledger& ledger = **ledger_or;
 
   const int64_t prefill = absl::GetFlag(FLAGS_prefill);
   const int64_t intents = absl::GetFlag(FLAGS_intents);
