@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/authenticator.h"
 #include "common/crypto.h"
+#include "common/oss_names.h"
 #include "common/status_macros.h"
 #include "issue/validate.h"
 #include "policy/callback_param.h"
@@ -109,11 +110,11 @@ void Issuer::CreatePostPolicy(
     policy::PostPolicyInput in;
     in.bucket = req.bucket();
     if (!req.key_prefix().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key_prefix", req.key_prefix()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key_prefix", req.key_prefix()));
       in.key = req.key_prefix();
       in.key_is_prefix = true;
     } else if (!req.key().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
       in.key = req.key();
     } else {
       in.key = absl::StrCat(caller.key_prefixes.empty() ? "" : caller.key_prefixes[0],
@@ -177,7 +178,7 @@ void Issuer::CreatePresignedPut(
     Common c;
     UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
-    UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+    UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
     if (req.content_type().empty()) {
       return absl::InvalidArgumentError("content_type: required (it is signed and the uploader must send it)");

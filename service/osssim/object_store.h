@@ -39,9 +39,6 @@ class ObjectStore {
   std::optional<ObjectInfo> Head(absl::string_view bucket, absl::string_view key) const;
   std::optional<std::string> Read(absl::string_view bucket, absl::string_view key) const;
 
-  // OSS bucket naming: 3-63 of [a-z0-9-], not starting or ending with '-'.
-  static bool ValidBucket(absl::string_view bucket);
-
  private:
   std::string Path(absl::string_view bucket, absl::string_view key, absl::string_view ext) const;
   std::string dir_;

@@ -10,13 +10,12 @@
 #include "absl/time/clock.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
+#include "common/oss_names.h"
 #include "osssim/multipart.h"
 #include "osssim/request_auth.h"
 
 namespace uploadbroker::osssim {
 namespace {
-
-constexpr size_t kMaxKeyBytes = 1023;
 
 http::Response Error(const OssError& e, const std::string& request_id) {
   http::Response r;
@@ -128,10 +127,10 @@ http::Response Simulator::Route(const http::Request& req) {
     bucket = bk.first;
     key = bk.second;
   }
-  if (!ObjectStore::ValidBucket(bucket)) {
+  if (!common::IsValidBucketName(bucket)) {
     return Error({400, "InvalidBucketName", "The specified bucket is not valid."}, request_id);
   }
-  if (key.size() > kMaxKeyBytes) {
+  if (key.size() > common::kMaxObjectKeyBytes) {
     return Error(InvalidArgument("The object key is too long."), request_id);
   }
   if (req.method == "POST" && key.empty()) return PostObject(req, bucket, request_id);
@@ -166,7 +165,7 @@ http::Response Simulator::PostObject(const http::Request& req, const std::string
   if (auto e = CheckPostSignature(fields, options_.credentials, now)) return Error(*e, request_id);
   std::string key = fields.count("key") ? fields["key"] : "";
   if (key.empty()) return Error(InvalidArgument("The key form field is missing."), request_id);
-  if (key.size() > kMaxKeyBytes) return Error(InvalidArgument("The key is too long."), request_id);
+  if (key.size() > common::kMaxObjectKeyBytes) return Error(InvalidArgument("The key is too long."), request_id);
   if (auto e = CheckPostPolicy(fields, bucket, static_cast<int64_t>(file.value.size()), now)) {
     return Error(*e, request_id);
   }

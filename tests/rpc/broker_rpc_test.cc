@@ -159,6 +159,39 @@ TEST_F(BrokerRpcTest, IssuesV1PolicyAndPresignedPuts) {
   EXPECT_THAT(v1put->url(), HasSubstr("security-token="));
 }
 
+TEST_F(BrokerRpcTest, RejectsUnsafeKeysNamingTheFieldAndReason) {
+  Start();
+  struct Case {
+    std::string key;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"uploads/app/../admin/x", "contains a '..' path segment"},
+      {"uploads/app/./x", "contains a '.' path segment"},
+      {"uploads/app//x", "contains '//'"},
+      {"uploads/app/x\xc2\x85", "contains a control character (U+0085)"},
+      {"uploads/app/gnp.\xe2\x80\xae" "exe", "contains a bidirectional control character (U+202E)"},
+      {"uploads/app/\xe2\x81\xa7x", "contains a bidirectional control character (U+2067)"},
+  };
+  for (const Case& c : cases) {
+    auto req = PostReq();
+    req.set_key(c.key);
+    ExpectError(app_->CreatePostPolicy(req).status(), absl::StatusCode::kInvalidArgument,
+                "key: " + c.reason);
+    req.clear_key();
+    req.set_key_prefix(c.key + "/");
+    ExpectError(app_->CreatePostPolicy(req).status(), absl::StatusCode::kInvalidArgument,
+                "key_prefix: " + c.reason);
+    v1::CreatePresignedPutRequest put;
+    put.set_bucket("photos");
+    put.set_key(c.key);
+    put.set_content_type("image/png");
+    put.set_content_length(10);
+    ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+                "key: " + c.reason);
+  }
+}
+
 TEST_F(BrokerRpcTest, RejectsMissingOrWrongKeys) {
   Start();
   ExpectError(anonymous_->CreatePostPolicy(PostReq()).status(),
