@@ -78,6 +78,7 @@ class OssSimE2eTest : public ::testing::Test {
     sim_ = *std::move(sim);
     http_port_ = FreePort();
     std::string yaml = absl::StrCat(
+        "development: true\n",  // oss-sim speaks plain HTTP
         "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:", http_port_, "\"}\n",
         "callback: {url: \"http://127.0.0.1:", http_port_, "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
