@@ -178,6 +178,8 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
   req.set_bucket(args.bucket);
   req.set_key(args.key.empty() ? args.key_prefix + filename : args.key);
   req.set_content_type(args.content_type);
+  // The file's exact size, signed: the broker requires it below OSS's 5 GiB cap.
+  req.set_content_length(static_cast<int64_t>(data.size()));
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
   if (!FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;

@@ -76,6 +76,24 @@ void StoreThenAnswer(ledger::Ledger& ledger, absl::StatusOr<v1::Upload> intent,
   ledger.CreateIntent(*std::move(intent), std::move(done));
 }
 
+// A PUT has no content-length-range: the only size limit it carries is a
+// signed Content-Length. So below OSS's own 5 GiB cap the exact size is
+// required, and V1, which cannot sign Content-Length, is refused.
+absl::Status CheckPutSizeIsSigned(const config::Caller& caller, bool v4, int64_t content_length) {
+  if (caller.max_size >= common::kMaxObjectSize) return absl::OkStatus();
+  if (!v4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold an upload to "
+        "caller '", caller.name, "' limit of ", caller.max_size, " bytes; use V4 with content_length"));
+  }
+  if (content_length == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "content_length: required: caller '", caller.name, "' may upload at most ", caller.max_size,
+        " bytes, and a presigned PUT holds to that only by signing the exact Content-Length"));
+  }
+  return absl::OkStatus();
+}
+
 std::string BucketUrl(const config::Bucket& b) {
   return b.path_style ? absl::StrCat(b.scheme, "://", b.public_host, "/", b.name, "/")
                       : absl::StrCat(b.scheme, "://", b.public_host, "/");
@@ -191,10 +209,11 @@ void Issuer::CreatePresignedPut(
           "content_length: ", req.content_length(), " exceeds caller '", caller.name,
           "' limit of ", caller.max_size));
     }
+    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
+    UB_RETURN_IF_ERROR(CheckPutSizeIsSigned(caller, v4, req.content_length()));
     UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
     UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
     c.expires = c.now + ttl;
-    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
 
     policy::PresignInput in;
     in.method = "PUT";

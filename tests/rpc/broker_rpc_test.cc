@@ -18,6 +18,7 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Hash(const std::string& key) { return common::HexEncode(common::Sha256(key)); }
 
@@ -153,10 +154,36 @@ TEST_F(BrokerRpcTest, IssuesV1PolicyAndPresignedPuts) {
   EXPECT_FALSE(headers["x-oss-callback"].empty());
 
   put.set_signature_version(v1::SIGNATURE_VERSION_V1);
-  auto v1put = app_->CreatePresignedPut(put);
+  // V1 cannot sign Content-Length, so only a caller without a size limit
+  // below OSS's 5 GiB cap may have a V1 URL (see PresignedPutBelowTheCap...).
+  auto v1put = admin_->CreatePresignedPut(put);
   ASSERT_TRUE(v1put.ok()) << v1put.status();
   EXPECT_THAT(v1put->url(), HasSubstr("OSSAccessKeyId=STS.TestId"));
   EXPECT_THAT(v1put->url(), HasSubstr("security-token="));
+}
+
+TEST_F(BrokerRpcTest, PresignedPutBelowTheCapMustSignContentLength) {
+  Start();
+  v1::CreatePresignedPutRequest put;
+  put.set_bucket("photos");
+  put.set_key("uploads/app/a.png");
+  put.set_content_type("image/png");
+  // app's max_size is 1 MiB: without a signed size a PUT could store 5 GiB.
+  ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+              "content_length: required: caller 'app' may upload at most 1048576 bytes");
+  put.set_content_length(10);
+  put.set_signature_version(v1::SIGNATURE_VERSION_V1);
+  ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+              "signature_version: V1 cannot sign Content-Length");
+  put.set_signature_version(v1::SIGNATURE_VERSION_V4);
+  auto v4 = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_THAT(v4->url(), HasSubstr("x-oss-additional-headers=content-length"));
+  // admin has OSS's own 5 GiB cap: the exact size stays optional.
+  put.clear_content_length();
+  auto any_size = admin_->CreatePresignedPut(put);
+  ASSERT_TRUE(any_size.ok()) << any_size.status();
+  EXPECT_THAT(any_size->url(), Not(HasSubstr("x-oss-additional-headers")));
 }
 
 TEST_F(BrokerRpcTest, RejectsUnsafeKeysNamingTheFieldAndReason) {
