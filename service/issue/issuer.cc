@@ -160,6 +160,7 @@ void Issuer::CreatePostPolicy(
     in.region = c.bucket->region;
     in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
     in.callback_b64 = callback_param_.Build(c.intent.upload_id());
+    in.forbid_overwrite = !req.allow_overwrite();
     policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
 
     v1::Upload& intent = c.intent;
@@ -229,6 +230,8 @@ void Issuer::CreatePresignedPut(
     }
     in.headers.emplace_back("x-oss-callback",
                             callback_param_.Build(c.intent.upload_id()));
+    // An x-oss-* header: V1 and V4 both sign it, so the uploader cannot drop it.
+    if (!req.allow_overwrite()) in.headers.emplace_back(policy::kForbidOverwrite, "true");
     in.now = c.now;
     in.expires = ttl;
     in.region = c.bucket->region;

@@ -44,7 +44,12 @@ std::string ObjectStore::Path(absl::string_view bucket, absl::string_view key,
 
 absl::StatusOr<ObjectInfo> ObjectStore::Put(absl::string_view bucket, absl::string_view key,
                                             absl::string_view data, std::string content_type,
-                                            std::map<std::string, std::string> metadata) {
+                                            std::map<std::string, std::string> metadata,
+                                            bool forbid_overwrite) {
+  absl::MutexLock lock(&write_mu_);
+  if (forbid_overwrite && Head(bucket, key).has_value()) {
+    return absl::AlreadyExistsError("The object you specified already exists and can not be overwritten.");
+  }
   std::error_code ec;
   std::filesystem::create_directories(absl::StrCat(dir_, "/", bucket), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create bucket dir: ", ec.message()));

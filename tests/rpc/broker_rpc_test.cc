@@ -186,6 +186,37 @@ TEST_F(BrokerRpcTest, PresignedPutBelowTheCapMustSignContentLength) {
   EXPECT_THAT(any_size->url(), Not(HasSubstr("x-oss-additional-headers")));
 }
 
+TEST_F(BrokerRpcTest, ForbidsOverwriteUnlessTheRequestAllowsIt) {
+  Start();
+  auto post = app_->CreatePostPolicy(PostReq());
+  ASSERT_TRUE(post.ok()) << post.status();
+  std::map<std::string, std::string> fields;
+  for (const auto& f : post->fields()) fields[f.name()] = f.value();
+  EXPECT_EQ(fields["x-oss-forbid-overwrite"], "true");
+  EXPECT_THAT(post->policy_json(), HasSubstr(R"({"x-oss-forbid-overwrite":"true"})"));
+  auto req = PostReq();
+  req.set_allow_overwrite(true);
+  post = app_->CreatePostPolicy(req);
+  ASSERT_TRUE(post.ok()) << post.status();
+  for (const auto& f : post->fields()) EXPECT_NE(f.name(), "x-oss-forbid-overwrite");
+  EXPECT_THAT(post->policy_json(), Not(HasSubstr("x-oss-forbid-overwrite")));
+
+  v1::CreatePresignedPutRequest put;
+  put.set_bucket("photos");
+  put.set_key("uploads/app/a.png");
+  put.set_content_type("image/png");
+  put.set_content_length(10);
+  auto signed_put = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(signed_put.ok()) << signed_put.status();
+  std::map<std::string, std::string> headers;
+  for (const auto& h : signed_put->headers()) headers[h.name()] = h.value();
+  EXPECT_EQ(headers["x-oss-forbid-overwrite"], "true");  // x-oss-*: always signed
+  put.set_allow_overwrite(true);
+  signed_put = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(signed_put.ok()) << signed_put.status();
+  for (const auto& h : signed_put->headers()) EXPECT_NE(h.name(), "x-oss-forbid-overwrite");
+}
+
 TEST_F(BrokerRpcTest, RejectsUnsafeKeysNamingTheFieldAndReason) {
   Start();
   struct Case {
