@@ -384,6 +384,13 @@ TEST_F(OssSimE2eTest, SecondUploadToAKeyIsRefusedUnlessOverwriteIsAllowed) {
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(NextCompleted().upload_id(), allowed->upload_id());
   EXPECT_EQ(store.Read("devbucket", a.key), "replaced");
+  a.v1 = false;  // a presigned PUT, as `ubctl upload --presigned --allow_overwrite`
+  a.allow_overwrite = true;
+  std::string out;
+  EXPECT_EQ(Upload(a, "put again", &out, &err), 0) << err;
+  EXPECT_THAT(out, HasSubstr("\"upload_id\""));
+  EXPECT_EQ(NextCompleted().completion().size(), 9);
+  EXPECT_EQ(store.Read("devbucket", a.key), "put again");
 }
 
 TEST_F(OssSimE2eTest, TheUploaderCannotDropForbidOverwrite) {
