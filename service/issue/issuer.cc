@@ -83,8 +83,9 @@ absl::Status CheckPutSizeIsSigned(const config::Caller& caller, bool v4, int64_t
   if (caller.max_size >= common::kMaxObjectSize) return absl::OkStatus();
   if (!v4) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold an upload to "
-        "caller '", caller.name, "' limit of ", caller.max_size, " bytes; use V4 with content_length"));
+        "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold the upload to "
+        "the ", caller.max_size, "-byte limit of caller '", caller.name,
+        "'; use V4 with content_length"));
   }
   if (content_length == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
