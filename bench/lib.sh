@@ -74,6 +74,7 @@ callback_bench_config() {
   echo LTAI5tBenchAccessKeyId > "$1/ak"
   echo bench-secret > "$1/sk"
   cat > "$1/broker.yaml" <<YAML
+development: true
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback:
   url: "https://broker.example.com/oss/callback"

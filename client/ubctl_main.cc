@@ -40,6 +40,7 @@ ABSL_FLAG(int64_t, content_length, 0, "Exact size in bytes, signed into the URL 
 ABSL_FLAG(int64_t, ttl, 0, "Validity in seconds (default: the broker's default)");
 ABSL_FLAG(std::vector<std::string>, meta, {}, "Metadata as k=v,k=v");
 ABSL_FLAG(bool, v1, false, "Sign with OSS signature V1 instead of V4");
+ABSL_FLAG(bool, allow_overwrite, false, "policy, presign, upload: let the upload replace an existing object");
 ABSL_FLAG(std::string, state, "", "list: only this state (pending, completed, expired)");
 ABSL_FLAG(int32_t, page_size, 0, "list: page size");
 ABSL_FLAG(std::string, path_and_query, "", "verify-callback: request path and query as OSS sent them");
@@ -130,6 +131,7 @@ int Policy(BrokerClient& c) {
   }
   req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
   req.set_signature_version(Version());
+  req.set_allow_overwrite(absl::GetFlag(FLAGS_allow_overwrite));
   if (int rc = FillMetadata(req.mutable_metadata())) return rc;
   auto resp = c.CreatePostPolicy(req);
   return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
@@ -143,6 +145,7 @@ int Presign(BrokerClient& c) {
   req.set_content_length(absl::GetFlag(FLAGS_content_length));
   req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
   req.set_signature_version(Version());
+  req.set_allow_overwrite(absl::GetFlag(FLAGS_allow_overwrite));
   if (int rc = FillMetadata(req.mutable_metadata())) return rc;
   auto resp = c.CreatePresignedPut(req);
   return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
@@ -205,6 +208,7 @@ int main(int argc, char** argv) {
     a.max_size = absl::GetFlag(FLAGS_max_size);
     a.presigned = absl::GetFlag(FLAGS_presigned);
     a.v1 = absl::GetFlag(FLAGS_v1);
+    a.allow_overwrite = absl::GetFlag(FLAGS_allow_overwrite);
     a.progress = isatty(STDERR_FILENO) != 0;
     return uploadbroker::client::Upload(a, std::cout, std::cerr);
   }

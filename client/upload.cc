@@ -82,6 +82,10 @@ std::string Explain(const OssAnswer& a) {
   if (absl::StrContains(message, "Request has expired")) {
     return "the presigned URL expired before the upload reached OSS; ask the broker for a new one";
   }
+  if (code == "FileAlreadyExists") {
+    return "an object already exists at this key and the authorization forbids overwriting it; "
+           "use another key, or allow overwriting (ubctl --allow_overwrite)";
+  }
   if (code == "EntityTooLarge") return "the file is larger than the broker allows for this upload";
   if (code == "EntityTooSmall") return "the file is smaller than the broker allows for this upload";
   if (code == "SignatureDoesNotMatch") {
@@ -137,6 +141,7 @@ int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& 
   req.set_max_size(args.max_size);
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
+  req.set_allow_overwrite(args.allow_overwrite);
   if (!FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;
   auto policy = broker.CreatePostPolicy(req);
   if (!policy.ok()) {
@@ -178,8 +183,11 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
   req.set_bucket(args.bucket);
   req.set_key(args.key.empty() ? args.key_prefix + filename : args.key);
   req.set_content_type(args.content_type);
+  // The file's exact size, signed: the broker requires it below OSS's 5 GiB cap.
+  req.set_content_length(static_cast<int64_t>(data.size()));
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
+  req.set_allow_overwrite(args.allow_overwrite);
   if (!FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;
   auto put = broker.CreatePresignedPut(req);
   if (!put.ok()) {

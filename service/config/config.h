@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/oss_names.h"
 
 namespace uploadbroker::config {
 
@@ -43,14 +44,21 @@ struct Caller {
   std::string name;
   std::string api_key_sha256;  // lowercase hex SHA-256 of the API key
   std::vector<std::string> buckets;
-  std::vector<std::string> key_prefixes;  // empty: any key
-  int64_t max_size = 5LL << 30;            // bytes; OSS's own cap is 5 GiB
+  // Each non-empty, ending with '/', a safe key (common::CheckObjectKey);
+  // none: any key.
+  std::vector<std::string> key_prefixes;
+  int64_t max_size = common::kMaxObjectSize;  // bytes; OSS's own cap is 5 GiB
   std::vector<std::string> content_types;  // empty: any
   absl::Duration max_ttl = absl::Hours(1);
 };
 
 struct Config {
   std::string source;  // file the config was read from, for messages
+  // `development: true` allows what only a local simulator needs: http://
+  // bucket endpoints, and a trusted callback key named by an http:// URL or
+  // fetched from its URL. Without it a trusted key must come from a file
+  // under an https:// name. The broker warns at startup when it is on.
+  bool development = false;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
   // Public URL OSS posts callbacks to; its path is the callback route and
@@ -87,7 +95,8 @@ struct Config {
 };
 
 // Parses YAML text. `source` names the file in error messages. Errors are
-// InvalidArgument "<source>: <field>: <reason>".
+// InvalidArgument "<source>: <field>: <reason>". Strict: an unknown or
+// repeated key in any mapping is an error naming its path.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
                                    const std::string& source);
 

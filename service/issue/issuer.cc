@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/authenticator.h"
 #include "common/crypto.h"
+#include "common/oss_names.h"
 #include "common/status_macros.h"
 #include "issue/validate.h"
 #include "policy/callback_param.h"
@@ -75,6 +76,25 @@ void StoreThenAnswer(ledger::Ledger& ledger, absl::StatusOr<v1::Upload> intent,
   ledger.CreateIntent(*std::move(intent), std::move(done));
 }
 
+// A PUT has no content-length-range: the only size limit it carries is a
+// signed Content-Length. So below OSS's own 5 GiB cap the exact size is
+// required, and V1, which cannot sign Content-Length, is refused.
+absl::Status CheckPutSizeIsSigned(const config::Caller& caller, bool v4, int64_t content_length) {
+  if (caller.max_size >= common::kMaxObjectSize) return absl::OkStatus();
+  if (!v4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold the upload to "
+        "the ", caller.max_size, "-byte limit of caller '", caller.name,
+        "'; use V4 with content_length"));
+  }
+  if (content_length == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "content_length: required: caller '", caller.name, "' may upload at most ", caller.max_size,
+        " bytes, and a presigned PUT holds to that only by signing the exact Content-Length"));
+  }
+  return absl::OkStatus();
+}
+
 std::string BucketUrl(const config::Bucket& b) {
   return b.path_style ? absl::StrCat(b.scheme, "://", b.public_host, "/", b.name, "/")
                       : absl::StrCat(b.scheme, "://", b.public_host, "/");
@@ -109,11 +129,11 @@ void Issuer::CreatePostPolicy(
     policy::PostPolicyInput in;
     in.bucket = req.bucket();
     if (!req.key_prefix().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key_prefix", req.key_prefix()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key_prefix", req.key_prefix()));
       in.key = req.key_prefix();
       in.key_is_prefix = true;
     } else if (!req.key().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
       in.key = req.key();
     } else {
       in.key = absl::StrCat(caller.key_prefixes.empty() ? "" : caller.key_prefixes[0],
@@ -141,6 +161,7 @@ void Issuer::CreatePostPolicy(
     in.region = c.bucket->region;
     in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
     in.callback_b64 = callback_param_.Build(c.intent.upload_id());
+    in.forbid_overwrite = !req.allow_overwrite();
     policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
 
     v1::Upload& intent = c.intent;
@@ -177,7 +198,7 @@ void Issuer::CreatePresignedPut(
     Common c;
     UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
-    UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+    UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
     if (req.content_type().empty()) {
       return absl::InvalidArgumentError("content_type: required (it is signed and the uploader must send it)");
@@ -190,10 +211,11 @@ void Issuer::CreatePresignedPut(
           "content_length: ", req.content_length(), " exceeds caller '", caller.name,
           "' limit of ", caller.max_size));
     }
+    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
+    UB_RETURN_IF_ERROR(CheckPutSizeIsSigned(caller, v4, req.content_length()));
     UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
     UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
     c.expires = c.now + ttl;
-    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
 
     policy::PresignInput in;
     in.method = "PUT";
@@ -209,6 +231,8 @@ void Issuer::CreatePresignedPut(
     }
     in.headers.emplace_back("x-oss-callback",
                             callback_param_.Build(c.intent.upload_id()));
+    // An x-oss-* header: V1 and V4 both sign it, so the uploader cannot drop it.
+    if (!req.allow_overwrite()) in.headers.emplace_back(policy::kForbidOverwrite, "true");
     in.now = c.now;
     in.expires = ttl;
     in.region = c.bucket->region;

@@ -15,10 +15,6 @@
 
 namespace uploadbroker::issue {
 
-// OSS object key rules: 1..1023 bytes of UTF-8, no leading '/' or '\\', no
-// control characters.
-absl::Status ValidateKey(absl::string_view field, absl::string_view key);
-
 // "type/subtype" with token characters, optional parameters; no control
 // characters.
 absl::Status ValidateContentType(absl::string_view field, absl::string_view value);
@@ -32,8 +28,6 @@ absl::Status ResolveContentTypes(const config::Caller& caller,
 // At most 32 entries, keys 1..128 bytes of [A-Za-z0-9_.-], values <= 1024
 // bytes of UTF-8.
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& md);
-
-bool IsValidUtf8(absl::string_view s);
 
 }  // namespace uploadbroker::issue
 

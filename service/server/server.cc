@@ -79,6 +79,10 @@ class BrokerServer final : public Server {
 
  private:
   absl::Status StartHttp() {
+    if (config_.development) {
+      spdlog::warn("!!! DEVELOPMENT MODE (development: true): plain-HTTP OSS endpoints and "
+                   "simulator callback keys are allowed. Never use it in production. !!!");
+    }
     UB_ASSIGN_OR_RETURN(std::vector<callback::TrustedKey> extra, ingest::LoadTrustedKeys(config_));
     for (const auto& k : extra) {
       spdlog::warn("!!! TRUSTING A NON-OSS CALLBACK KEY for x-oss-pub-key-url {} (SPKI sha256 {}). "

@@ -49,8 +49,8 @@ class ClusterTest : public ::testing::Test {
     const size_t at = head.find("ledger: {path: ");
     head.replace(at, head.find('\n', at) - at,
                  absl::StrCat("ledger: {postgres: {dsn_file: ", dir_.WriteFile("dsn", *dsn), "}}"));
-    config_ = dir_.WriteFile("broker.yaml", absl::StrCat(head, R"(buckets: [{name: b, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
-callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [b]}]
+    config_ = dir_.WriteFile("broker.yaml", absl::StrCat(head, R"(buckets: [{name: bkt, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
+callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [bkt]}]
 reconcile: {enabled: false}
 )"));
   }
@@ -64,7 +64,7 @@ reconcile: {enabled: false}
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) {
       v1::CreatePostPolicyRequest req;
-      req.set_bucket("b");
+      req.set_bucket("bkt");
       req.set_key(absl::StrCat("cluster/", i));
       auto resp = client.CreatePostPolicy(req);
       EXPECT_TRUE(resp.ok()) << resp.status();
@@ -74,7 +74,7 @@ reconcile: {enabled: false}
   }
 
   std::string Callback(const std::string& id, int i) {
-    std::string body = nlohmann::json{{"upload_id", id}, {"bucket", "b"},
+    std::string body = nlohmann::json{{"upload_id", id}, {"bucket", "bkt"},
                                       {"object", absl::StrCat("cluster/", i)}, {"size", i},
                                       {"etag", "\"e\""}, {"mimeType", "application/octet-stream"}}
                            .dump();

@@ -59,6 +59,9 @@ struct BadCase {
   std::string from, to, expect;
 };
 
+// Readable test names (the expected error, not the struct's bytes).
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.expect; }
+
 class ParseConfigRejects : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ParseConfigRejects, NamingFileFieldAndReason) {
@@ -100,6 +103,93 @@ INSTANTIATE_TEST_SUITE_P(
                 "reconcile: must be a map"},
         BadCase{"listen: {", "listen: {{", "line 2"}));
 
+// Every mapping rejects keys it does not know, naming the whole path: a
+// misspelt setting never falls back to a default silently.
+INSTANTIATE_TEST_SUITE_P(
+    UnknownKeysAtEveryLevel, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"key_prefixes: [uploads/]", "key_prefix: [uploads/]", "callers[0].key_prefix: unknown field"},
+        BadCase{"max_ttl: 30m", "max_ttl: 30m\n    max_tll: 1h", "callers[0].max_tll: unknown field"},
+        BadCase{"region: oss-cn-hangzhou", "regoin: oss-cn-hangzhou", "buckets[0].regoin: unknown field"},
+        BadCase{"grpc: \"127.0.0.1:0\"", "grcp: \"127.0.0.1:0\"", "listen.grcp: unknown field"},
+        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key: x", "callback.trusted_key: unknown field"},
+        BadCase{"retain_age: 720h", "retain_ages: 720h", "ledger.retain_ages: unknown field"},
+        BadCase{"interval: 30s", "intervall: 30s", "reconcile.intervall: unknown field"},
+        BadCase{"access_key_id_file: /run/ak", "access_key_file: /run/ak", "credentials.access_key_file: unknown field"},
+        BadCase{"default_ttl: 10m", "default_ttl: 10m\ndefault_ttl: 20m", "default_ttl: repeated field"},
+        BadCase{"listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}", "listen: 5", "listen: must be a map"},
+        BadCase{"credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}",
+                "credentials: [a]", "credentials: must be a map"}));
+
+// Prefixes and bucket names: what the broker signs must be well-formed.
+INSTANTIATE_TEST_SUITE_P(
+    Names, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads]", "callers[0].key_prefixes[0]: must end with '/'"},
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads/, \"\"]", "callers[0].key_prefixes[1]: must not be empty"},
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [/uploads/]", "callers[0].key_prefixes[0]: must not start with '/'"},
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads/../]", "callers[0].key_prefixes[0]: contains a '..' path segment"},
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads//]", "callers[0].key_prefixes[0]: contains '//'"},
+        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [\"up\\u202eloads/\"]",
+                "callers[0].key_prefixes[0]: contains a bidirectional control character (U+202E)"},
+        BadCase{"name: photos", "name: Photos", "buckets[0].name: 'Photos' is not an OSS bucket name"},
+        BadCase{"name: photos", "name: ph", "buckets[0].name: 'ph' is not an OSS bucket name"},
+        BadCase{"name: photos", "name: photos-", "buckets[0].name: 'photos-' is not an OSS bucket name"},
+        BadCase{"name: photos", "name: my_photos", "buckets[0].name: 'my_photos' is not an OSS bucket name"}));
+
+// Without `development: true`, nothing meant for a local simulator passes.
+INSTANTIATE_TEST_SUITE_P(
+    DevelopmentOnly, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"\"https://oss-cn-hangzhou.aliyuncs.com\"", "\"http://127.0.0.1:9000\"",
+                "buckets[0].endpoint: must be https:// (plain HTTP exposes signed requests and answers) "
+                "(development only: set development: true"},
+        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"http://127.0.0.1:9000/sim_pub_key.pem\", "
+                "trusted_key_file: /run/sim.pem",
+                "callback.trusted_key_url: trusting a key named by a plain http:// URL is for a simulator"},
+        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"https://keys.example.com/k.pem\"",
+                "callback.trusted_key_url: needs callback.trusted_key_file"},
+        BadCase{"default_ttl: 10m", "default_ttl: 10m\ndevelopment: yes please", "development: must be true or false"}));
+
+TEST(ParseConfig, DevelopmentAllowsHttpEndpointsAndSimulatorKeys) {
+  std::string text = Valid();
+  text.replace(text.find("\"https://oss-cn-hangzhou.aliyuncs.com\""),
+               std::string("\"https://oss-cn-hangzhou.aliyuncs.com\"").size(), "\"http://127.0.0.1:9000\"");
+  text.replace(text.find("callback: {url: \"https://broker.example.com/oss/callback\"}"),
+               std::string("callback: {url: \"https://broker.example.com/oss/callback\"}").size(),
+               "callback: {url: \"https://broker.example.com/oss/callback\", "
+               "trusted_key_url: \"http://127.0.0.1:9000/sim_pub_key.pem\"}");
+  EXPECT_FALSE(ParseConfig(text, "broker.yaml").ok());
+  auto cfg = ParseConfig("development: true\n" + text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->development);
+  EXPECT_EQ(cfg->buckets[0].scheme, "http");
+  EXPECT_EQ(cfg->trusted_key_url, "http://127.0.0.1:9000/sim_pub_key.pem");
+}
+
+TEST(ParseConfig, ProductionTrustsAnExtraKeyOnlyFromAFileUnderAnHttpsName) {
+  std::string text = Valid();
+  text.replace(text.find("callback: {url: \"https://broker.example.com/oss/callback\"}"),
+               std::string("callback: {url: \"https://broker.example.com/oss/callback\"}").size(),
+               "callback: {url: \"https://broker.example.com/oss/callback\", "
+               "trusted_key_url: \"https://keys.example.com/k.pem\", trusted_key_file: /run/k.pem}");
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_FALSE(cfg->development);
+  EXPECT_EQ(cfg->trusted_key_file, "/run/k.pem");
+}
+
+TEST(ParseConfig, KeyPrefixesMayBeLeftOutButNotMisspelt) {
+  std::string text = Valid();
+  text.replace(text.find("    key_prefixes: [uploads/]\n"), std::string("    key_prefixes: [uploads/]\n").size(), "");
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->callers[0].key_prefixes.empty());  // any key, as documented
+}
+
 TEST(LoadConfig, MissingFileNamesThePath) {
   auto cfg = LoadConfig("/nonexistent/broker.yaml");
   ASSERT_FALSE(cfg.ok());
@@ -117,6 +207,21 @@ TEST(LoadConfig, EnvironmentOverridesTheFile) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->ledger_path, "/data/ledger.db");
   EXPECT_EQ(cfg->callback_url, "https://cb.example.com/hook");
+}
+
+TEST(LoadConfig, OverriddenTrustedKeyUrlNeedsTheDevelopmentSwitch) {
+  testing::TempDir dir;
+  std::string path = dir.WriteFile("broker.yaml", Valid());
+  setenv("UB_TRUSTED_KEY_URL", "http://127.0.0.1:9000/sim_pub_key.pem", 1);
+  auto cfg = LoadConfig(path);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("environment overrides"));
+  EXPECT_THAT(cfg.status().message(), HasSubstr("callback.trusted_key_url: trusting a key named by a plain http://"));
+  std::string dev = dir.WriteFile("dev.yaml", "development: true\n" + Valid());
+  cfg = LoadConfig(dev);
+  unsetenv("UB_TRUSTED_KEY_URL");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->trusted_key_url, "http://127.0.0.1:9000/sim_pub_key.pem");
 }
 
 TEST(LoadConfig, BadOverrideIsRejected) {

@@ -35,8 +35,8 @@ TEST(CrashTest, NothingAnsweredIsLostAndNothingIsHalfWritten) {
   callback::TestSigner signer;
   std::string config = dir.WriteFile("broker.yaml", absl::StrCat(
       testing::BrokerYamlHead(dir, signer, "https://broker.example.com/cb"), R"(
-buckets: [{name: b, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
-callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [b]}]
+buckets: [{name: bkt, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
+callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [bkt]}]
 )"));
   std::string ready = dir.File("ready.json");
 
@@ -48,7 +48,7 @@ callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k"))
     client::BrokerClient client(absl::StrCat("127.0.0.1:", broker.grpc_port), "k");
     for (int i = 0; i < kIntents; ++i) {
       v1::CreatePostPolicyRequest req;
-      req.set_bucket("b");
+      req.set_bucket("bkt");
       req.set_key(absl::StrCat("crash/", i));
       auto resp = client.CreatePostPolicy(req);
       ASSERT_TRUE(resp.ok()) << resp.status();
@@ -56,7 +56,7 @@ callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k"))
     }
   }
   for (int i = 0; i < kIntents; ++i) {
-    std::string body = nlohmann::json{{"upload_id", ids[i]}, {"bucket", "b"},
+    std::string body = nlohmann::json{{"upload_id", ids[i]}, {"bucket", "bkt"},
                                       {"object", absl::StrCat("crash/", i)}, {"size", i},
                                       {"etag", "\"e\""}, {"mimeType", "application/octet-stream"}}
                            .dump();

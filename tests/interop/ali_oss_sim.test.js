@@ -61,7 +61,8 @@ test.before(async () => {
   const httpPort = await freePort();
   fs.writeFileSync(path.join(dir, 'ak'), AK);
   fs.writeFileSync(path.join(dir, 'sk'), SK);
-  fs.writeFileSync(path.join(dir, 'broker.yaml'), `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:${httpPort}"}
+  fs.writeFileSync(path.join(dir, 'broker.yaml'), `development: true
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:${httpPort}"}
 callback:
   url: "http://127.0.0.1:${httpPort}/oss/callback"
   trusted_key_url: "http://127.0.0.1:${simPort}/sim_pub_key.pem"

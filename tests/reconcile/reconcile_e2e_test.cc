@@ -42,6 +42,7 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   auto sim = osssim::Simulator::Create(so);
   ASSERT_TRUE(sim.ok()) << sim.status();
   std::string yaml = absl::StrCat(
+      "development: true\n",  // oss-sim speaks plain HTTP
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       // OSS cannot reach this: nothing listens there.
       "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\", trusted_key_url: \"",
