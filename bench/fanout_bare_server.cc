@@ -26,6 +26,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/fanout_event.h"
+#include "common/grpc_keepalive.h"
 #include "stream/event_batch.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
@@ -200,12 +201,7 @@ int main(int argc, char** argv) {
   Hub hub;
   BareService service(hub);
   grpc::ServerBuilder builder;
-  // Same channel arguments as the broker (service/server/server.cc).
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  uploadbroker::common::SetServerKeepalive(builder);  // as the broker's server does
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);

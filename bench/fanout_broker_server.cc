@@ -25,6 +25,7 @@
 #include "auth/authenticator.h"
 #include "bench/fanout_event.h"
 #include "common/clock.h"
+#include "common/grpc_keepalive.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "issue/issuer.h"
@@ -134,11 +135,7 @@ int main(int argc, char** argv) {
   auto streamer = std::make_unique<ub::stream::EventStreamer>(ledger);
   ub::rpc::UploadBrokerService service(auth, issuer, ledger, *streamer);
   grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  uploadbroker::common::SetServerKeepalive(builder);  // as the broker's server does
   int port = 0;
   builder.AddListeningPort(config->grpc_listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
