@@ -1,5 +1,7 @@
 #include "runtime/log_format.h"
 
+#include <grpc/support/log.h>
+
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
@@ -7,8 +9,23 @@
 
 namespace uploadbroker::runtime {
 
+namespace {
+
+// gpr_log's hook: called on whichever thread gRPC logs from.
+void LogGrpcLine(gpr_log_func_args* args) {
+  spdlog::level::level_enum level = spdlog::level::debug;
+  if (args->severity == GPR_LOG_SEVERITY_ERROR) level = spdlog::level::err;
+  if (args->severity == GPR_LOG_SEVERITY_INFO) level = spdlog::level::info;
+  spdlog::default_logger_raw()->log(spdlog::source_loc{args->file, args->line, ""}, level, "{}",
+                                    args->message);
+}
+
+}  // namespace
+
 void SetLogFormat(LogFormat format) {
-  if (format == LogFormat::kJson) spdlog::set_formatter(std::make_unique<JsonLogFormatter>());
+  if (format != LogFormat::kJson) return;
+  spdlog::set_formatter(std::make_unique<JsonLogFormatter>());
+  gpr_set_log_function(&LogGrpcLine);
 }
 
 void JsonLogFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {

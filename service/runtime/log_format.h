@@ -33,7 +33,11 @@ inline constexpr char kLogFormatHelp[] =
     "thread)";
 
 // Makes every spdlog logger of the process write `format`. Call from main
-// before other threads log; kText leaves spdlog's default pattern.
+// before other threads log; kText leaves spdlog's default pattern (and gRPC
+// writing its own lines to stderr). kJson also sends gRPC core's log lines
+// (gpr_log: a port that cannot be bound, a broken connection) through spdlog,
+// so they are JSON lines too: ERROR as error, INFO as info, DEBUG as debug,
+// with their file:line as `source`.
 void SetLogFormat(LogFormat format);
 
 // The formatter behind kJson. Thread-compatible, as spdlog formatters are

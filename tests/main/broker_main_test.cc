@@ -1,5 +1,10 @@
 // upload-broker as a user runs it: --help, --version, flags in kebab and
 // snake case, --log-format json.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
@@ -18,10 +23,11 @@ using ::testing::StartsWith;
 using testing::Exited;
 using testing::Subprocess;
 
-// A config that starts on ports 0 with a ledger and credentials in `dir`.
-std::string WriteConfig(const testing::TempDir& dir) {
+// A config with a ledger and credentials in `dir`, listening for HTTP on
+// port 0 and for gRPC on `grpc`.
+std::string WriteConfig(const testing::TempDir& dir, const std::string& grpc = "127.0.0.1:0") {
   return dir.WriteFile("broker.yaml", absl::StrCat(
-      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n"
+      "listen: {grpc: \"", grpc, "\", http: \"127.0.0.1:0\"}\n"
       "callback: {url: \"https://broker.example.com/oss/callback\"}\n"
       "ledger: {path: ", dir.File("ledger.db"), "}\n"
       "credentials: {access_key_id_file: ", dir.WriteFile("ak", "LTAI5tTestId"),
@@ -113,6 +119,28 @@ TEST(BrokerMain, JsonLogEscapesAnyMessage) {
   ASSERT_EQ(critical.size(), 1u) << e.out << e.err;
   EXPECT_THAT(critical[0]["msg"].get<std::string>(),
               HasSubstr("/nonexistent/a\"b\\c\td\ne\xef\xbf\xbd.yaml"));
+}
+
+TEST(BrokerMain, JsonLogsIncludeGrpcCoreLines) {
+  // A gRPC port already taken: gRPC core logs the bind error itself.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  testing::TempDir dir;
+  const std::string taken = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  Exited e = Subprocess::Run({UB_BROKER_BIN, "--log-format=json", "--config", WriteConfig(dir, taken)});
+  close(fd);
+  EXPECT_EQ(e.code, 2);
+  std::vector<std::string> errors;
+  for (const nlohmann::json& line : testing::JsonLogLines(e.out + e.err)) {
+    if (line["level"] == "error") errors.push_back(line["msg"]);
+  }
+  EXPECT_THAT(errors, Contains(HasSubstr("Address already in use"))) << e.out << e.err;
 }
 
 }  // namespace
