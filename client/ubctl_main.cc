@@ -79,7 +79,7 @@ constexpr char kUsage[] =
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
-    "--api-key or $UB_API_KEY. Flags are spelled --kebab-case (--snake_case works too).";
+    "--api-key or $UB_API_KEY.";
 
 std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
   if (!flag.empty()) return flag;
