@@ -24,9 +24,9 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "bench/fanout_event.h"
 #include "common/grpc_keepalive.h"
+#include "runtime/cli.h"
 #include "stream/event_batch.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
@@ -197,7 +197,11 @@ void Generate(Hub& hub, double rate) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_bare_server",
+                   "fanout_bare_server [flags]\n"
+                   "The in-memory Subscribe fan-out baseline of bench/fanout_bench.sh.",
+                   __FILE__});
   Hub hub;
   BareService service(hub);
   grpc::ServerBuilder builder;

@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
 #include "bench/fanout_event.h"
@@ -31,6 +30,7 @@
 #include "issue/issuer.h"
 #include "ledger/sqlite_ledger.h"
 #include "rpc/service.h"
+#include "runtime/cli.h"
 #include "stream/event_streamer.h"
 
 ABSL_FLAG(std::string, config, "", "Broker config file");
@@ -86,7 +86,11 @@ void CreateThenMaybeComplete(ub::ledger::Ledger& ledger, int64_t i, bool complet
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_broker_server",
+                   "fanout_broker_server --config FILE [flags]\n"
+                   "The broker gRPC API with in-process event production, for bench/fanout_bench.sh.",
+                   __FILE__});
   // As broker_main.cc does: no lock-order graph update on every Mutex
   // acquisition (Debian's absl build has it on by default).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -12,7 +12,8 @@ namespace {
 // One part of `u`; empty when absent.
 std::string Part(CURLU* u, CURLUPart part, unsigned int flags = 0) {
   char* value = nullptr;
-  if (curl_url_get(u, part, &value, flags) != CURLUE_OK || value == nullptr) return "";
+  if (curl_url_get(u, part, &value, flags) != CURLUE_OK || value == nullptr)
+    return "";
   std::string out(value);
   curl_free(value);
   return out;
@@ -21,10 +22,13 @@ std::string Part(CURLU* u, CURLUPart part, unsigned int flags = 0) {
 }  // namespace
 
 absl::StatusOr<Url> ParseUrl(absl::string_view url, DotSegments dot_segments) {
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
-  if (u == nullptr) return absl::ResourceExhaustedError("curl_url: out of memory");
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(),
+                                                        &curl_url_cleanup);
+  if (u == nullptr)
+    return absl::ResourceExhaustedError("curl_url: out of memory");
   const std::string text(url);
-  const unsigned int flags = dot_segments == DotSegments::kKeep ? CURLU_PATH_AS_IS : 0;
+  const unsigned int flags =
+      dot_segments == DotSegments::kKeep ? CURLU_PATH_AS_IS : 0;
   CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, text.c_str(), flags);
   if (rc != CURLUE_OK) {
     return absl::InvalidArgumentError(

@@ -51,7 +51,8 @@ Normalized Normalize(absl::Span<const char* const> argv) {
     }
     const size_t eq = arg.find('=');
     std::string name = absl::StrReplaceAll(
-        arg.substr(2, eq == absl::string_view::npos ? eq : eq - 2), {{"-", "_"}});
+        arg.substr(2, eq == absl::string_view::npos ? eq : eq - 2),
+        {{"-", "_"}});
     // "--no-presigned" is kebab for absl's "--nopresigned".
     if (absl::StartsWith(name, "no_") && IsBoolFlag(name.substr(3)) &&
         absl::FindCommandLineFlag(name) == nullptr) {
@@ -59,7 +60,8 @@ Normalized Normalize(absl::Span<const char* const> argv) {
     }
     const bool has_value = eq != absl::string_view::npos;
     if (!has_value && (name == "help" || name == "helpshort")) out.help = true;
-    out.args.push_back(absl::StrCat("--", name, has_value ? arg.substr(eq) : ""));
+    out.args.push_back(
+        absl::StrCat("--", name, has_value ? arg.substr(eq) : ""));
     if (!has_value && TakesNextArgument(name) && i + 1 < argv.size()) {
       out.args.emplace_back(argv[++i]);
     }
@@ -67,8 +69,10 @@ Normalized Normalize(absl::Span<const char* const> argv) {
   return out;
 }
 
-bool IsProgramFlag(const absl::CommandLineFlag& flag, const std::string& program_file) {
-  return !flag.IsRetired() && NormalizeSourcePath(flag.Filename()) == program_file;
+bool IsProgramFlag(const absl::CommandLineFlag& flag,
+                   const std::string& program_file) {
+  return !flag.IsRetired() &&
+         NormalizeSourcePath(flag.Filename()) == program_file;
 }
 
 }  // namespace
@@ -77,14 +81,19 @@ std::string NormalizeSourcePath(absl::string_view path) {
   // UB_SOURCE_DIR (the project's root, set by CMake) when __FILE__ is
   // absolute; "../" when ccache's base_dir made it relative to the build.
   absl::string_view root = UB_SOURCE_DIR;
-  while (absl::ConsumePrefix(&root, "/")) {}
-  while (absl::ConsumePrefix(&path, "/")) {}
+  while (absl::ConsumePrefix(&root, "/")) {
+  }
+  while (absl::ConsumePrefix(&path, "/")) {
+  }
   absl::ConsumePrefix(&path, root);
-  while (absl::ConsumePrefix(&path, "./") || absl::ConsumePrefix(&path, "../")) {}
+  while (absl::ConsumePrefix(&path, "./") ||
+         absl::ConsumePrefix(&path, "../")) {
+  }
   return std::string(path);
 }
 
-std::vector<std::string> NormalizeFlagNames(absl::Span<const char* const> argv) {
+std::vector<std::string> NormalizeFlagNames(
+    absl::Span<const char* const> argv) {
   return Normalize(argv).args;
 }
 
@@ -96,13 +105,16 @@ std::string HelpText(const CliSpec& spec) {
   }
   std::sort(flags.begin(), flags.end(),
             [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
-  std::string out = absl::StrCat(spec.usage, "\n\nFlags (--kebab-case or --snake_case):\n");
+  std::string out =
+      absl::StrCat(spec.usage, "\n\nFlags (--kebab-case or --snake_case):\n");
   for (const absl::CommandLineFlag* flag : flags) {
     const bool is_bool = flag->IsOfType<bool>();
     const std::string def = flag->DefaultValue();
-    absl::StrAppend(&out, "  --", absl::StrReplaceAll(flag->Name(), {{"_", "-"}}),
+    absl::StrAppend(&out, "  --",
+                    absl::StrReplaceAll(flag->Name(), {{"_", "-"}}),
                     is_bool ? "" : "=VALUE");
-    if (!def.empty() && def != "false") absl::StrAppend(&out, "  (default: ", def, ")");
+    if (!def.empty() && def != "false")
+      absl::StrAppend(&out, "  (default: ", def, ")");
     absl::StrAppend(&out, "\n      ", flag->Help(), "\n");
   }
   absl::StrAppend(&out,
@@ -111,13 +123,16 @@ std::string HelpText(const CliSpec& spec) {
   return out;
 }
 
-std::vector<std::string> ParseCommandLine(int argc, char** argv, const CliSpec& spec) {
+std::vector<std::string> ParseCommandLine(int argc, char** argv,
+                                          const CliSpec& spec) {
   absl::SetProgramUsageMessage(spec.usage);
   // absl's own --helpshort/--helppackage filters match a flag's file against
   // the binary's name ("upload-broker.cc" or "upload-broker_main.cc"), which
   // no main here is called; match the file that defines the flags instead.
   const std::string own = NormalizeSourcePath(spec.flags_file);
-  auto is_own = [own](absl::string_view file) { return NormalizeSourcePath(file) == own; };
+  auto is_own = [own](absl::string_view file) {
+    return NormalizeSourcePath(file) == own;
+  };
   absl::FlagsUsageConfig config;
   config.contains_helpshort_flags = is_own;
   config.contains_help_flags = is_own;
@@ -125,10 +140,13 @@ std::vector<std::string> ParseCommandLine(int argc, char** argv, const CliSpec& 
   config.version_string = [program = spec.program] {
     return absl::StrCat(program, " ", Version(), "\n");
   };
-  config.normalize_filename = [](absl::string_view file) { return NormalizeSourcePath(file); };
+  config.normalize_filename = [](absl::string_view file) {
+    return NormalizeSourcePath(file);
+  };
   absl::SetFlagsUsageConfig(config);
 
-  Normalized normalized = Normalize(absl::MakeConstSpan(argv, static_cast<size_t>(argc)));
+  Normalized normalized =
+      Normalize(absl::MakeConstSpan(argv, static_cast<size_t>(argc)));
   if (normalized.help) {
     std::cout << HelpText(spec) << std::flush;
     std::exit(0);

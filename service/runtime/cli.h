@@ -38,7 +38,8 @@ struct CliSpec {
 
 // Parses argv (see above) and returns the positional arguments, argv[0]
 // first. Exits the process for --help, --version and flag errors.
-std::vector<std::string> ParseCommandLine(int argc, char** argv, const CliSpec& spec);
+std::vector<std::string> ParseCommandLine(int argc, char** argv,
+                                          const CliSpec& spec);
 
 // argv with every flag name in snake case: only arguments starting with
 // "--", only the name before '=', never the value a non-bool flag takes from

@@ -16,8 +16,9 @@ void LogGrpcLine(gpr_log_func_args* args) {
   spdlog::level::level_enum level = spdlog::level::debug;
   if (args->severity == GPR_LOG_SEVERITY_ERROR) level = spdlog::level::err;
   if (args->severity == GPR_LOG_SEVERITY_INFO) level = spdlog::level::info;
-  spdlog::default_logger_raw()->log(spdlog::source_loc{args->file, args->line, ""}, level, "{}",
-                                    args->message);
+  spdlog::default_logger_raw()->log(
+      spdlog::source_loc{args->file, args->line, ""}, level, "{}",
+      args->message);
 }
 
 }  // namespace
@@ -28,22 +29,25 @@ void SetLogFormat(LogFormat format) {
   gpr_set_log_function(&LogGrpcLine);
 }
 
-void JsonLogFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
+void JsonLogFormatter::format(const spdlog::details::log_msg& msg,
+                              spdlog::memory_buf_t& dest) {
   nlohmann::ordered_json line;
-  line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time),
-                                  absl::UTCTimeZone());
+  line["time"] = absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
   const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
   line["level"] = std::string(level.data(), level.size());
   line["msg"] = std::string(msg.payload.data(), msg.payload.size());
   if (msg.logger_name.size() > 0) {
-    line["logger"] = std::string(msg.logger_name.data(), msg.logger_name.size());
+    line["logger"] =
+        std::string(msg.logger_name.data(), msg.logger_name.size());
   }
   if (!msg.source.empty()) {
-    line["source"] = std::string(msg.source.filename) + ":" + std::to_string(msg.source.line);
+    line["source"] = std::string(msg.source.filename) + ":" +
+                     std::to_string(msg.source.line);
   }
   line["thread"] = msg.thread_id;
-  const std::string text =
-      line.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+  const std::string text = line.dump(-1, ' ', /*ensure_ascii=*/false,
+                                     nlohmann::json::error_handler_t::replace);
   dest.append(text.data(), text.data() + text.size());
   dest.push_back('\n');
 }
@@ -52,7 +56,8 @@ std::unique_ptr<spdlog::formatter> JsonLogFormatter::clone() const {
   return std::make_unique<JsonLogFormatter>();
 }
 
-bool AbslParseFlag(absl::string_view text, LogFormat* format, std::string* error) {
+bool AbslParseFlag(absl::string_view text, LogFormat* format,
+                   std::string* error) {
   if (text == "text") {
     *format = LogFormat::kText;
     return true;

@@ -29,7 +29,8 @@ enum class LogFormat { kText, kJson };
 
 // Help text for the --log-format flag of every binary that has one.
 inline constexpr char kLogFormatHelp[] =
-    "Log line format: text (for people) or json (one JSON object a line: time, level, msg, "
+    "Log line format: text (for people) or json (one JSON object a line: time, "
+    "level, msg, "
     "thread)";
 
 // Makes every spdlog logger of the process write `format`. Call from main
@@ -44,12 +45,14 @@ void SetLogFormat(LogFormat format);
 // (each sink owns a clone and calls it under the sink's lock).
 class JsonLogFormatter : public spdlog::formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override;
+  void format(const spdlog::details::log_msg& msg,
+              spdlog::memory_buf_t& dest) override;
   std::unique_ptr<spdlog::formatter> clone() const override;
 };
 
 // absl flag marshalling.
-bool AbslParseFlag(absl::string_view text, LogFormat* format, std::string* error);
+bool AbslParseFlag(absl::string_view text, LogFormat* format,
+                   std::string* error);
 std::string AbslUnparseFlag(LogFormat format);
 
 }  // namespace uploadbroker::runtime

@@ -14,7 +14,8 @@ namespace uploadbroker::runtime {
 // Writes `ports` to `path` atomically (`path`.tmp, then rename): a reader sees
 // no file or the whole of it. Any thread. Unavailable, naming the path, when
 // the file cannot be written.
-absl::Status WriteReadyFile(const std::string& path, const nlohmann::json& ports);
+absl::Status WriteReadyFile(const std::string& path,
+                            const nlohmann::json& ports);
 
 }  // namespace uploadbroker::runtime
 

@@ -6,7 +6,8 @@ namespace uploadbroker::common {
 namespace {
 
 TEST(ParseUrl, TakesTheUrlApart) {
-  absl::StatusOr<Url> u = ParseUrl("https://h.example.com/oss/callback?src=oss#frag", DotSegments::kKeep);
+  absl::StatusOr<Url> u = ParseUrl(
+      "https://h.example.com/oss/callback?src=oss#frag", DotSegments::kKeep);
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->scheme, "https");
   EXPECT_EQ(u->host, "h.example.com");

@@ -18,7 +18,8 @@ namespace uploadbroker::testing {
 
 // True once `path` exists, false if `process` exits first or a minute passes.
 inline bool WaitForReadyFile(const std::string& path, Subprocess& process) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < until) {
     if (std::filesystem::exists(path)) return true;
     if (process.Wait(std::chrono::milliseconds(0)).has_value()) return false;
@@ -32,7 +33,8 @@ inline bool WaitForReadyFile(const std::string& path, Subprocess& process) {
 inline std::vector<nlohmann::json> JsonLogLines(const std::string& text) {
   std::vector<nlohmann::json> lines;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json j =
+        nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j["time"].is_string() || !j["level"].is_string() ||
         !j["msg"].is_string() || !j["thread"].is_number()) {
       ADD_FAILURE() << "not a JSON log line: " << line;

@@ -17,38 +17,51 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::Contains;
+using testing::Exited;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using testing::Exited;
 using testing::Subprocess;
 
 // A config with a ledger and credentials in `dir`, listening for HTTP on
 // port 0 and for gRPC on `grpc`.
-std::string WriteConfig(const testing::TempDir& dir, const std::string& grpc = "127.0.0.1:0") {
-  return dir.WriteFile("broker.yaml", absl::StrCat(
-      "listen: {grpc: \"", grpc, "\", http: \"127.0.0.1:0\"}\n"
-      "callback: {url: \"https://broker.example.com/oss/callback\"}\n"
-      "ledger: {path: ", dir.File("ledger.db"), "}\n"
-      "credentials: {access_key_id_file: ", dir.WriteFile("ak", "LTAI5tTestId"),
-      ", access_key_secret_file: ", dir.WriteFile("sk", "test-secret"), "}\n"
-      "buckets: [{name: b, region: cn-hangzhou, endpoint: \"https://oss-cn-hangzhou.aliyuncs.com\"}]\n"
-      "callers: [{name: app, api_key_sha256: ", std::string(64, 'a'), ", buckets: [b]}]\n"));
+std::string WriteConfig(const testing::TempDir& dir,
+                        const std::string& grpc = "127.0.0.1:0") {
+  return dir.WriteFile(
+      "broker.yaml",
+      absl::StrCat(
+          "listen: {grpc: \"", grpc,
+          "\", http: \"127.0.0.1:0\"}\n"
+          "callback: {url: \"https://broker.example.com/oss/callback\"}\n"
+          "ledger: {path: ",
+          dir.File("ledger.db"),
+          "}\n"
+          "credentials: {access_key_id_file: ",
+          dir.WriteFile("ak", "LTAI5tTestId"),
+          ", access_key_secret_file: ", dir.WriteFile("sk", "test-secret"),
+          "}\n"
+          "buckets: [{name: b, region: cn-hangzhou, endpoint: "
+          "\"https://oss-cn-hangzhou.aliyuncs.com\"}]\n"
+          "callers: [{name: app, api_key_sha256: ",
+          std::string(64, 'a'), ", buckets: [b]}]\n"));
 }
 
 // Starts the broker with `flags` plus --config, waits until its ready file
 // (named by `ready_flag`) appears, stops it with SIGTERM and returns how it
 // ended.
-Exited ServeAndStop(const std::string& ready_flag, std::vector<std::string> flags) {
+Exited ServeAndStop(const std::string& ready_flag,
+                    std::vector<std::string> flags) {
   testing::TempDir dir;
   const std::string ready = dir.File("ready.json");
-  std::vector<std::string> args = {UB_BROKER_BIN, "--config", WriteConfig(dir), ready_flag, ready};
+  std::vector<std::string> args = {UB_BROKER_BIN, "--config", WriteConfig(dir),
+                                   ready_flag, ready};
   args.insert(args.end(), flags.begin(), flags.end());
   Subprocess broker(args);
   EXPECT_TRUE(testing::WaitForReadyFile(ready, broker)) << broker.StderrSoFar();
   broker.Signal(SIGTERM);
   std::optional<Exited> exited = broker.Wait();
-  return exited.has_value() ? *exited : Exited{-1, "", "did not stop within 60 s"};
+  return exited.has_value() ? *exited
+                            : Exited{-1, "", "did not stop within 60 s"};
 }
 
 TEST(BrokerMain, HelpListsItsFlagsAndExitsZero) {
@@ -56,8 +69,9 @@ TEST(BrokerMain, HelpListsItsFlagsAndExitsZero) {
     Exited e = testing::Subprocess::Run({UB_BROKER_BIN, help});
     EXPECT_EQ(e.code, 0) << help << e.err;
     EXPECT_THAT(e.out, HasSubstr("upload-broker --config FILE"));
-    EXPECT_THAT(e.out, HasSubstr("  --config=VALUE  (default: upload-broker.yaml)\n"
-                                 "      Path of the YAML config file\n"));
+    EXPECT_THAT(e.out,
+                HasSubstr("  --config=VALUE  (default: upload-broker.yaml)\n"
+                          "      Path of the YAML config file\n"));
     EXPECT_THAT(e.out, HasSubstr("  --ready-file=VALUE\n"));
     EXPECT_THAT(e.out, HasSubstr("  --log-format=VALUE  (default: text)\n"));
     EXPECT_THAT(e.out, Not(HasSubstr("No flags matched")));
@@ -110,7 +124,8 @@ TEST(BrokerMain, JsonLogEscapesAnyMessage) {
   // The startup error quotes the config path: quotes, a newline, a tab, a
   // backslash and a byte that is not UTF-8 must not break the line.
   const std::string path = "/nonexistent/a\"b\\c\td\ne\xff.yaml";
-  Exited e = testing::Subprocess::Run({UB_BROKER_BIN, "--log-format=json", "--config", path});
+  Exited e = testing::Subprocess::Run(
+      {UB_BROKER_BIN, "--log-format=json", "--config", path});
   EXPECT_EQ(e.code, 2);
   std::vector<nlohmann::json> critical;
   for (nlohmann::json& line : testing::JsonLogLines(e.out + e.err)) {
@@ -133,14 +148,16 @@ TEST(BrokerMain, JsonLogsIncludeGrpcCoreLines) {
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   testing::TempDir dir;
   const std::string taken = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
-  Exited e = Subprocess::Run({UB_BROKER_BIN, "--log-format=json", "--config", WriteConfig(dir, taken)});
+  Exited e = Subprocess::Run({UB_BROKER_BIN, "--log-format=json", "--config",
+                              WriteConfig(dir, taken)});
   close(fd);
   EXPECT_EQ(e.code, 2);
   std::vector<std::string> errors;
   for (const nlohmann::json& line : testing::JsonLogLines(e.out + e.err)) {
     if (line["level"] == "error") errors.push_back(line["msg"]);
   }
-  EXPECT_THAT(errors, Contains(HasSubstr("Address already in use"))) << e.out << e.err;
+  EXPECT_THAT(errors, Contains(HasSubstr("Address already in use")))
+      << e.out << e.err;
 }
 
 }  // namespace

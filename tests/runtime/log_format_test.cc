@@ -15,7 +15,8 @@ nlohmann::json Format(const spdlog::details::log_msg& msg) {
   formatter.format(msg, buf);
   std::string line(buf.data(), buf.size());
   EXPECT_EQ(line.back(), '\n');
-  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line per message: " << line;
+  EXPECT_EQ(line.find('\n'), line.size() - 1)
+      << "one line per message: " << line;
   return nlohmann::json::parse(line);
 }
 
@@ -28,7 +29,8 @@ TEST(JsonLogFormatter, HasTheFieldsLogPipelinesRead) {
   EXPECT_FALSE(line.contains("logger"));
   EXPECT_FALSE(line.contains("source"));
   const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)");
-  EXPECT_TRUE(std::regex_match(line["time"].get<std::string>(), rfc3339)) << line["time"];
+  EXPECT_TRUE(std::regex_match(line["time"].get<std::string>(), rfc3339))
+      << line["time"];
 }
 
 TEST(JsonLogFormatter, EscapesWhatTheMessageHolds) {
@@ -43,8 +45,8 @@ TEST(JsonLogFormatter, ReplacesInvalidUtf8) {
 }
 
 TEST(JsonLogFormatter, NamesLoggerAndSource) {
-  spdlog::details::log_msg msg(spdlog::source_loc{"server.cc", 42, "Start"}, "http",
-                               spdlog::level::info, "up");
+  spdlog::details::log_msg msg(spdlog::source_loc{"server.cc", 42, "Start"},
+                               "http", spdlog::level::info, "up");
   nlohmann::json line = Format(msg);
   EXPECT_EQ(line["logger"], "http");
   EXPECT_EQ(line["source"], "server.cc:42");

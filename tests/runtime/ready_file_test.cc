@@ -24,7 +24,9 @@ TEST(WriteReadyFile, WritesOneJsonLineAndNoTempFile) {
 TEST(WriteReadyFile, UnwritablePathIsAnErrorNamingIt) {
   absl::Status st = WriteReadyFile("/nonexistent/dir/ready", {{"port", 1}});
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(st.message().find("/nonexistent/dir/ready"), absl::string_view::npos) << st;
+  EXPECT_NE(st.message().find("/nonexistent/dir/ready"),
+            absl::string_view::npos)
+      << st;
 }
 
 }  // namespace

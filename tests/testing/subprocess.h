@@ -40,13 +40,17 @@ class Subprocess {
       : out_(dir_.File("stdout")), err_(dir_.File("stderr")) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<std::string> copy = args;
     std::vector<char*> argv;
     for (std::string& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) !=
+        0)
+      pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
   }
   ~Subprocess() {
@@ -66,7 +70,8 @@ class Subprocess {
   }
 
   // Waits up to `deadline` for the process to exit; nullopt if it did not.
-  std::optional<Exited> Wait(std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+  std::optional<Exited> Wait(
+      std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (pid_ > 0) {
       int status = 0;
@@ -74,7 +79,8 @@ class Subprocess {
       if (r == pid_) {
         pid_ = -1;
         Exited e;
-        e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        e.code =
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         e.out = Read(out_);
         e.err = Read(err_);
         exited_ = e;
