@@ -5,11 +5,11 @@
 // own cost.
 //
 // By default it answers inline, with the request's key: the bare server
-// the issuance target is set against. With --commit_file it is instead a
+// the issuance target is set against. With --commit-file it is instead a
 // bare durable server: each call appends a record to that file and is
 // answered from a commit thread once an fdatasync covering it has returned
 // (one fdatasync shared by every call queued meanwhile, as the broker's
-// ledger does), with --response_bytes of filler in the answer. It shows what
+// ledger does), with --response-bytes of filler in the answer. It shows what
 // answering after a shared commit costs this gRPC stack by itself.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>

@@ -2,13 +2,13 @@
 // same Subscribe method of uploadbroker.v1.UploadBroker over the same gRPC
 // stack (callback API, raw method, same build flags and keepalive settings
 // as the broker) but keeps events only in memory: no disk, no filter, no
-// auth, no start position. A generator thread makes `--produce_rate`
+// auth, no start position. A generator thread makes `--produce-rate`
 // events/s, each stamped with committed_at = its send time, serializes each
 // event once and pushes it to every stream's queue; each stream has one
 // write in flight. Messages are framed exactly as the broker frames them
 // (stream/event_batch.h): one event per message, or, when the request sets
 // max_events_per_message > 1, everything queued (up to that many and
-// 1 MiB) in one message. --serialize_per_write instead serializes a shared
+// 1 MiB) in one message. --serialize-per-write instead serializes a shared
 // SubscribeResponse on every write (the previous bare server; one event per
 // message only). Prints its port.
 #include <grpcpp/grpcpp.h>
@@ -41,7 +41,7 @@ using uploadbroker::v1::SubscribeResponse;
 namespace stream = uploadbroker::stream;
 
 // One generated event: its record (the serialized Event) and, for
-// --serialize_per_write, the message holding it.
+// --serialize-per-write, the message holding it.
 struct Msg {
   grpc::Slice record;
   std::shared_ptr<const SubscribeResponse> response;

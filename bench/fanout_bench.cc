@@ -7,11 +7,11 @@
 // identically; both produce events themselves.
 //
 // Modes:
-//   live (default): wait until every stream is open, skip --warmup_s, then
-//     measure --duration_s; prints deliveries/s and latency percentiles.
-//   --until_cursor C: one stream (usually --start=earliest) reads until it
+//   live (default): wait until every stream is open, skip --warmup-s, then
+//     measure --duration-s; prints deliveries/s and latency percentiles.
+//   --until-cursor C: one stream (usually --start=earliest) reads until it
 //     receives cursor C; prints events/s from the call start.
-//   --hold_s S: open every stream, print "connected", keep them open S s
+//   --hold-s S: open every stream, print "connected", keep them open S s
 //     (idle streams, for the RSS measurement), then exit.
 #include <grpcpp/grpcpp.h>
 

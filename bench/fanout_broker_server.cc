@@ -7,7 +7,7 @@
 //   --prefill N        before serving: create and complete N events
 //                      (concurrently, group-committed) for replay runs;
 //   --intents N        before serving: create N pending intents;
-//   --produce_rate R   while serving: complete R of those intents per second
+//   --produce-rate R   while serving: complete R of those intents per second
 //                      (paced every millisecond) until they run out.
 // Prints "port=P last_cursor=C" on stdout when ready.
 #include <grpcpp/grpcpp.h>
