@@ -7,7 +7,7 @@
 //   --prefill N        before serving: create and complete N events
 //                      (concurrently, group-committed) for replay runs;
 //   --intents N        before serving: create N pending intents;
-//   --produce_rate R   while serving: complete R of those intents per second
+//   --produce-rate R   while serving: complete R of those intents per second
 //                      (paced every millisecond) until they run out.
 // Prints "port=P last_cursor=C" on stdout when ready.
 #include <grpcpp/grpcpp.h>
@@ -20,17 +20,18 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
 #include "bench/fanout_event.h"
 #include "common/clock.h"
+#include "common/grpc_keepalive.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "issue/issuer.h"
 #include "ledger/ledger.h"
 #include "server/open_ledger.h"
 #include "rpc/service.h"
+#include "runtime/cli.h"
 #include "stream/event_streamer.h"
 
 ABSL_FLAG(std::string, config, "", "Broker config file");
@@ -86,7 +87,11 @@ void CreateThenMaybeComplete(ub::ledger::Ledger& ledger, int64_t i, bool complet
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_broker_server",
+                   "fanout_broker_server --config FILE [flags]\n"
+                   "The broker gRPC API with in-process event production, for bench/fanout_bench.sh.",
+                   __FILE__});
   // As broker_main.cc does: no lock-order graph update on every Mutex
   // acquisition (Debian's absl build has it on by default).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -131,11 +136,7 @@ int main(int argc, char** argv) {
   auto streamer = std::make_unique<ub::stream::EventStreamer>(ledger);
   ub::rpc::UploadBrokerService service(auth, issuer, ledger, *streamer);
   grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  uploadbroker::common::SetServerKeepalive(builder);  // as the broker's server does
   int port = 0;
   builder.AddListeningPort(config->grpc_listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);

@@ -2,13 +2,17 @@
 //
 //   ubctl [flags] policy  --bucket B [--key K | --key-prefix P] ...
 //   ubctl [flags] presign --bucket B --key K --content-type T ...
-//   ubctl [flags] upload FILE --bucket B [--key K | --key_prefix P] [--presigned]
-//                        [--content_type T] [--meta k=v] [--v1]
+//   ubctl [flags] upload FILE --bucket B [--key K | --key-prefix P] [--presigned]
+//                        [--content-type T] [--meta k=v] [--v1]
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
-//   ubctl [flags] watch [--buckets a,b] [--key_prefixes p,q] [--meta k=v] [--callers c]
+//   ubctl [flags] watch [--buckets a,b] [--key-prefixes p,q] [--meta k=v] [--callers c]
 //                       [--types completed,expired] [--start latest|earliest]
-//                       [--cursor N] [--cursor_file F]
+//                       [--cursor N] [--cursor-file F]
+//   ubctl [flags] verify-callback (--request-file F | --path-and-query Q ...)
+//
+// Flags are spelled in kebab case (--content-type); snake case
+// (--content_type) works too. `ubctl --help` lists them all.
 //
 // Results print as JSON on stdout; errors print "error: CODE: message" on
 // stderr with exit status 1 (2 for usage errors).
@@ -18,15 +22,13 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
 #include "client/upload.h"
 #include "client/verify_callback.h"
 #include "client/watch.h"
 #include "google/protobuf/util/json_util.h"
+#include "runtime/cli.h"
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
 ABSL_FLAG(std::string, api_key, "", "API key (default $UB_API_KEY)");
@@ -44,14 +46,14 @@ ABSL_FLAG(bool, allow_overwrite, false, "policy, presign, upload: let the upload
 ABSL_FLAG(std::string, state, "", "list: only this state (pending, completed, expired)");
 ABSL_FLAG(int32_t, page_size, 0, "list: page size");
 ABSL_FLAG(std::string, path_and_query, "", "verify-callback: request path and query as OSS sent them");
-ABSL_FLAG(std::string, callback_path, "", "verify-callback: public callback path OSS signed (default: from --path_and_query)");
+ABSL_FLAG(std::string, callback_path, "", "verify-callback: public callback path OSS signed (default: from --path-and-query)");
 ABSL_FLAG(std::string, authorization, "", "verify-callback: Authorization header value");
 ABSL_FLAG(std::string, pub_key_url, "", "verify-callback: x-oss-pub-key-url header value (base64) or plain URL");
 ABSL_FLAG(std::string, signature_version, "", "verify-callback: x-oss-signature-version header value");
 ABSL_FLAG(std::string, body_file, "", "verify-callback: file holding the raw body");
 ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP request (instead of the above)");
 ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
-ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
+ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted-key-file");
 ABSL_FLAG(bool, presigned, false, "upload: PUT to a presigned URL instead of a POST form");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
 ABSL_FLAG(std::vector<std::string>, buckets, {}, "watch: only these buckets (a,b; --bucket adds one)");
@@ -78,7 +80,7 @@ constexpr char kUsage[] =
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
-    "--api_key or $UB_API_KEY.";
+    "--api-key or $UB_API_KEY.";
 
 std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
   if (!flag.empty()) return flag;
@@ -172,8 +174,8 @@ int List(BrokerClient& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args =
+      uploadbroker::runtime::ParseCommandLine(argc, argv, {"ubctl", kUsage, __FILE__});
   if (args.size() < 2) {
     std::cerr << kUsage << "\n";
     return 2;

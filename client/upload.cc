@@ -215,11 +215,11 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
 int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
   UploadArgs args = in;
   if (args.file.empty() || args.bucket.empty()) {
-    err << "error: usage: ubctl upload FILE --bucket B [--key K | --key_prefix P]\n";
+    err << "error: usage: ubctl upload FILE --bucket B [--key K | --key-prefix P]\n";
     return 2;
   }
   if (args.key.empty() == args.key_prefix.empty()) {
-    err << "error: give exactly one of --key and --key_prefix\n";
+    err << "error: give exactly one of --key and --key-prefix\n";
     return 2;
   }
   if (args.content_type.empty()) args.content_type = "application/octet-stream";

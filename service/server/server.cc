@@ -8,7 +8,9 @@
 #include "auth/authenticator.h"
 #include "callback/verifier.h"
 #include "common/clock.h"
+#include "common/grpc_keepalive.h"
 #include "common/status_macros.h"
+#include "common/url.h"
 #include "credentials/credential_provider.h"
 #include "http/server.h"
 #include "ingest/callback_handler.h"
@@ -90,8 +92,11 @@ class BrokerServer final : public Server {
                    "Use this only with the local OSS simulator. !!!",
                    k.url, k.key.SpkiSha256Hex());
     }
-    std::string path = ingest::UrlPath(config_.callback_url);
-    absl::StatusOr<callback::Verifier> verifier = callback::Verifier::Create(path, std::move(extra));
+    absl::StatusOr<common::Url> url = common::ParseUrl(config_.callback_url, common::DotSegments::kKeep);
+    if (!url.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", url.status().message()));
+    }
+    absl::StatusOr<callback::Verifier> verifier = callback::Verifier::Create(url->path, std::move(extra));
     if (!verifier.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", verifier.status().message()));
     }
@@ -129,13 +134,7 @@ class BrokerServer final : public Server {
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    // Keepalive: ping every 30 s so dead subscribers are noticed; accept
-    // clients' keepalive pings (>= 10 s apart) even on quiet streams.
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    common::SetServerKeepalive(builder);
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());

@@ -56,6 +56,7 @@ TEST(ParseConfig, ReadsEveryField) {
 }
 
 struct BadCase {
+  std::string name;  // the case's name in ctest: .../NamingFileFieldAndReason/<name>
   std::string from, to, expect;
 };
 
@@ -76,32 +77,35 @@ TEST_P(ParseConfigRejects, NamingFileFieldAndReason) {
   EXPECT_THAT(cfg.status().message(), HasSubstr(GetParam().expect));
 }
 
+// Short case names: without them ctest names each case after the bytes of
+// its parameter, hundreds of characters long.
 INSTANTIATE_TEST_SUITE_P(
     Fields, ParseConfigRejects,
     ::testing::Values(
-        BadCase{"default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
-        BadCase{"max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
-        BadCase{"max_size: 1048576", "max_size: 6000000000", "callers[0].max_size: must be between"},
-        BadCase{"max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
-        BadCase{"buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
-        BadCase{kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},
-        BadCase{"\"https://oss-cn-hangzhou.aliyuncs.com\"", "oss-cn-hangzhou.aliyuncs.com",
+        BadCase{"DefaultTtl", "default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
+        BadCase{"MaxSizeType", "max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
+        BadCase{"MaxSizeRange", "max_size: 1048576", "max_size: 6000000000", "callers[0].max_size: must be between"},
+        BadCase{"MaxTtl", "max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
+        BadCase{"UnknownBucket", "buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
+        BadCase{"KeyHash", kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},
+        BadCase{"EndpointScheme", "\"https://oss-cn-hangzhou.aliyuncs.com\"", "oss-cn-hangzhou.aliyuncs.com",
                 "buckets[0].endpoint: must start with https://"},
-        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com",
+        BadCase{"CallbackPath", "https://broker.example.com/oss/callback", "https://broker.example.com",
                 "callback.url: must have a host and a path"},
-        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com/a+b",
+        BadCase{"CallbackPlus", "https://broker.example.com/oss/callback", "https://broker.example.com/a+b",
                 "callback.url: must not contain '+'"},
-        BadCase{"access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
-        BadCase{"default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
-        BadCase{"region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
-        BadCase{"path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
-        BadCase{"retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
-        BadCase{"retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
-        BadCase{"grace: 2h", "grace: soon", "reconcile.grace: must be a positive duration"},
-        BadCase{"enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
-        BadCase{"reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
+        BadCase{"KeyFilePair", "access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
+        BadCase{"UnknownField", "default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
+        BadCase{"Region", "region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
+        BadCase{"LedgerPath", "path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
+        BadCase{"RetainEvents", "retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
+        BadCase{"RetainAge", "retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
+        BadCase{"Grace", "grace: 2h", "grace: soon", "reconcile.grace: must be a positive duration"},
+        BadCase{"Enabled", "enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
+        BadCase{"Reconcile", "reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
                 "reconcile: must be a map"},
-        BadCase{"listen: {", "listen: {{", "line 2"}));
+        BadCase{"YamlSyntax", "listen: {", "listen: {{", "line 2"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
 // Every mapping rejects keys it does not know, naming the whole path: a
 // misspelt setting never falls back to a default silently.
