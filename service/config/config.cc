@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/oss_names.h"
+#include "common/url.h"
 #include "common/status_macros.h"
+#include "common/url.h"
 #include "config/reader.h"
 #include "yaml-cpp/yaml.h"
 
@@ -212,18 +214,18 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
 }
 
 absl::Status ValidateCallbackUrl(const Reader& r, const Config& cfg) {
-  absl::string_view url = cfg.callback_url;
-  if (!absl::ConsumePrefix(&url, "https://") && !absl::ConsumePrefix(&url, "http://")) {
-    return r.Fail("callback.url", "must start with https:// or http://");
-  }
-  size_t slash = url.find('/');
-  if (slash == absl::string_view::npos || slash == 0) {
-    return r.Fail("callback.url", "must have a host and a path, e.g. https://broker.example.com/oss/callback");
-  }
+  const std::string& url = cfg.callback_url;
   for (char c : url) {
     if (c == '+' || c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) >= 0x7F) {
       return r.Fail("callback.url", "must not contain '+', spaces or non-ASCII characters (percent-encode them)");
     }
+  }
+  absl::StatusOr<common::Url> parsed = common::ParseUrl(url, common::DotSegments::kKeep);
+  if (!parsed.ok() || (parsed->scheme != "https" && parsed->scheme != "http")) {
+    return r.Fail("callback.url", "must start with https:// or http://");
+  }
+  if (parsed->host.empty() || url.find('/', parsed->scheme.size() + 3) == std::string::npos) {
+    return r.Fail("callback.url", "must have a host and a path, e.g. https://broker.example.com/oss/callback");
   }
   return absl::OkStatus();
 }

@@ -112,51 +112,51 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeysAtEveryLevel, ParseConfigRejects,
     ::testing::Values(
-        BadCase{"key_prefixes: [uploads/]", "key_prefix: [uploads/]", "callers[0].key_prefix: unknown field"},
-        BadCase{"max_ttl: 30m", "max_ttl: 30m\n    max_tll: 1h", "callers[0].max_tll: unknown field"},
-        BadCase{"region: oss-cn-hangzhou", "regoin: oss-cn-hangzhou", "buckets[0].regoin: unknown field"},
-        BadCase{"grpc: \"127.0.0.1:0\"", "grcp: \"127.0.0.1:0\"", "listen.grcp: unknown field"},
-        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+        BadCase{"Key1", "key_prefixes: [uploads/]", "key_prefix: [uploads/]", "callers[0].key_prefix: unknown field"},
+        BadCase{"Key2", "max_ttl: 30m", "max_ttl: 30m\n    max_tll: 1h", "callers[0].max_tll: unknown field"},
+        BadCase{"Key3", "region: oss-cn-hangzhou", "regoin: oss-cn-hangzhou", "buckets[0].regoin: unknown field"},
+        BadCase{"Key4", "grpc: \"127.0.0.1:0\"", "grcp: \"127.0.0.1:0\"", "listen.grcp: unknown field"},
+        BadCase{"Key5", "url: \"https://broker.example.com/oss/callback\"",
                 "url: \"https://broker.example.com/oss/callback\", trusted_key: x", "callback.trusted_key: unknown field"},
-        BadCase{"retain_age: 720h", "retain_ages: 720h", "ledger.retain_ages: unknown field"},
-        BadCase{"interval: 30s", "intervall: 30s", "reconcile.intervall: unknown field"},
-        BadCase{"access_key_id_file: /run/ak", "access_key_file: /run/ak", "credentials.access_key_file: unknown field"},
-        BadCase{"default_ttl: 10m", "default_ttl: 10m\ndefault_ttl: 20m", "default_ttl: repeated field"},
-        BadCase{"listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}", "listen: 5", "listen: must be a map"},
-        BadCase{"credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}",
+        BadCase{"Key6", "retain_age: 720h", "retain_ages: 720h", "ledger.retain_ages: unknown field"},
+        BadCase{"Key7", "interval: 30s", "intervall: 30s", "reconcile.intervall: unknown field"},
+        BadCase{"Key8", "access_key_id_file: /run/ak", "access_key_file: /run/ak", "credentials.access_key_file: unknown field"},
+        BadCase{"Key9", "default_ttl: 10m", "default_ttl: 10m\ndefault_ttl: 20m", "default_ttl: repeated field"},
+        BadCase{"Key10", "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}", "listen: 5", "listen: must be a map"},
+        BadCase{"Key11", "credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}",
                 "credentials: [a]", "credentials: must be a map"}));
 
 // Prefixes and bucket names: what the broker signs must be well-formed.
 INSTANTIATE_TEST_SUITE_P(
     Names, ParseConfigRejects,
     ::testing::Values(
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads]", "callers[0].key_prefixes[0]: must end with '/'"},
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads/, \"\"]", "callers[0].key_prefixes[1]: must not be empty"},
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [/uploads/]", "callers[0].key_prefixes[0]: must not start with '/'"},
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads/../]", "callers[0].key_prefixes[0]: contains a '..' path segment"},
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [uploads//]", "callers[0].key_prefixes[0]: contains '//'"},
-        BadCase{"key_prefixes: [uploads/]", "key_prefixes: [\"up\\u202eloads/\"]",
+        BadCase{"Name1", "key_prefixes: [uploads/]", "key_prefixes: [uploads]", "callers[0].key_prefixes[0]: must end with '/'"},
+        BadCase{"Name2", "key_prefixes: [uploads/]", "key_prefixes: [uploads/, \"\"]", "callers[0].key_prefixes[1]: must not be empty"},
+        BadCase{"Name3", "key_prefixes: [uploads/]", "key_prefixes: [/uploads/]", "callers[0].key_prefixes[0]: must not start with '/'"},
+        BadCase{"Name4", "key_prefixes: [uploads/]", "key_prefixes: [uploads/../]", "callers[0].key_prefixes[0]: contains a '..' path segment"},
+        BadCase{"Name5", "key_prefixes: [uploads/]", "key_prefixes: [uploads//]", "callers[0].key_prefixes[0]: contains '//'"},
+        BadCase{"Name6", "key_prefixes: [uploads/]", "key_prefixes: [\"up\\u202eloads/\"]",
                 "callers[0].key_prefixes[0]: contains a bidirectional control character (U+202E)"},
-        BadCase{"name: photos", "name: Photos", "buckets[0].name: 'Photos' is not an OSS bucket name"},
-        BadCase{"name: photos", "name: ph", "buckets[0].name: 'ph' is not an OSS bucket name"},
-        BadCase{"name: photos", "name: photos-", "buckets[0].name: 'photos-' is not an OSS bucket name"},
-        BadCase{"name: photos", "name: my_photos", "buckets[0].name: 'my_photos' is not an OSS bucket name"}));
+        BadCase{"Name7", "name: photos", "name: Photos", "buckets[0].name: 'Photos' is not an OSS bucket name"},
+        BadCase{"Name8", "name: photos", "name: ph", "buckets[0].name: 'ph' is not an OSS bucket name"},
+        BadCase{"Name9", "name: photos", "name: photos-", "buckets[0].name: 'photos-' is not an OSS bucket name"},
+        BadCase{"Name10", "name: photos", "name: my_photos", "buckets[0].name: 'my_photos' is not an OSS bucket name"}));
 
 // Without `development: true`, nothing meant for a local simulator passes.
 INSTANTIATE_TEST_SUITE_P(
     DevelopmentOnly, ParseConfigRejects,
     ::testing::Values(
-        BadCase{"\"https://oss-cn-hangzhou.aliyuncs.com\"", "\"http://127.0.0.1:9000\"",
+        BadCase{"Dev1", "\"https://oss-cn-hangzhou.aliyuncs.com\"", "\"http://127.0.0.1:9000\"",
                 "buckets[0].endpoint: must be https:// (plain HTTP exposes signed requests and answers) "
                 "(development only: set development: true"},
-        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+        BadCase{"Dev2", "url: \"https://broker.example.com/oss/callback\"",
                 "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"http://127.0.0.1:9000/sim_pub_key.pem\", "
                 "trusted_key_file: /run/sim.pem",
                 "callback.trusted_key_url: trusting a key named by a plain http:// URL is for a simulator"},
-        BadCase{"url: \"https://broker.example.com/oss/callback\"",
+        BadCase{"Dev3", "url: \"https://broker.example.com/oss/callback\"",
                 "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"https://keys.example.com/k.pem\"",
                 "callback.trusted_key_url: needs callback.trusted_key_file"},
-        BadCase{"default_ttl: 10m", "default_ttl: 10m\ndevelopment: yes please", "development: must be true or false"}));
+        BadCase{"Dev4", "default_ttl: 10m", "default_ttl: 10m\ndevelopment: yes please", "development: must be true or false"}));
 
 TEST(ParseConfig, DevelopmentAllowsHttpEndpointsAndSimulatorKeys) {
   std::string text = Valid();
