@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 
@@ -137,7 +138,7 @@ void GroupCommitLedger::CreateIntent(Upload intent,
       /*appends=*/false,
       [intent = std::move(intent)](
           EngineWriter& writer) mutable -> absl::StatusOr<std::monostate> {
-        UB_RETURN_IF_ERROR(writer.CreateIntent(std::move(intent)));
+        UB_RETURN_IF_ERROR(CreateIntentIn(writer, std::move(intent)));
         return std::monostate();
       },
       [done = std::move(done)](absl::StatusOr<std::monostate> result) {
@@ -153,8 +154,8 @@ void GroupCommitLedger::CompleteUpload(
       [this, upload_id = std::move(upload_id),
        completion = std::move(completion),
        check = std::move(check)](EngineWriter& writer) mutable {
-        return writer.CompleteUpload(upload_id, std::move(completion), check,
-                                     options_.clock->Now());
+        return CompleteUploadIn(writer, upload_id, std::move(completion), check,
+                                options_.clock->Now());
       },
       std::move(done)));
 }
@@ -164,7 +165,7 @@ void GroupCommitLedger::ExpireUpload(
   Enqueue(std::make_unique<TypedOp<Event>>(
       /*appends=*/true,
       [this, upload_id = std::move(upload_id)](EngineWriter& writer) {
-        return writer.ExpireUpload(upload_id, options_.clock->Now());
+        return ExpireUploadIn(writer, upload_id, options_.clock->Now());
       },
       std::move(done)));
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/pg_schema.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -15,15 +16,6 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // How long a lost COMMIT is chased before its outcome is declared unknown.
 constexpr absl::Duration kResolveFor = absl::Seconds(10);
-
-template <typename Message>
-absl::Status Parse(absl::string_view bytes, Message& message,
-                   absl::string_view what) {
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat("stored record of ", what, " is corrupt"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -160,18 +152,7 @@ absl::Status PgWriter::RollbackSavepoint(const absl::Status& cause) {
   return absl::OkStatus();
 }
 
-absl::Status PgWriter::CreateIntent(Upload intent) {
-  if (intent.upload_id().empty()) {
-    return absl::InvalidArgumentError("intent has no upload_id");
-  }
-  if ((intent.state() != v1::UPLOAD_STATE_UNSPECIFIED &&
-       intent.state() != v1::UPLOAD_STATE_PENDING) ||
-      intent.has_completion()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
-  }
-  intent.set_state(v1::UPLOAD_STATE_PENDING);
-  // ON CONFLICT keeps a duplicate id from aborting the whole batch.
+absl::Status PgWriter::InsertIntent(const Upload& intent) {
   UB_ASSIGN_OR_RETURN(
       PgResult r,
       conn_->Query("INSERT INTO ub_intents"
@@ -201,32 +182,27 @@ absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
     return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
   }
   Upload upload;
-  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), upload,
-                           absl::StrCat("upload ", upload_id)));
+  UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), 0, 0), upload,
+                                 absl::StrCat("upload ", upload_id)));
   return upload;
 }
 
-absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const Upload& upload) {
-  constexpr v1::EventType type = v1::EVENT_TYPE_UPLOAD_COMPLETED;
+absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const std::string& upload_id) {
   UB_ASSIGN_OR_RETURN(
       PgResult r,
       conn_->Query("SELECT record FROM ub_events WHERE upload_id = $1 AND type = $2",
-                   {PgParam::Text(upload.upload_id()), PgParam::Int(type)},
+                   {PgParam::Text(upload_id), PgParam::Int(v1::EVENT_TYPE_UPLOAD_COMPLETED)},
                    "read event"));
-  Event event;
   if (PQntuples(r.get()) == 0) {
-    // Retention deleted the event; rebuild it from the intent (cursor 0).
-    event.set_type(type);
-    *event.mutable_committed_at() = upload.completion().completed_at();
-    *event.mutable_upload_completed()->mutable_upload() = upload;
-    return event;
+    return absl::NotFoundError(absl::StrCat("no event for upload ", upload_id));
   }
-  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), event,
-                           absl::StrCat("the event of upload ", upload.upload_id())));
+  Event event;
+  UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), 0, 0), event,
+                                 absl::StrCat("the event of upload ", upload_id)));
   return event;
 }
 
-absl::Status PgWriter::Settle(const Upload& upload, Event& event, absl::Time now) {
+absl::Status PgWriter::Settle(const Upload& upload, absl::Time now, Event& event) {
   if (!locked_) return absl::InternalError("event appended without the counter lock");
   const uint64_t cursor = op_last_cursor_ + 1;
   event.set_cursor(cursor);
@@ -245,54 +221,6 @@ absl::Status PgWriter::Settle(const Upload& upload, Event& event, absl::Time now
           .status());
   op_last_cursor_ = cursor;
   return absl::OkStatus();
-}
-
-absl::StatusOr<CompleteResult> PgWriter::CompleteUpload(
-    const std::string& upload_id, Completion completion,
-    const CompletionCheck& check, absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
-  if (check != nullptr) UB_RETURN_IF_ERROR(check(upload));
-  switch (upload.state()) {
-    case v1::UPLOAD_STATE_PENDING:
-      break;
-    case v1::UPLOAD_STATE_COMPLETED: {
-      UB_ASSIGN_OR_RETURN(Event earlier, LoadCompletedEvent(upload));
-      return CompleteResult{std::move(earlier), /*appended=*/false};
-    }
-    case v1::UPLOAD_STATE_EXPIRED:
-      return absl::FailedPreconditionError(
-          absl::StrCat("upload ", upload_id, " has expired"));
-    default:
-      return absl::DataLossError(absl::StrCat(
-          "stored upload ", upload_id, " has invalid state ", upload.state()));
-  }
-  SetTimestamp(now, completion.mutable_completed_at());
-  upload.set_state(v1::UPLOAD_STATE_COMPLETED);
-  *upload.mutable_completion() = std::move(completion);
-  CompleteResult result;
-  result.appended = true;
-  result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
-  SetTimestamp(now, result.event.mutable_committed_at());
-  *result.event.mutable_upload_completed()->mutable_upload() = upload;
-  UB_RETURN_IF_ERROR(Settle(upload, result.event, now));
-  return result;
-}
-
-absl::StatusOr<Event> PgWriter::ExpireUpload(const std::string& upload_id,
-                                             absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
-  if (upload.state() != v1::UPLOAD_STATE_PENDING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "upload ", upload_id, " is ", v1::UploadState_Name(upload.state()),
-        ", not PENDING"));
-  }
-  upload.set_state(v1::UPLOAD_STATE_EXPIRED);
-  Event event;
-  event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
-  SetTimestamp(now, event.mutable_committed_at());
-  *event.mutable_upload_expired()->mutable_upload() = upload;
-  UB_RETURN_IF_ERROR(Settle(upload, event, now));
-  return event;
 }
 
 absl::StatusOr<int64_t> PgWriter::Prune(const Retention& retention,

@@ -89,6 +89,19 @@ reconcile: {enabled: false}
     return reply ? reply->status : 0;
   }
 
+  // Polls GET /readyz until it answers `status` (generous deadline).
+  static bool WaitForReadyz(int http_port, int status) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      if (Send(http_port, "GET /readyz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n") ==
+          status) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
   testing::PostgresServer pg_;
   testing::TempDir dir_;
   callback::TestSigner signer_;
@@ -273,8 +286,15 @@ TEST_F(ClusterTest, ADatabaseRestartUnderLoadLosesAndDuplicatesNothing) {
   }
   while (ok.load() < 150) std::this_thread::yield();
   ASSERT_TRUE(pg_.Stop("fast").ok());
-  absl::SleepFor(absl::Seconds(1));
+  // While the database is away: not ready, and the API says UNAVAILABLE.
+  EXPECT_TRUE(WaitForReadyz(b1->http_port, 503)) << "/readyz never answered 503";
+  client::BrokerClient api(absl::StrCat("127.0.0.1:", b1->grpc_port), "k");
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("bkt");
+  req.set_key("cluster/during-outage");
+  EXPECT_EQ(api.CreatePostPolicy(req).status().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(pg_.Start().ok());
+  EXPECT_TRUE(WaitForReadyz(b1->http_port, 200)) << "/readyz never recovered";
   for (auto& s : senders) s.join();
   int refused = 0;
   for (auto& [id, status] : first_status) {

@@ -40,10 +40,10 @@ std::string WriteConfig(const testing::TempDir& dir,
           dir.WriteFile("ak", "LTAI5tTestId"),
           ", access_key_secret_file: ", dir.WriteFile("sk", "test-secret"),
           "}\n"
-          "buckets: [{name: b, region: cn-hangzhou, endpoint: "
+          "buckets: [{name: bkt, region: cn-hangzhou, endpoint: "
           "\"https://oss-cn-hangzhou.aliyuncs.com\"}]\n"
           "callers: [{name: app, api_key_sha256: ",
-          std::string(64, 'a'), ", buckets: [b]}]\n"));
+          std::string(64, 'a'), ", buckets: [bkt]}]\n"));
 }
 
 // Starts the broker with `flags` plus --config, waits until its ready file

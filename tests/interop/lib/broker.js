@@ -30,8 +30,10 @@ function yamlFor(dir, { sts, extraYaml = '', trustedKey, callbackUrl = CALLBACK_
   const creds = sts
     ? `  sts_file: ${path.join(dir, 'sts.json')}`
     : `  access_key_id_file: ${path.join(dir, 'ak')}\n  access_key_secret_file: ${path.join(dir, 'sk')}`;
-  // A trusted test key is named by an http:// URL: development only.
-  return `${trustedKey ? 'development: true\n' : ''}listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+  // A trusted test key is named by an http:// URL, and a local stand-in
+  // for OSS is plain HTTP: both development only.
+  const development = trustedKey || endpoint.startsWith('http://');
+  return `${development ? 'development: true\n' : ''}listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 ${callback}
 ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials:
