@@ -82,6 +82,8 @@ class FakeLedger final : public ledger::Ledger {
 
   // --- ledger::Ledger ---
 
+  using ledger::Ledger::CompleteUpload;  // the overload without a check
+
   void CreateIntent(ledger::Upload intent, std::function<void(absl::Status)> done) override {
     Enqueue([this, intent = std::move(intent), done = std::move(done)]() mutable {
       absl::Status st = ApplyCreate(std::move(intent));
