@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "auth/authenticator.h"
+#include "auth/identity.h"
 #include "common/crypto.h"
 #include "common/oss_names.h"
 #include "common/status_macros.h"
@@ -44,7 +44,7 @@ struct Common {
   v1::Upload intent;
 };
 
-absl::Status Prepare(const config::Config& config, const config::Caller& caller,
+absl::Status Prepare(const config::Config& config, const auth::Identity& caller,
                      const std::string& bucket_name,
                      const google::protobuf::Map<std::string, std::string>& metadata,
                      absl::Time now, Common* c) {
@@ -102,13 +102,13 @@ std::string BucketUrl(const config::Bucket& b) {
 
 }  // namespace
 
-absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
+absl::StatusOr<absl::Duration> Issuer::Ttl(const auth::Identity& caller,
                                            int64_t ttl_seconds,
                                            const policy::Credential& cred,
                                            absl::Time now) const {
   if (ttl_seconds < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
   absl::Duration ttl = ttl_seconds == 0 ? config_.default_ttl : absl::Seconds(ttl_seconds);
-  ttl = std::min({ttl, caller.max_ttl, kMaxTtl});
+  ttl = std::min({ttl, caller.scope.max_ttl, kMaxTtl});
   absl::Duration remaining = absl::Floor(cred.expiration - now, absl::Seconds(1));
   ttl = std::min(ttl, remaining);
   if (ttl < absl::Seconds(1)) {
@@ -118,7 +118,7 @@ absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
 }
 
 void Issuer::CreatePostPolicy(
-    const config::Caller& caller, const v1::CreatePostPolicyRequest& req,
+    const auth::Identity& caller, const v1::CreatePostPolicyRequest& req,
     v1::CreatePostPolicyResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
@@ -136,16 +136,16 @@ void Issuer::CreatePostPolicy(
       UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
       in.key = req.key();
     } else {
-      in.key = absl::StrCat(caller.key_prefixes.empty() ? "" : caller.key_prefixes[0],
+      in.key = absl::StrCat(caller.scope.key_prefixes.empty() ? "" : caller.scope.key_prefixes[0],
                             c.intent.upload_id());
     }
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, in.key, in.key_is_prefix));
     if (req.min_size() < 0) return absl::InvalidArgumentError("min_size: must not be negative");
     if (req.max_size() < 0) return absl::InvalidArgumentError("max_size: must not be negative");
-    in.max_size = req.max_size() == 0 ? caller.max_size : req.max_size();
-    if (in.max_size > caller.max_size) {
+    in.max_size = req.max_size() == 0 ? caller.scope.max_size : req.max_size();
+    if (in.max_size > caller.scope.max_size) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.max_size));
+          "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.scope.max_size));
     }
     in.min_size = req.min_size();
     if (in.min_size > in.max_size) {
@@ -192,7 +192,7 @@ void Issuer::CreatePostPolicy(
 }
 
 void Issuer::CreatePresignedPut(
-    const config::Caller& caller, const v1::CreatePresignedPutRequest& req,
+    const auth::Identity& caller, const v1::CreatePresignedPutRequest& req,
     v1::CreatePresignedPutResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
@@ -206,10 +206,10 @@ void Issuer::CreatePresignedPut(
     std::vector<std::string> types;
     UB_RETURN_IF_ERROR(ResolveContentTypes(caller, {req.content_type()}, &types));
     if (req.content_length() < 0) return absl::InvalidArgumentError("content_length: must not be negative");
-    if (req.content_length() > caller.max_size) {
+    if (req.content_length() > caller.scope.max_size) {
       return absl::PermissionDeniedError(absl::StrCat(
           "content_length: ", req.content_length(), " exceeds caller '", caller.name,
-          "' limit of ", caller.max_size));
+          "' limit of ", caller.scope.max_size));
     }
     bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
     UB_RETURN_IF_ERROR(CheckPutSizeIsSigned(caller, v4, req.content_length()));
@@ -241,7 +241,7 @@ void Issuer::CreatePresignedPut(
     v1::Upload& intent = c.intent;
     intent.set_key(req.key());
     intent.set_min_size(req.content_length());
-    intent.set_max_size(req.content_length() > 0 ? req.content_length() : caller.max_size);
+    intent.set_max_size(req.content_length() > 0 ? req.content_length() : caller.scope.max_size);
     intent.add_content_types(req.content_type());
     *intent.mutable_created_at() = ToProto(c.now);
     *intent.mutable_expires_at() = ToProto(c.expires);

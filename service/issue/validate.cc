@@ -20,18 +20,18 @@ absl::Status ValidateContentType(absl::string_view field, absl::string_view valu
   return absl::OkStatus();
 }
 
-absl::Status ResolveContentTypes(const config::Caller& caller,
+absl::Status ResolveContentTypes(const auth::Identity& caller,
                                  const std::vector<std::string>& requested,
                                  std::vector<std::string>* out) {
   if (requested.empty()) {
-    *out = caller.content_types;
+    *out = caller.scope.content_types;
     return absl::OkStatus();
   }
   for (size_t i = 0; i < requested.size(); ++i) {
     UB_RETURN_IF_ERROR(ValidateContentType(absl::StrCat("content_types[", i, "]"), requested[i]));
-    if (!caller.content_types.empty() &&
-        std::find(caller.content_types.begin(), caller.content_types.end(), requested[i]) ==
-            caller.content_types.end()) {
+    if (!caller.scope.content_types.empty() &&
+        std::find(caller.scope.content_types.begin(), caller.scope.content_types.end(), requested[i]) ==
+            caller.scope.content_types.end()) {
       return absl::PermissionDeniedError(absl::StrCat(
           "content_types[", i, "]: '", requested[i], "' is not allowed for caller '", caller.name, "'"));
     }

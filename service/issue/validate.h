@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "config/config.h"
+#include "auth/identity.h"
 #include "google/protobuf/map.h"
 
 namespace uploadbroker::issue {
@@ -21,7 +21,7 @@ absl::Status ValidateContentType(absl::string_view field, absl::string_view valu
 
 // Resolves the accepted content types: every requested one must be allowed;
 // none requested means the caller's list.
-absl::Status ResolveContentTypes(const config::Caller& caller,
+absl::Status ResolveContentTypes(const auth::Identity& caller,
                                  const std::vector<std::string>& requested,
                                  std::vector<std::string>* out);
 

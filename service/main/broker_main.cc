@@ -33,9 +33,15 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   runtime::TerminationSignals signals;  // before any thread starts
 
+  absl::StatusOr<uploadbroker::config::Config> config =
+      uploadbroker::config::LoadConfig(absl::GetFlag(FLAGS_config));
+  if (!config.ok()) {
+    spdlog::critical("cannot start: {}", config.status().ToString());
+    return 2;
+  }
   uploadbroker::server::Options options;
-  options.config_path = absl::GetFlag(FLAGS_config);
-  auto server = uploadbroker::server::Server::Create(options);
+  options.config = *std::move(config);
+  auto server = uploadbroker::server::Server::Create(std::move(options));
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 2;

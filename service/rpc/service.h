@@ -1,13 +1,19 @@
 // UploadBrokerService: the gRPC adapter (callback API). It authenticates the
 // caller, delegates to the Issuer, the Ledger and (for Subscribe) the
-// EventStreamer, and converts statuses at the edge. Unary handlers never
-// block a gRPC thread on disk: issuance finishes from the ledger's commit
-// callback.
+// EventStreamer, and converts statuses at the edge.
+//
+// Handlers never block a gRPC callback thread on the ledger: issuance
+// finishes from the ledger's commit callback; GetUpload and ListUploads read
+// the ledger (a disk read on SQLite, a round trip on PostgreSQL) on a small
+// pool the service owns, and finish the call's reactor from there.
 //
 // Thread-safe. Referenced components must outlive the service; stop the
-// grpc::Server before destroying it.
+// grpc::Server (which waits for in-flight calls) before destroying it. The
+// destructor waits for the pool's queued reads.
 #ifndef UPLOADBROKER_RPC_SERVICE_H_
 #define UPLOADBROKER_RPC_SERVICE_H_
+
+#include <memory>
 
 #include "auth/authenticator.h"
 #include "issue/issuer.h"
@@ -15,6 +21,10 @@
 #include "rpc/arena_allocator.h"
 #include "stream/event_streamer.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
+
+namespace boost::asio {
+class thread_pool;
+}  // namespace boost::asio
 
 namespace uploadbroker::rpc {
 
@@ -28,12 +38,12 @@ using ServiceBase = v1::UploadBroker::WithCallbackMethod_CreatePostPolicy<
 
 class UploadBrokerService final : public ServiceBase {
  public:
+  // Threads that run ledger reads for GetUpload and ListUploads.
+  static constexpr int kReadThreads = 2;
+
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
-                      ledger::Ledger& ledger, stream::EventStreamer& streamer)
-      : auth_(auth), issuer_(issuer), ledger_(ledger), streamer_(streamer) {
-    SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
-    SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);
-  }
+                      ledger::Ledger& ledger, stream::EventStreamer& streamer);
+  ~UploadBrokerService() override;
 
   grpc::ServerUnaryReactor* CreatePostPolicy(
       grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
@@ -51,12 +61,13 @@ class UploadBrokerService final : public ServiceBase {
                                                        const grpc::ByteBuffer* req) override;
 
  private:
-  absl::StatusOr<const config::Caller*> Caller(grpc::CallbackServerContext* ctx) const;
+  absl::StatusOr<const auth::Identity*> Caller(grpc::CallbackServerContext* ctx) const;
 
   const auth::Authenticator& auth_;
   issue::Issuer& issuer_;
   ledger::Ledger& ledger_;
   stream::EventStreamer& streamer_;
+  std::unique_ptr<boost::asio::thread_pool> reads_;
   // Issuance builds large responses (a signed form is ~3.5 KB in a dozen
   // strings), so those calls get an arena each.
   ArenaMessageAllocator<v1::CreatePostPolicyRequest, v1::CreatePostPolicyResponse>

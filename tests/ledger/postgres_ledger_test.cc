@@ -49,7 +49,7 @@ class PostgresLedgerTest : public ::testing::Test {
   }
 
   std::string dsn_;
-  common::FakeClock clock_{kStart};
+  testing::FakeClock clock_{kStart};
 };
 
 // Two brokers commit completions as fast as they can while a third tails

@@ -19,6 +19,7 @@
 #include "osssim/simulator.h"
 #include "policy/callback_param.h"
 #include "policy/post_policy.h"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/testing/free_port.h"
 #include "tests/testing/http_get.h"
@@ -115,8 +116,10 @@ class OssSimE2eTest : public ::testing::Test {
         "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
         "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     broker_ = *std::move(s);
     target_ = absl::StrCat("127.0.0.1:", broker_->grpc_port());

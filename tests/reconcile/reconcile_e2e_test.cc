@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "osssim/simulator.h"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/testing/free_port.h"
 #include "tests/testing/http_get.h"
@@ -57,8 +58,10 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
       "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
       "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
   server::Options opts;
-  opts.config_path = dir.WriteFile("broker.yaml", yaml);
-  auto broker = server::Server::Create(opts);
+  auto config = config::LoadConfig(dir.WriteFile("broker.yaml", yaml));
+  ASSERT_TRUE(config.ok()) << config.status();
+  opts.config = *std::move(config);
+  auto broker = server::Server::Create(std::move(opts));
   ASSERT_TRUE(broker.ok()) << broker.status();
   const std::string target = absl::StrCat("127.0.0.1:", (*broker)->grpc_port());
   client::BrokerClient client(target, kApiKey);

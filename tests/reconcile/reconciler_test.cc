@@ -4,7 +4,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
+#include "tests/testing/fake_clock.h"
 #include "gtest/gtest.h"
 #include "ledger/sqlite_ledger.h"
 #include "tests/testing/temp_dir.h"
@@ -97,7 +97,7 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  common::FakeClock clock_;
+  testing::FakeClock clock_;
   config::Config config_;
   metrics::Registry metrics_;
   FakeProbe probe_;

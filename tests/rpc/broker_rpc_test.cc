@@ -1,6 +1,10 @@
 // Drives a real in-process broker over gRPC and checks what a calling backend
 // sees: authentication, scope, field validation, TTL clamping, durability.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -9,8 +13,10 @@
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/testing/temp_dir.h"
 
@@ -57,8 +63,10 @@ callers:
     max_ttl: 168h
 )");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     std::string target = absl::StrCat("127.0.0.1:", server_->grpc_port());
@@ -421,6 +429,27 @@ TEST_F(BrokerRpcTest, UploadIdsLeadWithTheIssueTimeAndStayRandom) {
     EXPECT_LE(millis, after) << id;
   }
   EXPECT_NE(a->upload_id().substr(15), b->upload_id().substr(15));
+}
+
+// Whole-broker drain: a health Watch reads NOT_SERVING before the stream
+// ends with UNAVAILABLE.
+TEST_F(BrokerRpcTest, DrainingReportsNotServingToHealthWatchers) {
+  Start();
+  using grpc::health::v1::HealthCheckResponse;
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = health->Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  HealthCheckResponse resp;
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+  std::thread drain([this] { server_->Shutdown(); });
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&resp));
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  drain.join();
 }
 
 }  // namespace
