@@ -189,7 +189,8 @@ if ((big > 0)); then
   "${psql[@]}" -d big -c "INSERT INTO ub_intents(upload_id, caller, bucket, key, state, expires_at, settled_at, record)
     SELECT 'up_' || lpad(to_hex((extract(epoch FROM now())::bigint - 86400) * 1000), 12, '0') || lpad(i::text, 20, '0'),
            'bench', 'bench', 'bench/prefill/' || i, 2, 0, extract(epoch FROM now())::bigint * 1000000000,
-           convert_to(repeat(md5(i::text), 10), 'UTF8') FROM generate_series(1, $big) i; VACUUM ANALYZE ub_intents"
+           convert_to(repeat(md5(i::text), 10), 'UTF8') FROM generate_series(1, $big) i"
+  "${psql[@]}" -d big -c "VACUUM ANALYZE ub_intents"
   bytes=$("${psql[@]}" -d big -c "SELECT pg_total_relation_size('ub_intents')")
   echo "  postgres: filled in $(($(date +%s) - t)) s; ub_intents with indexes $((bytes / 1048576)) MB" \
        "= $(awk "BEGIN{printf \"%.0f\", $bytes / $big * 1e6 / 1048576}") MB per million intents"

@@ -79,17 +79,17 @@ void StoreThenAnswer(ledger::Ledger& ledger, absl::StatusOr<v1::Upload> intent,
 // A PUT has no content-length-range: the only size limit it carries is a
 // signed Content-Length. So below OSS's own 5 GiB cap the exact size is
 // required, and V1, which cannot sign Content-Length, is refused.
-absl::Status CheckPutSizeIsSigned(const config::Caller& caller, bool v4, int64_t content_length) {
-  if (caller.max_size >= common::kMaxObjectSize) return absl::OkStatus();
+absl::Status CheckPutSizeIsSigned(const auth::Identity& caller, bool v4, int64_t content_length) {
+  if (caller.scope.max_size >= common::kMaxObjectSize) return absl::OkStatus();
   if (!v4) {
     return absl::InvalidArgumentError(absl::StrCat(
         "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold the upload to "
-        "the ", caller.max_size, "-byte limit of caller '", caller.name,
+        "the ", caller.scope.max_size, "-byte limit of caller '", caller.name,
         "'; use V4 with content_length"));
   }
   if (content_length == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "content_length: required: caller '", caller.name, "' may upload at most ", caller.max_size,
+        "content_length: required: caller '", caller.name, "' may upload at most ", caller.scope.max_size,
         " bytes, and a presigned PUT holds to that only by signing the exact Content-Length"));
   }
   return absl::OkStatus();
