@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "osssim/simulator.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/refused_port.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -41,10 +41,11 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   so.credentials = {kAk, kSk};
   auto sim = osssim::Simulator::Create(so);
   ASSERT_TRUE(sim.ok()) << sim.status();
+  testing::RefusedPort unreachable;
   std::string yaml = absl::StrCat(
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       // OSS cannot reach this: nothing listens there.
-      "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\", trusted_key_url: \"",
+      "callback: {url: \"http://127.0.0.1:", unreachable.port(), "/oss/callback\", trusted_key_url: \"",
       (*sim)->public_key_url(), "\", trusted_key_file: ",
       dir.WriteFile("sim.pem", (*sim)->public_key_pem()), "}\n",
       "ledger: {path: ", dir.File("ledger.db"), "}\n",
