@@ -271,11 +271,33 @@ TEST_F(ClusterTest, ADatabaseRestartUnderLoadLosesAndDuplicatesNothing) {
       }
     });
   }
-  while (ok.load() < 150) std::this_thread::yield();
-  ASSERT_TRUE(pg_.Stop("fast").ok());
-  absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(pg_.Start().ok());
+  // Stop the database under load, keep it down until the brokers have
+  // refused a callback for it (or every callback has been sent), then
+  // bring it back: each step waits for the event it needs, with a deadline.
+  auto done = [&] {
+    return static_cast<int>(first_status.size()) == kUploads;
+  };
+  mu.Lock();
+  const bool loaded = mu.AwaitWithTimeout(
+      absl::Condition(+[](std::atomic<int>* n) { return n->load() >= 150; }, &ok), absl::Seconds(60));
+  mu.Unlock();
+  const bool stopped = loaded && pg_.Stop("fast").ok();
+  if (stopped) {
+    absl::MutexLock lock(&mu);
+    auto refused_or_done = [&] {
+      if (done()) return true;
+      for (const auto& [id, status] : first_status) {
+        if (status != 200) return true;
+      }
+      return false;
+    };
+    mu.AwaitWithTimeout(absl::Condition(&refused_or_done), absl::Seconds(60));
+  }
+  const bool restarted = pg_.Start().ok();
   for (auto& s : senders) s.join();
+  ASSERT_TRUE(loaded) << "fewer than 150 callbacks answered 200 within 60 s";
+  ASSERT_TRUE(stopped);
+  ASSERT_TRUE(restarted);
   int refused = 0;
   for (auto& [id, status] : first_status) {
     EXPECT_TRUE(status == 200 || status == 503) << id << " got " << status;
