@@ -108,7 +108,7 @@ TEST(ServerTest, SlowDripIsCutWhileOtherClientsAreServed) {
     slow_answered.Notify();
   });
 
-  dripping.WaitForNotification();
+  ASSERT_TRUE(dripping.WaitForNotificationWithTimeout(absl::Seconds(60)));
   auto client = RawClient::Connect(server->port());
   ASSERT_TRUE(client->Send(Get("/fast")));
   std::optional<Reply> reply = client->ReadResponse(absl::Seconds(60));
@@ -186,7 +186,7 @@ TEST(ServerTest, ShutdownLetsInFlightRequestFinish) {
   ASSERT_TRUE(idle->ReadResponse().has_value());
   auto busy = RawClient::Connect(server->port());
   ASSERT_TRUE(busy->Send(Get("/slow")));
-  got.WaitForNotification();
+  ASSERT_TRUE(got.WaitForNotificationWithTimeout(absl::Seconds(60)));
 
   std::thread shutdown([&] { server->Shutdown(); });
   EXPECT_TRUE(idle->ReadsEof());  // draining closed the idle connection...
@@ -213,7 +213,7 @@ TEST(ServerTest, ResponderCalledAfterServerIsGoneDoesNothing) {
   });
   auto client = RawClient::Connect(server->port());
   ASSERT_TRUE(client->Send(Get("/")));
-  got.WaitForNotification();
+  ASSERT_TRUE(got.WaitForNotificationWithTimeout(absl::Seconds(60)));
   server.reset();
   pending({200, "text/plain", "too late", {}});
   EXPECT_TRUE(client->ReadsEof());
