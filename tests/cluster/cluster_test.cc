@@ -284,18 +284,45 @@ TEST_F(ClusterTest, ADatabaseRestartUnderLoadLosesAndDuplicatesNothing) {
       }
     });
   }
-  while (ok.load() < 150) std::this_thread::yield();
-  ASSERT_TRUE(pg_.Stop("fast").ok());
-  // While the database is away: not ready, and the API says UNAVAILABLE.
-  EXPECT_TRUE(WaitForReadyz(b1->http_port, 503)) << "/readyz never answered 503";
-  client::BrokerClient api(absl::StrCat("127.0.0.1:", b1->grpc_port), "k");
-  v1::CreatePostPolicyRequest req;
-  req.set_bucket("bkt");
-  req.set_key("cluster/during-outage");
-  EXPECT_EQ(api.CreatePostPolicy(req).status().code(), absl::StatusCode::kUnavailable);
-  ASSERT_TRUE(pg_.Start().ok());
-  EXPECT_TRUE(WaitForReadyz(b1->http_port, 200)) << "/readyz never recovered";
+  // Stop the database under load, keep it down until the brokers have
+  // refused a callback for it (or every callback has been sent), then
+  // bring it back: each step waits for the event it needs, with a deadline.
+  auto done = [&] {
+    return static_cast<int>(first_status.size()) == kUploads;
+  };
+  mu.Lock();
+  const bool loaded = mu.AwaitWithTimeout(
+      absl::Condition(+[](std::atomic<int>* n) { return n->load() >= 150; }, &ok), absl::Seconds(60));
+  mu.Unlock();
+  const bool stopped = loaded && pg_.Stop("fast").ok();
+  if (stopped) {
+    absl::MutexLock lock(&mu);
+    auto refused_or_done = [&] {
+      if (done()) return true;
+      for (const auto& [id, status] : first_status) {
+        if (status != 200) return true;
+      }
+      return false;
+    };
+    mu.AwaitWithTimeout(absl::Condition(&refused_or_done), absl::Seconds(60));
+  }
+  if (stopped) {
+    // While the database is away: not ready, and the API says UNAVAILABLE.
+    EXPECT_TRUE(WaitForReadyz(b1->http_port, 503)) << "/readyz never answered 503";
+    client::BrokerClient api(absl::StrCat("127.0.0.1:", b1->grpc_port), "k");
+    v1::CreatePostPolicyRequest req;
+    req.set_bucket("bkt");
+    req.set_key("cluster/during-outage");
+    EXPECT_EQ(api.CreatePostPolicy(req).status().code(), absl::StatusCode::kUnavailable);
+  }
+  const bool restarted = pg_.Start().ok();
+  if (restarted) {
+    EXPECT_TRUE(WaitForReadyz(b1->http_port, 200)) << "/readyz never recovered";
+  }
   for (auto& s : senders) s.join();
+  ASSERT_TRUE(loaded) << "fewer than 150 callbacks answered 200 within 60 s";
+  ASSERT_TRUE(stopped);
+  ASSERT_TRUE(restarted);
   int refused = 0;
   for (auto& [id, status] : first_status) {
     EXPECT_TRUE(status == 200 || status == 503) << id << " got " << status;

@@ -21,7 +21,7 @@
 #include "policy/post_policy.h"
 #include "config/config.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/tcp_relay.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -29,7 +29,6 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::FreePort;
 
 constexpr char kAk[] = "LTAI5tSimTestId";
 constexpr char kSk[] = "sim-test-secret";
@@ -101,11 +100,12 @@ class OssSimE2eTest : public ::testing::Test {
     auto sim = osssim::Simulator::Create(so);
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = *std::move(sim);
-    http_port_ = FreePort();
+    // OSS calls the callback URL; it names the relay, which forwards to
+    // the port the broker binds (port 0).
     std::string yaml = absl::StrCat(
         "development: true\n",  // oss-sim speaks plain HTTP
-        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:", http_port_, "\"}\n",
-        "callback: {url: \"http://127.0.0.1:", http_port_, "/oss/callback\", trusted_key_url: \"",
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "callback: {url: \"http://127.0.0.1:", relay_.port(), "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
         dir_.WriteFile("sim.pem", sim_->public_key_pem()), "}\n",
         "ledger: {path: ", dir_.File("ledger.db"), "}\n",
@@ -122,9 +122,12 @@ class OssSimE2eTest : public ::testing::Test {
     auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     broker_ = *std::move(s);
+    relay_.SetTarget(broker_->http_port());
     target_ = absl::StrCat("127.0.0.1:", broker_->grpc_port());
     client_ = std::make_unique<client::BrokerClient>(target_, kApiKey);
     ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+    // Every read below ends by this deadline, even if an event never comes.
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
     reader_ = client_->stub().Subscribe(&ctx_, v1::SubscribeRequest());
     reader_->WaitForInitialMetadata();
   }
@@ -214,9 +217,9 @@ class OssSimE2eTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::TcpRelay relay_;
   std::unique_ptr<osssim::Simulator> sim_;
   std::unique_ptr<server::Server> broker_;
-  int http_port_ = 0;
   std::string target_;
   std::unique_ptr<client::BrokerClient> client_;
   grpc::ClientContext ctx_;

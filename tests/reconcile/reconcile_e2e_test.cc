@@ -21,7 +21,7 @@
 #include "osssim/simulator.h"
 #include "config/config.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/refused_port.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -42,11 +42,12 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   so.credentials = {kAk, kSk};
   auto sim = osssim::Simulator::Create(so);
   ASSERT_TRUE(sim.ok()) << sim.status();
+  testing::RefusedPort unreachable;
   std::string yaml = absl::StrCat(
       "development: true\n",  // oss-sim speaks plain HTTP
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       // OSS cannot reach this: nothing listens there.
-      "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\", trusted_key_url: \"",
+      "callback: {url: \"http://127.0.0.1:", unreachable.port(), "/oss/callback\", trusted_key_url: \"",
       (*sim)->public_key_url(), "\", trusted_key_file: ",
       dir.WriteFile("sim.pem", (*sim)->public_key_pem()), "}\n",
       "ledger: {path: ", dir.File("ledger.db"), "}\n",
