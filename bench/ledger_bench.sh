@@ -49,8 +49,10 @@ grpc_frame uploadbroker.v1.CreatePostPolicyRequest \
   'bucket: "bench" key: "bench/object.bin" max_size: 1048576 metadata { key: "user" value: "42" }' \
   "$work/body"
 # config NAME LEDGER_LINE: DIR/NAME.yaml, the bench config on that ledger.
+# (The caller may use any key: the fan-out producer's keys are not under
+# bench/, and a subscriber sees only keys in its caller's scope.)
 config() {
-  sed "s|^ledger: .*|ledger: $2|" "$work/broker.yaml" > "$work/$1.yaml"
+  sed -e "s|^ledger: .*|ledger: $2|" -e "s|, key_prefixes: \[bench/\]||" "$work/broker.yaml" > "$work/$1.yaml"
 }
 new_db() {  # new_db NAME: an empty database, its DSN in DIR/NAME.dsn
   "${psql[@]}" -d postgres -c "CREATE DATABASE $1"

@@ -67,8 +67,13 @@ class EngineWriter {
 
   // Primitives of the operations (transitions.h holds their rules); call
   // only between Savepoint and Release/Rollback.
-  // Stores a new PENDING intent; AlreadyExists if its id is taken.
-  virtual absl::Status InsertIntent(const Upload& intent) = 0;
+  // Stores new PENDING intents (ids distinct, already checked by the
+  // caller): one status each, AlreadyExists where the id is taken, the
+  // others stored. The returned error, if any, dooms the batch. Called
+  // instead of Savepoint/Release for runs of consecutive creations, so an
+  // engine may store them in one statement.
+  virtual absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) = 0;
   // The stored intent, locked against other writers until the transaction
   // ends; NotFound if there is none.
   virtual absl::StatusOr<Upload> LockIntent(const std::string& upload_id) = 0;

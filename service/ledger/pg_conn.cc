@@ -83,7 +83,7 @@ absl::StatusOr<PgResult> PgConn::Exec(const std::string& sql,
 
 absl::StatusOr<PgResult> PgConn::Query(const char* sql,
                                        const std::vector<PgParam>& params,
-                                       absl::string_view what) {
+                                       absl::string_view what, bool prepare) {
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   for (const PgParam& p : params) {
@@ -93,7 +93,7 @@ absl::StatusOr<PgResult> PgConn::Query(const char* sql,
   }
   const int n = static_cast<int>(params.size());
   auto it = prepared_.find(absl::string_view(sql));
-  if (it == prepared_.end() && prepared_.size() < kMaxPrepared) {
+  if (it == prepared_.end() && prepare && prepared_.size() < kMaxPrepared) {
     std::string name = absl::StrCat("ub", prepared_.size());
     UB_RETURN_IF_ERROR(Check(PQprepare(conn_, name.c_str(), sql, n, nullptr), what).status());
     it = prepared_.emplace(sql, std::move(name)).first;

@@ -58,7 +58,7 @@ class PgConn {
   // ones are sent unprepared.
   absl::StatusOr<PgResult> Query(const char* sql,
                                  const std::vector<PgParam>& params,
-                                 absl::string_view what);
+                                 absl::string_view what, bool prepare = true);
 
   // True once the connection is lost; every later call fails.
   bool broken() const { return PQstatus(conn_) == CONNECTION_BAD; }

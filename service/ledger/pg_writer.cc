@@ -4,6 +4,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/pg_schema.h"
@@ -152,25 +153,44 @@ absl::Status PgWriter::RollbackSavepoint(const absl::Status& cause) {
   return absl::OkStatus();
 }
 
-absl::Status PgWriter::InsertIntent(const Upload& intent) {
-  UB_ASSIGN_OR_RETURN(
-      PgResult r,
-      conn_->Query("INSERT INTO ub_intents"
-                   "(upload_id, caller, bucket, key, state, expires_at, record) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                   "ON CONFLICT (upload_id) DO NOTHING",
-                   {PgParam::Text(intent.upload_id()), PgParam::Text(intent.caller()),
-                    PgParam::Text(intent.bucket()), PgParam::Text(intent.key()),
-                    PgParam::Int(intent.state()),
-                    intent.has_expires_at() ? PgParam::Int(ToUnixNanos(intent.expires_at()))
-                                            : PgParam::Null(),
-                    PgParam::Bytes(intent.SerializeAsString())},
-                   "insert intent"));
-  if (absl::string_view(PQcmdTuples(r.get())) == "0") {
-    return absl::AlreadyExistsError(
-        absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
+absl::StatusOr<std::vector<absl::Status>> PgWriter::InsertIntents(
+    const std::vector<const Upload*>& intents) {
+  std::string sql =
+      "INSERT INTO ub_intents(upload_id, caller, bucket, key, state, expires_at, record) VALUES ";
+  std::vector<PgParam> params;
+  params.reserve(intents.size() * 7);
+  for (size_t i = 0; i < intents.size(); ++i) {
+    const Upload& intent = *intents[i];
+    const size_t n = params.size();
+    absl::StrAppend(&sql, i ? ", " : "", "($", n + 1, ", $", n + 2, ", $", n + 3, ", $", n + 4,
+                    ", $", n + 5, ", $", n + 6, ", $", n + 7, ")");
+    params.push_back(PgParam::Text(intent.upload_id()));
+    params.push_back(PgParam::Text(intent.caller()));
+    params.push_back(PgParam::Text(intent.bucket()));
+    params.push_back(PgParam::Text(intent.key()));
+    params.push_back(PgParam::Int(intent.state()));
+    params.push_back(intent.has_expires_at() ? PgParam::Int(ToUnixNanos(intent.expires_at()))
+                                             : PgParam::Null());
+    params.push_back(PgParam::Bytes(intent.SerializeAsString()));
   }
-  return absl::OkStatus();
+  sql += " ON CONFLICT (upload_id) DO NOTHING RETURNING upload_id";
+  // The text differs with the run's length: not worth preparing.
+  absl::StatusOr<PgResult> r = conn_->Query(sql.c_str(), params, "insert intents",
+                                            /*prepare=*/false);
+  if (!r.ok()) return Forget(r.status());
+  absl::flat_hash_set<std::string> inserted;
+  for (int row = 0; row < PQntuples(r->get()); ++row) {
+    inserted.insert(std::string(PgBytes(r->get(), row, 0)));
+  }
+  std::vector<absl::Status> stored;
+  stored.reserve(intents.size());
+  for (const Upload* intent : intents) {
+    stored.push_back(inserted.contains(intent->upload_id())
+                         ? absl::OkStatus()
+                         : absl::AlreadyExistsError(absl::StrCat(
+                               "upload_id ", intent->upload_id(), " already exists")));
+  }
+  return stored;
 }
 
 absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {

@@ -48,8 +48,11 @@ class PgWriter final : public EngineWriter {
   absl::Status ReleaseSavepoint() override;
   absl::Status RollbackSavepoint(const absl::Status& cause) override;
 
-  // ON CONFLICT: a duplicate id does not abort the batch.
-  absl::Status InsertIntent(const Upload& intent) override;
+  // One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING upload_id:
+  // one round trip for the whole run, and a taken id does not abort the
+  // batch.
+  absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) override;
   // SELECT ... FOR UPDATE.
   absl::StatusOr<Upload> LockIntent(const std::string& upload_id) override;
   absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) override;

@@ -247,6 +247,18 @@ absl::Status SqliteWriter::RollbackSavepoint(const absl::Status& cause) {
   return StepDone(release_.get(), "release savepoint");
 }
 
+absl::StatusOr<std::vector<absl::Status>> SqliteWriter::InsertIntents(
+    const std::vector<const Upload*>& intents) {
+  std::vector<absl::Status> stored;
+  stored.reserve(intents.size());
+  for (const Upload* intent : intents) {
+    absl::Status status = InsertIntent(*intent);
+    if (!status.ok() && !absl::IsAlreadyExists(status)) return status;
+    stored.push_back(std::move(status));
+  }
+  return stored;
+}
+
 absl::Status SqliteWriter::InsertIntent(const Upload& intent) {
   std::string record = intent.SerializeAsString();
   sqlite3_stmt* stmt = insert_intent_.get();

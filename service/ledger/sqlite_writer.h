@@ -52,7 +52,9 @@ class SqliteWriter final : public EngineWriter {
   absl::Status ReleaseSavepoint() override;
   absl::Status RollbackSavepoint(const absl::Status& cause) override;
 
-  absl::Status InsertIntent(const Upload& intent) override;
+  // One INSERT each: a refused one undoes only itself.
+  absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) override;
   // One process writes the file, and the transaction holds its write lock.
   absl::StatusOr<Upload> LockIntent(const std::string& upload_id) override;
   absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) override;
@@ -73,6 +75,7 @@ class SqliteWriter final : public EngineWriter {
   absl::StatusOr<int64_t> PruneEvents(const Retention& retention, absl::Time now,
                                       int max_rows);
   absl::Status StepDone(sqlite3_stmt* stmt, const char* what);
+  absl::Status InsertIntent(const Upload& intent);
 
   DbPtr db_;
   StmtPtr begin_, commit_, rollback_;

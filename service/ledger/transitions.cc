@@ -7,7 +7,7 @@
 
 namespace uploadbroker::ledger {
 
-absl::Status CreateIntentIn(EngineWriter& writer, Upload intent) {
+absl::Status CheckNewIntent(Upload& intent) {
   if (intent.upload_id().empty()) {
     return absl::InvalidArgumentError("intent has no upload_id");
   }
@@ -18,7 +18,7 @@ absl::Status CreateIntentIn(EngineWriter& writer, Upload intent) {
         "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
   }
   intent.set_state(v1::UPLOAD_STATE_PENDING);
-  return writer.InsertIntent(intent);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CompleteResult> CompleteUploadIn(EngineWriter& writer,

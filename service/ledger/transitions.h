@@ -16,7 +16,9 @@
 
 namespace uploadbroker::ledger {
 
-absl::Status CreateIntentIn(EngineWriter& writer, Upload intent);
+// InvalidArgument unless `intent` is new (an id, PENDING or no state, no
+// completion); sets its state to PENDING.
+absl::Status CheckNewIntent(Upload& intent);
 absl::StatusOr<CompleteResult> CompleteUploadIn(EngineWriter& writer,
                                                 const std::string& upload_id,
                                                 Completion completion,
