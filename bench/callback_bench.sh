@@ -77,7 +77,7 @@ http {
   }
 }
 NGINX
-"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready_file "$work/ready" >"$work/broker.log" 2>&1 &
+"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready-file "$work/ready" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx.conf" >>"$work/nginx/error.log" 2>&1 &
 nginx_pid=$!

@@ -5,11 +5,11 @@
 // own cost.
 //
 // By default it answers inline, with the request's key: the bare server
-// the issuance target is set against. With --commit_file it is instead a
+// the issuance target is set against. With --commit-file it is instead a
 // bare durable server: each call appends a record to that file and is
 // answered from a commit thread once an fdatasync covering it has returned
 // (one fdatasync shared by every call queued meanwhile, as the broker's
-// ledger does), with --response_bytes of filler in the answer. It shows what
+// ledger does), with --response-bytes of filler in the answer. It shows what
 // answering after a shared commit costs this gRPC stack by itself.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "runtime/cli.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address to listen on");
@@ -115,7 +115,11 @@ class EchoService final : public uploadbroker::v1::UploadBroker::CallbackService
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"bare_echo_server",
+                   "bare_echo_server [flags]\n"
+                   "The do-nothing CreatePostPolicy server bench/policy_bench.sh compares the broker with.",
+                   __FILE__});
   std::unique_ptr<GroupCommitter> committer;
   if (!absl::GetFlag(FLAGS_commit_file).empty()) {
     committer = std::make_unique<GroupCommitter>(absl::GetFlag(FLAGS_commit_file));

@@ -2,13 +2,13 @@
 // same Subscribe method of uploadbroker.v1.UploadBroker over the same gRPC
 // stack (callback API, raw method, same build flags and keepalive settings
 // as the broker) but keeps events only in memory: no disk, no filter, no
-// auth, no start position. A generator thread makes `--produce_rate`
+// auth, no start position. A generator thread makes `--produce-rate`
 // events/s, each stamped with committed_at = its send time, serializes each
 // event once and pushes it to every stream's queue; each stream has one
 // write in flight. Messages are framed exactly as the broker frames them
 // (stream/event_batch.h): one event per message, or, when the request sets
 // max_events_per_message > 1, everything queued (up to that many and
-// 1 MiB) in one message. --serialize_per_write instead serializes a shared
+// 1 MiB) in one message. --serialize-per-write instead serializes a shared
 // SubscribeResponse on every write (the previous bare server; one event per
 // message only). Prints its port.
 #include <grpcpp/grpcpp.h>
@@ -24,8 +24,9 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "bench/fanout_event.h"
+#include "common/grpc_keepalive.h"
+#include "runtime/cli.h"
 #include "stream/event_batch.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
@@ -40,7 +41,7 @@ using uploadbroker::v1::SubscribeResponse;
 namespace stream = uploadbroker::stream;
 
 // One generated event: its record (the serialized Event) and, for
-// --serialize_per_write, the message holding it.
+// --serialize-per-write, the message holding it.
 struct Msg {
   grpc::Slice record;
   std::shared_ptr<const SubscribeResponse> response;
@@ -196,16 +197,15 @@ void Generate(Hub& hub, double rate) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_bare_server",
+                   "fanout_bare_server [flags]\n"
+                   "The in-memory Subscribe fan-out baseline of bench/fanout_bench.sh.",
+                   __FILE__});
   Hub hub;
   BareService service(hub);
   grpc::ServerBuilder builder;
-  // Same channel arguments as the broker (service/server/server.cc).
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  uploadbroker::common::SetServerKeepalive(builder);  // as the broker's server does
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);

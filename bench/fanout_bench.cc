@@ -7,11 +7,11 @@
 // identically; both produce events themselves.
 //
 // Modes:
-//   live (default): wait until every stream is open, skip --warmup_s, then
-//     measure --duration_s; prints deliveries/s and latency percentiles.
-//   --until_cursor C: one stream (usually --start=earliest) reads until it
+//   live (default): wait until every stream is open, skip --warmup-s, then
+//     measure --duration-s; prints deliveries/s and latency percentiles.
+//   --until-cursor C: one stream (usually --start=earliest) reads until it
 //     receives cursor C; prints events/s from the call start.
-//   --hold_s S: open every stream, print "connected", keep them open S s
+//   --hold-s S: open every stream, print "connected", keep them open S s
 //     (idle streams, for the RSS measurement), then exit.
 #include <grpcpp/grpcpp.h>
 
@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/cli.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server address");
@@ -144,7 +144,11 @@ double Seconds(std::chrono::steady_clock::duration d) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_bench",
+                   "fanout_bench [flags]\n"
+                   "The Subscribe load driver of bench/fanout_bench.sh.",
+                   __FILE__});
   const int n = absl::GetFlag(FLAGS_subscribers);
   const int nch = std::max(1, std::min(n, absl::GetFlag(FLAGS_channels)));
   const std::string label = absl::GetFlag(FLAGS_label);

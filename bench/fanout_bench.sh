@@ -17,7 +17,7 @@
 # Replay runs once with one event per message and twice with
 # REPLAY_PER_MESSAGE (default 256, what client::Subscriber asks for).
 # BARE_FLAGS passes extra flags to the bare server (e.g.
-# --serialize_per_write).
+# --serialize-per-write).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 replay=${1:-1000000}
@@ -54,11 +54,11 @@ start_server() {  # start_server broker|bare RATE [broker flags...]; sets port, 
   rm -f "$work/ready"
   if [[ $kind == broker ]]; then
     rm -f "$work"/live.db*; config "$work/live.db"
-    "$bin/fanout_broker_server" --config "$work/broker.yaml" --produce_rate "$rate" "$@" \
+    "$bin/fanout_broker_server" --config "$work/broker.yaml" --produce-rate "$rate" "$@" \
       > "$work/ready" 2>>"$work/server.log" &
   else
     # shellcheck disable=SC2086
-    "$bin/fanout_bare_server" --produce_rate "$rate" $bare_flags > "$work/ready" 2>>"$work/server.log" &
+    "$bin/fanout_bare_server" --produce-rate "$rate" $bare_flags > "$work/ready" 2>>"$work/server.log" &
   fi
   server_pid=$!
   for _ in $(seq 1 3000); do [[ -s $work/ready ]] && break; sleep 0.05; done
@@ -97,8 +97,8 @@ live() {  # live KIND RATE SUBSCRIBERS: one measured window, prints the driver's
   cpu_now; before=$cpu
   local s0; s0=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
   out=$("$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers "$subs" \
-    --channels "$channels" --warmup_s "$warmup" --duration_s "$duration" \
-    --events_per_message "$per_message")
+    --channels "$channels" --warmup-s "$warmup" --duration-s "$duration" \
+    --events-per-message "$per_message")
   cpu_now
   # Server CPU (all threads) per event received by the driver, warm-up included.
   local us; us=$(awk -v a="$s0" -v b="$(awk '{print $14 + $15}' "/proc/$server_pid/stat")" \
@@ -113,7 +113,7 @@ idle() {  # idle KIND: prints KIND rss0 rss1000 per-stream
   start_server "$kind" 0
   sleep 0.5; local r0; r0=$(rss_kib "$server_pid")
   "$bin/fanout_bench" --target "127.0.0.1:$port" --label "$kind" --subscribers 1000 \
-    --channels "$channels" --hold_s 4 > "$work/idle.out" &
+    --channels "$channels" --hold-s 4 > "$work/idle.out" &
   local driver=$!
   for _ in $(seq 1 600); do grep -q connected "$work/idle.out" 2>/dev/null && break; sleep 0.05; done
   sleep 2; local r1; r1=$(rss_kib "$server_pid")
@@ -143,7 +143,7 @@ if ((replay > 0)); then
   last=$(sed -n 's/.*last_cursor=\([0-9]*\).*/\1/p' "$work/ready")
   replay_run() {  # replay_run EVENTS_PER_MESSAGE
     "$bin/fanout_bench" --target "127.0.0.1:$port" --label broker --subscribers 1 --start earliest \
-      --until_cursor "$last" --events_per_message "$1" | sed "s/^/per_message=$1 /"
+      --until-cursor "$last" --events-per-message "$1" | sed "s/^/per_message=$1 /"
   }
   replay_run 1
   replay_run "$replay_per_message"
@@ -155,7 +155,7 @@ if ((replay > 0)); then
   ceiling() {  # ceiling RATE EVENTS_PER_MESSAGE
     start_server bare "$1"
     "$bin/fanout_bench" --target "127.0.0.1:$port" --label bare --subscribers 1 --channels 1 \
-      --warmup_s 1 --duration_s 3 --events_per_message "$2" |
+      --warmup-s 1 --duration-s 3 --events-per-message "$2" |
       sed "s/^/single-stream ceiling, offered $1\/s, per_message=$2: /"
     stop_server
   }

@@ -1,13 +1,13 @@
 // fanout_broker_server: the broker side of bench/fanout_bench.sh. It hosts
 // the broker's gRPC API exactly as service/server/server.cc does (config
-// file, SqliteLedger, Authenticator, Issuer, EventStreamer,
+// file, the ledger it names (SQLite or PostgreSQL), Authenticator, Issuer, EventStreamer,
 // UploadBrokerService, same channel arguments) minus the HTTP listener, and
 // adds bench-only event production from inside the process, the way OSS
 // callbacks reach the ledger (CompleteUpload of a pending intent):
 //   --prefill N        before serving: create and complete N events
 //                      (concurrently, group-committed) for replay runs;
 //   --intents N        before serving: create N pending intents;
-//   --produce_rate R   while serving: complete R of those intents per second
+//   --produce-rate R   while serving: complete R of those intents per second
 //                      (paced every millisecond) until they run out.
 // Prints "port=P last_cursor=C" on stdout when ready.
 #include <grpcpp/grpcpp.h>
@@ -20,17 +20,19 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
 #include "bench/fanout_event.h"
 #include "common/clock.h"
+#include "common/grpc_keepalive.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
 #include "issue/issuer.h"
 #include "issue/multipart_issuer.h"
-#include "ledger/sqlite_ledger.h"
+#include "ledger/ledger.h"
+#include "server/open_ledger.h"
 #include "rpc/service.h"
+#include "runtime/cli.h"
 #include "stream/event_streamer.h"
 
 ABSL_FLAG(std::string, config, "", "Broker config file");
@@ -86,7 +88,11 @@ void CreateThenMaybeComplete(ub::ledger::Ledger& ledger, int64_t i, bool complet
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"fanout_broker_server",
+                   "fanout_broker_server --config FILE [flags]\n"
+                   "The broker gRPC API with in-process event production, for bench/fanout_bench.sh.",
+                   __FILE__});
   // As broker_main.cc does: no lock-order graph update on every Mutex
   // acquisition (Debian's absl build has it on by default).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -101,17 +107,13 @@ int main(int argc, char** argv) {
     std::cerr << creds.status() << std::endl;
     return 2;
   }
-  ub::ledger::SqliteLedger::Options lo;
-  lo.path = config->ledger_path;
-  lo.clock = &clock;
-  lo.retain_max_events = config->retain_events;
-  lo.retain_max_age = config->retain_age;
-  auto ledger_or = ub::ledger::SqliteLedger::Create(lo);
+  // The engine the config names, as the broker opens it.
+  auto ledger_or = ub::server::OpenLedger(*config, clock);
   if (!ledger_or.ok()) {
     std::cerr << ledger_or.status() << std::endl;
     return 2;
   }
-  ub::ledger::SqliteLedger& ledger = **ledger_or;
+  ub::ledger::Ledger& ledger = **ledger_or;
 
   const int64_t prefill = absl::GetFlag(FLAGS_prefill);
   const int64_t intents = absl::GetFlag(FLAGS_intents);
@@ -137,11 +139,7 @@ int main(int argc, char** argv) {
   auto streamer = std::make_unique<ub::stream::EventStreamer>(ledger);
   ub::rpc::UploadBrokerService service(auth, issuer, multipart, ledger, *streamer);
   grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  uploadbroker::common::SetServerKeepalive(builder);  // as the broker's server does
   int port = 0;
   builder.AddListeningPort(config->grpc_listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);

@@ -15,7 +15,7 @@ bench_install() {
   fi
 }
 
-# wait_ready FILE: waits until the broker's --ready_file exists.
+# wait_ready FILE: waits until the broker's --ready-file exists.
 wait_ready() {
   for _ in $(seq 1 200); do [[ -s $1 ]] && return 0; sleep 0.05; done
   echo "not ready: $1" >&2; return 1
@@ -74,6 +74,7 @@ callback_bench_config() {
   echo LTAI5tBenchAccessKeyId > "$1/ak"
   echo bench-secret > "$1/sk"
   cat > "$1/broker.yaml" <<YAML
+development: true
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback:
   url: "https://broker.example.com/oss/callback"
@@ -96,7 +97,7 @@ callgrind_broker() {
   rm -f "$1"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$1" \
     "$build_dir/service/main/upload-broker" --config "$2/broker.yaml" \
-    --ready_file "$2/ready" >"$2/broker.log" 2>&1 &
+    --ready-file "$2/ready" >"$2/broker.log" 2>&1 &
   vg_pid=$!
   for _ in $(seq 1 1200); do [[ -s $2/ready ]] && break; sleep 0.05; done
   wait_ready "$2/ready"

@@ -22,13 +22,14 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 echo -n bench-key > "$work/api_key"
 echo LTAI5tBenchAccessKeyId > "$work/ak"
 echo bench-secret > "$work/sk"
-"$build_dir/service/main/oss-sim" --listen 127.0.0.1:0 --data_dir "$work/sim" \
-  --access_key_id_file "$work/ak" --access_key_secret_file "$work/sk" \
-  --max_body_bytes $(((size_mib + 1) << 20)) --ready_file "$work/sim.ready" 2>"$work/sim.log" &
+"$build_dir/service/main/oss-sim" --listen 127.0.0.1:0 --data-dir "$work/sim" \
+  --access-key-id-file "$work/ak" --access-key-secret-file "$work/sk" \
+  --max-body-bytes $(((size_mib + 1) << 20)) --ready-file "$work/sim.ready" 2>"$work/sim.log" &
 wait_ready "$work/sim.ready"
 sim_port=$(sed 's/.*"port":\([0-9]*\).*/\1/' "$work/sim.ready")
 cb_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$work/broker.yaml" <<YAML
+development: true  # http:// endpoint and callback key on loopback
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:$cb_port"}
 callback:
   url: "http://127.0.0.1:$cb_port/oss/callback"
@@ -40,7 +41,7 @@ buckets:
 callers:
   - {name: bench, api_key_sha256: $(sha256sum < "$work/api_key" | cut -d' ' -f1), buckets: [bench], key_prefixes: [bench/]}
 YAML
-"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready_file "$work/ready" 2>"$work/broker.log" &
+"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready-file "$work/ready" 2>"$work/broker.log" &
 broker_pid=$!
 wait_ready "$work/ready"
 broker_port=$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
@@ -55,7 +56,7 @@ hz=$(getconf CLK_TCK)
 ticks0=$(cpu_ticks)
 t0=$(date +%s.%N)
 "$build_dir/client/ubctl" upload "$work/big.bin" --bucket bench --key bench/multipart.bin \
-  --multipart --part_size $((part_mib << 20)) --parallel "$parallel" > "$work/mp.out" 2>"$work/mp.err"
+  --multipart --part-size $((part_mib << 20)) --parallel "$parallel" > "$work/mp.out" 2>"$work/mp.err"
 t1=$(date +%s.%N)
 ticks1=$(cpu_ticks)
 parts=$(((size_mib + part_mib - 1) / part_mib))
@@ -63,7 +64,7 @@ grep -q '"upload_id"' "$work/mp.out" || { echo "multipart upload failed:"; cat "
 
 # One presigned PUT of the same file with curl -T.
 "$build_dir/client/ubctl" presign --bucket bench --key bench/single.bin \
-  --content_type application/octet-stream > "$work/presign.out"
+  --content-type application/octet-stream > "$work/presign.out"
 url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/presign.out")
 mapfile -t hdrs < <(python3 -c 'import json,sys
 for h in json.load(open(sys.argv[1]))["headers"]: print("-H"); print(h["name"] + ": " + h["value"])' "$work/presign.out")
@@ -82,7 +83,7 @@ print(f"broker CPU during the multipart upload: {ticks / hz * 1000:.0f} ms, "
       f"{ticks / hz * 1e6 / parts:.0f} us per part (each part signed once, plus create/complete/callback)")
 PY
 ticks2=$(cpu_ticks)
-"$build_dir/bench/sign_parts_bench" --broker "127.0.0.1:$broker_port" --api_key bench-key \
+"$build_dir/bench/sign_parts_bench" --broker "127.0.0.1:$broker_port" --api-key bench-key \
   --bucket bench --key bench/10k-parts.bin --runs 5
 ticks3=$(cpu_ticks)
 # 5 rounds of 10,000 signed parts (plus one create and one abort).

@@ -24,7 +24,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 policy_bench_config "$work"
 
-"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready_file "$work/ready" 2>"$work/broker.log" &
+"$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready-file "$work/ready" 2>"$work/broker.log" &
 "$build_dir/bench/bare_echo_server" > "$work/echo.port" &
 wait_ready "$work/ready"; wait_ready "$work/echo.port"
 broker_port=$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
@@ -32,8 +32,8 @@ echo_port=$(cat "$work/echo.port")
 # The durable bare server answers with as many bytes as the broker does.
 h2load_policy "$work/body" "$broker_port" -n 1 -c 1 -m 1 > "$work/probe.out"
 answer_bytes=$(grep -oP '^traffic: .*\(\K[0-9]+(?=\) data)' "$work/probe.out")
-"$build_dir/bench/bare_echo_server" --commit_file "$work/bare.commits" \
-  --response_bytes $((answer_bytes - 40)) > "$work/durable.port" &
+"$build_dir/bench/bare_echo_server" --commit-file "$work/bare.commits" \
+  --response-bytes $((answer_bytes - 40)) > "$work/durable.port" &
 wait_ready "$work/durable.port"
 durable_port=$(cat "$work/durable.port")
 

@@ -4,15 +4,15 @@
 // after another on one channel; prints each round's wall time, the median
 // and the answers' size.
 //
-//   sign_parts_bench --broker 127.0.0.1:PORT --api_key KEY --bucket B --key K [--runs 5]
+//   sign_parts_bench --broker 127.0.0.1:PORT --api-key KEY --bucket B --key K [--runs 5]
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "client/broker_client.h"
+#include "runtime/cli.h"
 
 ABSL_FLAG(std::string, broker, "127.0.0.1:50051", "broker gRPC address");
 ABSL_FLAG(std::string, api_key, "", "API key");
@@ -21,7 +21,12 @@ ABSL_FLAG(std::string, key, "uploads/bench/10k-parts.bin", "object key");
 ABSL_FLAG(int, runs, 5, "SignUploadParts calls");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  uploadbroker::runtime::ParseCommandLine(
+      argc, argv, {"sign_parts_bench",
+                   "sign_parts_bench --broker 127.0.0.1:PORT --api-key KEY --bucket B --key K "
+                   "[--runs 5]\n"
+                   "SignUploadParts for a 10,000-part plan (bench/multipart_bench.sh).",
+                   __FILE__});
   uploadbroker::client::BrokerClient client(absl::GetFlag(FLAGS_broker),
                                             absl::GetFlag(FLAGS_api_key), absl::Seconds(60));
   uploadbroker::v1::CreateMultipartUploadRequest create;

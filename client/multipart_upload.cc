@@ -219,6 +219,7 @@ int UploadMultipart(BrokerClient& broker, const UploadArgs& args, int64_t size,
     req.set_total_size(size);
     req.set_part_size(args.part_size);
     req.set_ttl_seconds(args.ttl_seconds);
+    req.set_allow_overwrite(args.allow_overwrite);
     if (!internal::FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;
     auto created = broker.CreateMultipartUpload(req);
     if (!created.ok()) {

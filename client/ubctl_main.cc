@@ -2,15 +2,19 @@
 //
 //   ubctl [flags] policy  --bucket B [--key K | --key-prefix P] ...
 //   ubctl [flags] presign --bucket B --key K --content-type T ...
-//   ubctl [flags] upload FILE --bucket B [--key K | --key_prefix P] [--presigned]
-//                        [--content_type T] [--meta k=v] [--v1]
-//                        [--multipart] [--multipart_threshold N] [--part_size N]
+//   ubctl [flags] upload FILE --bucket B [--key K | --key-prefix P] [--presigned]
+//                        [--content-type T] [--meta k=v] [--v1] [--allow-overwrite]
+//                        [--multipart] [--multipart-threshold N] [--part-size N]
 //                        [--parallel N] [--retries N]
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
-//   ubctl [flags] watch [--buckets a,b] [--key_prefixes p,q] [--meta k=v] [--callers c]
+//   ubctl [flags] watch [--buckets a,b] [--key-prefixes p,q] [--meta k=v] [--callers c]
 //                       [--types completed,expired] [--start latest|earliest]
-//                       [--cursor N] [--cursor_file F]
+//                       [--cursor N] [--cursor-file F]
+//   ubctl [flags] verify-callback (--request-file F | --path-and-query Q ...)
+//
+// Flags are spelled in kebab case (--content-type); snake case
+// (--content_type) works too. `ubctl --help` lists them all.
 //
 // Results print as JSON on stdout; errors print "error: CODE: message" on
 // stderr with exit status 1 (2 for usage errors).
@@ -20,15 +24,13 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
 #include "client/upload.h"
 #include "client/verify_callback.h"
 #include "client/watch.h"
 #include "google/protobuf/util/json_util.h"
+#include "runtime/cli.h"
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
 ABSL_FLAG(std::string, api_key, "", "API key (default $UB_API_KEY)");
@@ -42,17 +44,18 @@ ABSL_FLAG(int64_t, content_length, 0, "Exact size in bytes, signed into the URL 
 ABSL_FLAG(int64_t, ttl, 0, "Validity in seconds (default: the broker's default)");
 ABSL_FLAG(std::vector<std::string>, meta, {}, "Metadata as k=v,k=v");
 ABSL_FLAG(bool, v1, false, "Sign with OSS signature V1 instead of V4");
+ABSL_FLAG(bool, allow_overwrite, false, "policy, presign, upload: let the upload replace an existing object");
 ABSL_FLAG(std::string, state, "", "list: only this state (pending, completed, expired)");
 ABSL_FLAG(int32_t, page_size, 0, "list: page size");
 ABSL_FLAG(std::string, path_and_query, "", "verify-callback: request path and query as OSS sent them");
-ABSL_FLAG(std::string, callback_path, "", "verify-callback: public callback path OSS signed (default: from --path_and_query)");
+ABSL_FLAG(std::string, callback_path, "", "verify-callback: public callback path OSS signed (default: from --path-and-query)");
 ABSL_FLAG(std::string, authorization, "", "verify-callback: Authorization header value");
 ABSL_FLAG(std::string, pub_key_url, "", "verify-callback: x-oss-pub-key-url header value (base64) or plain URL");
 ABSL_FLAG(std::string, signature_version, "", "verify-callback: x-oss-signature-version header value");
 ABSL_FLAG(std::string, body_file, "", "verify-callback: file holding the raw body");
 ABSL_FLAG(std::string, request_file, "", "verify-callback: raw captured HTTP request (instead of the above)");
 ABSL_FLAG(std::string, trusted_key_file, "", "verify-callback: extra trusted public key PEM (simulator)");
-ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted_key_file");
+ABSL_FLAG(std::string, trusted_key_url, "", "verify-callback: the URL that names --trusted-key-file");
 ABSL_FLAG(bool, presigned, false, "upload: PUT to a presigned URL instead of a POST form");
 ABSL_FLAG(bool, multipart, false,
           "upload: multipart upload (parallel parts, retries, resume by running it again)");
@@ -80,13 +83,14 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  policy    issue a signed PostObject form (JSON on stdout)\n"
     "  presign   issue a presigned PUT URL with the headers to send\n"
-    "  upload FILE  upload a file through the broker's policy (or --presigned URL)\n"
+    "  upload FILE  upload a file through the broker's policy (or --presigned URL, or\n"
+    "            --multipart: parallel presigned parts, resumable)\n"
     "  get ID    show one upload\n"
     "  list      list uploads in your scope\n"
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
-    "--api_key or $UB_API_KEY.";
+    "--api-key or $UB_API_KEY.";
 
 std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
   if (!flag.empty()) return flag;
@@ -139,6 +143,7 @@ int Policy(BrokerClient& c) {
   }
   req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
   req.set_signature_version(Version());
+  req.set_allow_overwrite(absl::GetFlag(FLAGS_allow_overwrite));
   if (int rc = FillMetadata(req.mutable_metadata())) return rc;
   auto resp = c.CreatePostPolicy(req);
   return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
@@ -152,6 +157,7 @@ int Presign(BrokerClient& c) {
   req.set_content_length(absl::GetFlag(FLAGS_content_length));
   req.set_ttl_seconds(absl::GetFlag(FLAGS_ttl));
   req.set_signature_version(Version());
+  req.set_allow_overwrite(absl::GetFlag(FLAGS_allow_overwrite));
   if (int rc = FillMetadata(req.mutable_metadata())) return rc;
   auto resp = c.CreatePresignedPut(req);
   return resp.ok() ? PrintJson(*resp) : Fail(resp.status());
@@ -178,8 +184,8 @@ int List(BrokerClient& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args =
+      uploadbroker::runtime::ParseCommandLine(argc, argv, {"ubctl", kUsage, __FILE__});
   if (args.size() < 2) {
     std::cerr << kUsage << "\n";
     return 2;
@@ -219,6 +225,7 @@ int main(int argc, char** argv) {
     a.part_size = absl::GetFlag(FLAGS_part_size);
     a.parallel = absl::GetFlag(FLAGS_parallel);
     a.retries = absl::GetFlag(FLAGS_retries);
+    a.allow_overwrite = absl::GetFlag(FLAGS_allow_overwrite);
     a.progress = isatty(STDERR_FILENO) != 0;
     return uploadbroker::client::Upload(a, std::cout, std::cerr);
   }

@@ -31,6 +31,7 @@ int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& 
   req.set_max_size(args.max_size);
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
+  req.set_allow_overwrite(args.allow_overwrite);
   if (!FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;
   auto policy = broker.CreatePostPolicy(req);
   if (!policy.ok()) {
@@ -72,8 +73,11 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
   req.set_bucket(args.bucket);
   req.set_key(args.key.empty() ? args.key_prefix + filename : args.key);
   req.set_content_type(args.content_type);
+  // The file's exact size, signed: the broker requires it below OSS's 5 GiB cap.
+  req.set_content_length(static_cast<int64_t>(data.size()));
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
+  req.set_allow_overwrite(args.allow_overwrite);
   if (!FillMetadata(args.metadata, req.mutable_metadata(), err)) return 2;
   auto put = broker.CreatePresignedPut(req);
   if (!put.ok()) {
@@ -101,11 +105,11 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
 int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
   UploadArgs args = in;
   if (args.file.empty() || args.bucket.empty()) {
-    err << "error: usage: ubctl upload FILE --bucket B [--key K | --key_prefix P]\n";
+    err << "error: usage: ubctl upload FILE --bucket B [--key K | --key-prefix P]\n";
     return 2;
   }
   if (args.key.empty() == args.key_prefix.empty()) {
-    err << "error: give exactly one of --key and --key_prefix\n";
+    err << "error: give exactly one of --key and --key-prefix\n";
     return 2;
   }
   if (args.content_type.empty()) args.content_type = "application/octet-stream";
@@ -122,7 +126,7 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
       return 2;
     }
     if (!args.multipart) {
-      err << "note: " << size << " bytes is above --multipart_threshold ("
+      err << "note: " << size << " bytes is above --multipart-threshold ("
           << args.multipart_threshold << "); uploading in parts\n";
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -27,6 +27,7 @@ struct UploadArgs {
   int64_t max_size = 0;  // POST: largest accepted size (0: broker default)
   bool presigned = false;  // PUT to a presigned URL instead of a POST form
   bool v1 = false;         // OSS signature V1 instead of V4
+  bool allow_overwrite = false;  // may replace an existing object (default: refused)
   bool progress = false;   // draw a progress bar on `err`
   // Multipart upload (multipart_upload.h): forced with `multipart`, and
   // chosen automatically for files larger than `multipart_threshold` (0:

@@ -70,6 +70,10 @@ std::string Explain(const OssAnswer& a) {
   if (absl::StrContains(message, "Request has expired")) {
     return "the presigned URL expired before the upload reached OSS; ask the broker for a new one";
   }
+  if (code == "FileAlreadyExists") {
+    return "an object already exists at this key and the authorization forbids overwriting it; "
+           "use another key, or allow overwriting (ubctl --allow-overwrite)";
+  }
   if (code == "EntityTooLarge") return "the file is larger than the broker allows for this upload";
   if (code == "EntityTooSmall") return "the file is smaller than the broker allows for this upload";
   if (code == "SignatureDoesNotMatch") {

@@ -58,7 +58,7 @@ int VerifyCallback(const VerifyCallbackArgs& in, std::ostream& out, std::ostream
   if (!a.request_file.empty()) {
     std::string raw, error;
     if (!ReadFile(a.request_file, &raw)) {
-      err << "error: cannot read --request_file " << a.request_file << "\n";
+      err << "error: cannot read --request-file " << a.request_file << "\n";
       return 2;
     }
     if (!ParseRequest(raw, &a, &body, &error)) {
@@ -66,11 +66,11 @@ int VerifyCallback(const VerifyCallbackArgs& in, std::ostream& out, std::ostream
       return 2;
     }
   } else if (!a.body_file.empty() && !ReadFile(a.body_file, &body)) {
-    err << "error: cannot read --body_file " << a.body_file << "\n";
+    err << "error: cannot read --body-file " << a.body_file << "\n";
     return 2;
   }
   if (a.path_and_query.empty() || a.path_and_query[0] != '/') {
-    err << "error: --path_and_query must start with '/' (or give --request_file)\n";
+    err << "error: --path-and-query must start with '/' (or give --request-file)\n";
     return 2;
   }
   size_t q = a.path_and_query.find('?');
@@ -84,12 +84,12 @@ int VerifyCallback(const VerifyCallbackArgs& in, std::ostream& out, std::ostream
   if (!a.trusted_key_file.empty()) {
     std::string pem;
     if (!ReadFile(a.trusted_key_file, &pem)) {
-      err << "error: cannot read --trusted_key_file\n";
+      err << "error: cannot read --trusted-key-file\n";
       return 2;
     }
     auto key = callback::PublicKey::FromPem(pem);
     if (!key.ok() || a.trusted_key_url.empty()) {
-      err << "error: --trusted_key_file needs an RSA public key PEM and --trusted_key_url\n";
+      err << "error: --trusted-key-file needs an RSA public key PEM and --trusted-key-url\n";
       return 2;
     }
     extra.push_back({a.trusted_key_url, *std::move(key)});

@@ -24,9 +24,9 @@ cp deploy/dev/broker.yaml .dev/broker.yaml
 # oss-sim first: the broker fetches the simulator's public key once at
 # startup and trusts it explicitly (callback.trusted_key_url).
 rm -f .dev/sim.ready
-"$build_dir/service/main/oss-sim" --listen 127.0.0.1:9000 --data_dir .dev/sim \
-    --key_file .dev/sim_key.pem --access_key_id_file .dev/access_key_id \
-    --access_key_secret_file .dev/access_key_secret --ready_file .dev/sim.ready &
+"$build_dir/service/main/oss-sim" --listen 127.0.0.1:9000 --data-dir .dev/sim \
+    --key-file .dev/sim_key.pem --access-key-id-file .dev/access_key_id \
+    --access-key-secret-file .dev/access_key_secret --ready-file .dev/sim.ready &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [[ -f .dev/sim.ready ]] && break; sleep 0.1; done
@@ -40,7 +40,7 @@ upload-broker is starting (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080, ledger .de
 Try it from another terminal:
   export UB_BROKER=localhost:50051 UB_API_KEY=dev-api-key
   $build_dir/client/ubctl watch &                # prints each finished upload
-  $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket --key uploads/hello.txt --content_type text/plain
+  $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket --key uploads/hello.txt --content-type text/plain
   $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket --key uploads/put.txt --presigned
   $build_dir/client/ubctl policy --bucket devbucket --key uploads/hello.txt
   $build_dir/client/ubctl list

@@ -5,30 +5,21 @@
 set -euo pipefail
 build_dir=$1
 sim_pid=$2
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg=()
-if [[ $(id -u) == 0 ]]; then as_pg=(runuser -u postgres --); fi
-
-if [[ ! -f pg/data/PG_VERSION ]]; then
-  rm -rf pg && mkdir -p pg
-  [[ ${#as_pg[@]} == 0 ]] || chown postgres: pg
-  "${as_pg[@]}" "$pg_bin/initdb" -D "$PWD/pg/data" -U ub -A trust -E UTF8 >pg/initdb.log
-fi
-"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$PWD/pg/data" -l "$PWD/pg/server.log" -w \
-    -o "-c listen_addresses='' -c unix_socket_directories='$PWD/pg'" start >/dev/null
-echo "host=$PWD/pg user=ub dbname=postgres" > pg.dsn
+source "$(dirname "$0")/pg_local.sh"
+pg_local_start pg
+cp pg/dsn pg.dsn
 
 pids=()
 stop() {
   kill "${pids[@]}" "$sim_pid" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
-  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$PWD/pg/data" -m fast -w stop >/dev/null || true
+  pg_local_stop pg
 }
 trap stop EXIT INT TERM
 for n in 1 2 3; do
   sed -e "s|127.0.0.1:50051|127.0.0.1:5005$n|" -e "s|^  http: \\"127.0.0.1:8080\\"|  http: \\"127.0.0.1:808$((n - 1))\\"|" \
       -e "s|^  path: ledger.db|  postgres: {dsn_file: pg.dsn}|" broker.yaml > "broker$n.yaml"
-  "$build_dir/service/main/upload-broker" --config "broker$n.yaml" 2>&1 | sed -u "s/^/[broker$n] /" &
+  "$build_dir/service/main/upload-broker" --config "broker$n.yaml" > >(sed -u "s/^/[broker$n] /") 2>&1 &
   pids+=($!)
 done
 cat <<MSG

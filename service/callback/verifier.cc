@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/encoding.h"
 
@@ -137,10 +138,10 @@ VerifyReport Verifier::Explain(
 }
 
 std::string EscapeForDisplay(absl::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size());
-  for (unsigned char c : bytes) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
     switch (c) {
       case '\n':
         out += "\\n";
@@ -158,9 +159,7 @@ std::string EscapeForDisplay(absl::string_view bytes) {
         if (c >= 0x20 && c < 0x7f) {
           out.push_back(static_cast<char>(c));
         } else {
-          out += "\\x";
-          out.push_back(kDigits[c >> 4]);
-          out.push_back(kDigits[c & 0xf]);
+          absl::StrAppend(&out, "\\x", absl::BytesToHexString(bytes.substr(i, 1)));
         }
     }
   }

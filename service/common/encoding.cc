@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 
 namespace uploadbroker::common {
 
@@ -39,16 +40,7 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
   return out;
 }
 
-std::string HexEncode(absl::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
+std::string HexEncode(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
 
 std::string UriEncode(absl::string_view text, bool keep_slash) {
   static constexpr char kDigits[] = "0123456789ABCDEF";

@@ -16,7 +16,7 @@ std::string Base64Encode(absl::string_view bytes);
 // on anything else.
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 
-// Lowercase hex.
+// Lowercase hex (absl::BytesToHexString).
 std::string HexEncode(absl::string_view bytes);
 
 // Percent-encodes every byte except RFC 3986 unreserved characters

@@ -8,96 +8,45 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/oss_names.h"
+#include "common/url.h"
 #include "common/status_macros.h"
+#include "common/url.h"
+#include "config/reader.h"
 #include "yaml-cpp/yaml.h"
 
 namespace uploadbroker::config {
 namespace {
 
-// Reads typed values out of a YAML tree and records the first error as
-// "<source>: <field path>: <reason>". yaml-cpp reports through exceptions;
-// they stop here.
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
+// The keys each mapping accepts (Reader::Map); one list per mapping.
+constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callback",
+                                           "ledger",      "credentials", "buckets",
+                                           "callers",     "default_ttl", "reconcile"};
+constexpr absl::string_view kListenKeys[] = {"grpc", "http"};
+constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
+                                               "trusted_key_url"};
+constexpr absl::string_view kLedgerKeys[] = {"path", "retain_events", "retain_age",
+                                             "retain_settled", "postgres"};
+constexpr absl::string_view kPostgresKeys[] = {"dsn_file"};
+constexpr absl::string_view kReconcileKeys[] = {"enabled", "interval", "grace"};
+constexpr absl::string_view kCredentialsKeys[] = {"access_key_id_file", "access_key_secret_file",
+                                                  "sts_file"};
+constexpr absl::string_view kBucketKeys[] = {"name", "region", "endpoint", "public_host",
+                                             "path_style"};
+constexpr absl::string_view kCallerKeys[] = {"name",     "api_key_sha256", "buckets",
+                                             "key_prefixes", "max_size",   "content_types",
+                                             "max_ttl"};
 
-  absl::Status Fail(const std::string& field, const std::string& reason) {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", field, ": ", reason));
-  }
-
-  absl::Status String(const YAML::Node& n, const std::string& field,
-                      std::string* out, bool required = false) {
-    if (!n) {
-      return required ? Fail(field, "required") : absl::OkStatus();
-    }
-    if (!n.IsScalar()) return Fail(field, "must be a string");
-    *out = n.Scalar();
-    if (required && out->empty()) return Fail(field, "must not be empty");
-    return absl::OkStatus();
-  }
-
-  absl::Status Int(const YAML::Node& n, const std::string& field, int64_t* out) {
-    if (!n) return absl::OkStatus();
-    try {
-      *out = n.as<int64_t>();
-    } catch (const YAML::Exception&) {
-      return Fail(field, absl::StrCat("must be an integer, got '", n.IsScalar() ? n.Scalar() : "?", "'"));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Bool(const YAML::Node& n, const std::string& field, bool* out) {
-    if (!n) return absl::OkStatus();
-    try {
-      *out = n.as<bool>();
-    } catch (const YAML::Exception&) {
-      return Fail(field, "must be true or false");
-    }
-    return absl::OkStatus();
-  }
-
-  // Durations are written like "15m", "1h", "90s" (absl::ParseDuration).
-  absl::Status Duration(const YAML::Node& n, const std::string& field,
-                        absl::Duration* out) {
-    if (!n) return absl::OkStatus();
-    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), out) ||
-        *out <= absl::ZeroDuration()) {
-      return Fail(field, "must be a positive duration such as 90s, 15m or 1h");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status StringList(const YAML::Node& n, const std::string& field,
-                          std::vector<std::string>* out) {
-    if (!n) return absl::OkStatus();
-    if (!n.IsSequence()) return Fail(field, "must be a list of strings");
-    for (size_t i = 0; i < n.size(); ++i) {
-      if (!n[i].IsScalar()) return Fail(absl::StrCat(field, "[", i, "]"), "must be a string");
-      out->push_back(n[i].Scalar());
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status StringMap(const YAML::Node& n, const std::string& field,
-                         std::map<std::string, std::string>* out) {
-    if (!n) return absl::OkStatus();
-    if (!n.IsMap()) return Fail(field, "must be a map of strings");
-    for (const auto& kv : n) {
-      if (!kv.second.IsScalar()) {
-        return Fail(absl::StrCat(field, ".", kv.first.Scalar()), "must be a string");
-      }
-      (*out)[kv.first.Scalar()] = kv.second.Scalar();
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::string source_;
-};
-
-absl::Status ParseBucket(Reader& r, const YAML::Node& n, const std::string& f,
+absl::Status ParseBucket(const Reader& r, const YAML::Node& n, const std::string& f,
                          Bucket* b) {
+  if (!n.IsMap()) return r.Fail(f, "must be a map");
+  UB_RETURN_IF_ERROR(r.Map(n, f, kBucketKeys));
   UB_RETURN_IF_ERROR(r.String(n["name"], f + ".name", &b->name, true));
+  if (!common::IsValidBucketName(b->name)) {
+    return r.Fail(f + ".name", absl::StrCat("'", b->name, "' is not an OSS bucket name (3-63 lowercase "
+                                            "letters, digits and hyphens, starting and ending with "
+                                            "a letter or digit)"));
+  }
   UB_RETURN_IF_ERROR(r.String(n["region"], f + ".region", &b->region, true));
   UB_RETURN_IF_ERROR(r.String(n["endpoint"], f + ".endpoint", &b->endpoint, true));
   UB_RETURN_IF_ERROR(r.String(n["public_host"], f + ".public_host", &b->public_host));
@@ -127,8 +76,20 @@ bool IsLowerHex(absl::string_view s) {
   return true;
 }
 
-absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
+// A configured prefix bounds what a caller may sign: it must be a safe key
+// prefix (common::CheckObjectKey) ending with '/', so "uploads/a/" never
+// also admits "uploads/ab/...".
+absl::Status CheckKeyPrefix(const Reader& r, const std::string& field, const std::string& prefix) {
+  if (prefix.empty()) return r.Fail(field, "must not be empty (leave key_prefixes out to allow any key)");
+  UB_RETURN_IF_ERROR(r.Wrap(common::CheckObjectKey(field, prefix)));
+  if (prefix.back() != '/') return r.Fail(field, absl::StrCat("must end with '/' (e.g. '", prefix, "/')"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseCaller(const Reader& r, const YAML::Node& n, const std::string& f,
                          const Config& cfg, Caller* c) {
+  if (!n.IsMap()) return r.Fail(f, "must be a map");
+  UB_RETURN_IF_ERROR(r.Map(n, f, kCallerKeys));
   UB_RETURN_IF_ERROR(r.String(n["name"], f + ".name", &c->name, true));
   UB_RETURN_IF_ERROR(r.String(n["api_key_sha256"], f + ".api_key_sha256", &c->api_key_sha256, true));
   if (c->api_key_sha256.size() != 64 || !IsLowerHex(c->api_key_sha256)) {
@@ -143,9 +104,12 @@ absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
     }
   }
   UB_RETURN_IF_ERROR(r.StringList(n["key_prefixes"], f + ".key_prefixes", &c->key_prefixes));
+  for (size_t i = 0; i < c->key_prefixes.size(); ++i) {
+    UB_RETURN_IF_ERROR(CheckKeyPrefix(r, absl::StrCat(f, ".key_prefixes[", i, "]"), c->key_prefixes[i]));
+  }
   UB_RETURN_IF_ERROR(r.Int(n["max_size"], f + ".max_size", &c->max_size));
-  if (c->max_size <= 0 || c->max_size > kMaxObjectSize) {
-    return r.Fail(f + ".max_size", absl::StrCat("must be between 1 and ", kMaxObjectSize,
+  if (c->max_size <= 0 || c->max_size > common::kMaxObjectSize) {
+    return r.Fail(f + ".max_size", absl::StrCat("must be between 1 and ", common::kMaxObjectSize,
                                                 " (OSS's largest object, 10,000 parts of 5 GiB)"));
   }
   UB_RETURN_IF_ERROR(r.StringList(n["content_types"], f + ".content_types", &c->content_types));
@@ -154,20 +118,40 @@ absl::Status ParseCaller(Reader& r, const YAML::Node& n, const std::string& f,
   return absl::OkStatus();
 }
 
-absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
-  if (!root.IsMap()) return r.Fail("(top level)", "must be a map");
-  static const char* kKnown[] = {"listen", "callback", "ledger", "credentials",
-                                 "buckets", "callers", "default_ttl", "reconcile"};
-  for (const auto& kv : root) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || kv.first.Scalar() == k;
-    if (!known) return r.Fail(kv.first.Scalar(), "unknown field");
+absl::Status ParseCredentials(const Reader& r, const YAML::Node& cred, CredentialSource* out) {
+  if (!cred) return r.Fail("credentials", "required");
+  UB_RETURN_IF_ERROR(r.Map(cred, "credentials", kCredentialsKeys));
+  UB_RETURN_IF_ERROR(r.String(cred["access_key_id_file"], "credentials.access_key_id_file",
+                              &out->access_key_id_file));
+  UB_RETURN_IF_ERROR(r.String(cred["access_key_secret_file"], "credentials.access_key_secret_file",
+                              &out->access_key_secret_file));
+  UB_RETURN_IF_ERROR(r.String(cred["sts_file"], "credentials.sts_file", &out->sts_file));
+  bool has_pair = !out->access_key_id_file.empty() || !out->access_key_secret_file.empty();
+  bool has_sts = !out->sts_file.empty();
+  if (has_pair == has_sts) {
+    return r.Fail("credentials", "set either access_key_id_file and access_key_secret_file, or sts_file");
   }
+  if (has_pair && (out->access_key_id_file.empty() || out->access_key_secret_file.empty())) {
+    return r.Fail("credentials", "access_key_id_file and access_key_secret_file go together");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
+  if (!root.IsMap()) return r.Fail("(top level)", "must be a map");
+  UB_RETURN_IF_ERROR(r.Map(root, "", kTopKeys));
+  UB_RETURN_IF_ERROR(r.Bool(root["development"], "development", &cfg->development));
+
   const YAML::Node listen = root["listen"];
-  UB_RETURN_IF_ERROR(r.String(listen["grpc"], "listen.grpc", &cfg->grpc_listen));
-  UB_RETURN_IF_ERROR(r.String(listen["http"], "listen.http", &cfg->http_listen));
+  UB_RETURN_IF_ERROR(r.Map(listen, "listen", kListenKeys));
+  if (listen) {
+    UB_RETURN_IF_ERROR(r.String(listen["grpc"], "listen.grpc", &cfg->grpc_listen));
+    UB_RETURN_IF_ERROR(r.String(listen["http"], "listen.http", &cfg->http_listen));
+  }
 
   const YAML::Node cb = root["callback"];
+  if (!cb) return r.Fail("callback.url", "required");
+  UB_RETURN_IF_ERROR(r.Map(cb, "callback", kCallbackKeys));
   UB_RETURN_IF_ERROR(r.String(cb["url"], "callback.url", &cfg->callback_url, true));
   UB_RETURN_IF_ERROR(r.StringMap(cb["response_extra"], "callback.response_extra",
                                  &cfg->callback_response_extra));
@@ -175,48 +159,32 @@ absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   UB_RETURN_IF_ERROR(r.String(cb["trusted_key_url"], "callback.trusted_key_url", &cfg->trusted_key_url));
 
   const YAML::Node ledger = root["ledger"];
-  UB_RETURN_IF_ERROR(r.String(ledger["path"], "ledger.path", &cfg->ledger_path));
-  UB_RETURN_IF_ERROR(r.Int(ledger["retain_events"], "ledger.retain_events", &cfg->retain_events));
-  if (cfg->retain_events < 0) return r.Fail("ledger.retain_events", "must not be negative");
-  UB_RETURN_IF_ERROR(r.Duration(ledger["retain_age"], "ledger.retain_age", &cfg->retain_age));
-  UB_RETURN_IF_ERROR(
-      r.Duration(ledger["retain_settled"], "ledger.retain_settled", &cfg->retain_settled));
-  if (const YAML::Node pg = ledger["postgres"]) {
-    if (!pg.IsMap()) return r.Fail("ledger.postgres", "must be a map");
-    for (const auto& kv : pg) {
-      if (kv.first.Scalar() != "dsn_file") {
-        return r.Fail("ledger.postgres." + kv.first.Scalar(), "unknown field");
-      }
+  UB_RETURN_IF_ERROR(r.Map(ledger, "ledger", kLedgerKeys));
+  if (ledger) {
+    UB_RETURN_IF_ERROR(r.String(ledger["path"], "ledger.path", &cfg->ledger_path));
+    UB_RETURN_IF_ERROR(r.Int(ledger["retain_events"], "ledger.retain_events", &cfg->retain_events));
+    if (cfg->retain_events < 0) return r.Fail("ledger.retain_events", "must not be negative");
+    UB_RETURN_IF_ERROR(r.Duration(ledger["retain_age"], "ledger.retain_age", &cfg->retain_age));
+    UB_RETURN_IF_ERROR(
+        r.Duration(ledger["retain_settled"], "ledger.retain_settled", &cfg->retain_settled));
+    const YAML::Node pg = ledger["postgres"];
+    UB_RETURN_IF_ERROR(r.Map(pg, "ledger.postgres", kPostgresKeys));
+    if (pg) {
+      UB_RETURN_IF_ERROR(r.String(pg["dsn_file"], "ledger.postgres.dsn_file",
+                                  &cfg->postgres_dsn_file, true));
     }
-    UB_RETURN_IF_ERROR(r.String(pg["dsn_file"], "ledger.postgres.dsn_file",
-                                &cfg->postgres_dsn_file, true));
   }
   UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));
 
-  if (const YAML::Node rec = root["reconcile"]) {
-    if (!rec.IsMap()) return r.Fail("reconcile", "must be a map");
+  const YAML::Node rec = root["reconcile"];
+  UB_RETURN_IF_ERROR(r.Map(rec, "reconcile", kReconcileKeys));
+  if (rec) {
     UB_RETURN_IF_ERROR(r.Bool(rec["enabled"], "reconcile.enabled", &cfg->reconcile));
     UB_RETURN_IF_ERROR(r.Duration(rec["interval"], "reconcile.interval", &cfg->reconcile_interval));
     UB_RETURN_IF_ERROR(r.Duration(rec["grace"], "reconcile.grace", &cfg->reconcile_grace));
   }
 
-  const YAML::Node cred = root["credentials"];
-  if (!cred) return r.Fail("credentials", "required");
-  UB_RETURN_IF_ERROR(r.String(cred["access_key_id_file"], "credentials.access_key_id_file",
-                              &cfg->credentials.access_key_id_file));
-  UB_RETURN_IF_ERROR(r.String(cred["access_key_secret_file"], "credentials.access_key_secret_file",
-                              &cfg->credentials.access_key_secret_file));
-  UB_RETURN_IF_ERROR(r.String(cred["sts_file"], "credentials.sts_file", &cfg->credentials.sts_file));
-  bool has_pair = !cfg->credentials.access_key_id_file.empty() ||
-                  !cfg->credentials.access_key_secret_file.empty();
-  bool has_sts = !cfg->credentials.sts_file.empty();
-  if (has_pair == has_sts) {
-    return r.Fail("credentials", "set either access_key_id_file and access_key_secret_file, or sts_file");
-  }
-  if (has_pair && (cfg->credentials.access_key_id_file.empty() ||
-                   cfg->credentials.access_key_secret_file.empty())) {
-    return r.Fail("credentials", "access_key_id_file and access_key_secret_file go together");
-  }
+  UB_RETURN_IF_ERROR(ParseCredentials(r, root["credentials"], &cfg->credentials));
 
   const YAML::Node buckets = root["buckets"];
   if (!buckets || !buckets.IsSequence() || buckets.size() == 0) {
@@ -246,21 +214,52 @@ absl::Status ParseInto(Reader& r, const YAML::Node& root, Config* cfg) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateCallbackUrl(Reader& r, const Config& cfg) {
-  absl::string_view url = cfg.callback_url;
-  if (!absl::ConsumePrefix(&url, "https://") && !absl::ConsumePrefix(&url, "http://")) {
-    return r.Fail("callback.url", "must start with https:// or http://");
-  }
-  size_t slash = url.find('/');
-  if (slash == absl::string_view::npos || slash == 0) {
-    return r.Fail("callback.url", "must have a host and a path, e.g. https://broker.example.com/oss/callback");
-  }
+absl::Status ValidateCallbackUrl(const Reader& r, const Config& cfg) {
+  const std::string& url = cfg.callback_url;
   for (char c : url) {
     if (c == '+' || c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) >= 0x7F) {
       return r.Fail("callback.url", "must not contain '+', spaces or non-ASCII characters (percent-encode them)");
     }
   }
+  absl::StatusOr<common::Url> parsed = common::ParseUrl(url, common::DotSegments::kKeep);
+  if (!parsed.ok() || (parsed->scheme != "https" && parsed->scheme != "http")) {
+    return r.Fail("callback.url", "must start with https:// or http://");
+  }
+  if (parsed->host.empty() || url.find('/', parsed->scheme.size() + 3) == std::string::npos) {
+    return r.Fail("callback.url", "must have a host and a path, e.g. https://broker.example.com/oss/callback");
+  }
   return absl::OkStatus();
+}
+
+// What only a development setup (a local simulator) may do; see
+// Config::development. Run again after environment overrides.
+absl::Status CheckDevelopmentOnly(const Reader& r, const Config& cfg) {
+  if (cfg.development) return absl::OkStatus();
+  constexpr absl::string_view kHint = " (development only: set development: true for a local simulator)";
+  for (size_t i = 0; i < cfg.buckets.size(); ++i) {
+    if (cfg.buckets[i].scheme != "https") {
+      return r.Fail(absl::StrCat("buckets[", i, "].endpoint"),
+                    absl::StrCat("must be https:// (plain HTTP exposes signed requests and answers)", kHint));
+    }
+  }
+  if (cfg.trusted_key_url.empty()) return absl::OkStatus();
+  if (!absl::StartsWith(cfg.trusted_key_url, "https://")) {
+    return r.Fail("callback.trusted_key_url",
+                  absl::StrCat("trusting a key named by a plain http:// URL is for a simulator", kHint));
+  }
+  if (cfg.trusted_key_file.empty()) {
+    return r.Fail("callback.trusted_key_url",
+                  absl::StrCat("needs callback.trusted_key_file: outside development a trusted key is "
+                               "read from a file, never fetched",
+                               kHint));
+  }
+  return absl::OkStatus();
+}
+
+// Rules across fields, checked on the file and again after overrides.
+absl::Status Validate(const Reader& r, const Config& cfg) {
+  UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, cfg));
+  return CheckDevelopmentOnly(r, cfg);
 }
 
 }  // namespace
@@ -284,7 +283,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
   } catch (const YAML::Exception& e) {
     return r.Fail(absl::StrCat("line ", e.mark.line + 1), e.msg);
   }
-  UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, cfg));
+  UB_RETURN_IF_ERROR(Validate(r, cfg));
   return cfg;
 }
 
@@ -308,7 +307,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
     if (const char* v = std::getenv(o.env); v != nullptr && *v != '\0') *o.field = v;
   }
   Reader r(absl::StrCat(path, " (after environment overrides)"));
-  UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, *cfg));
+  UB_RETURN_IF_ERROR(Validate(r, *cfg));
   return cfg;
 }
 

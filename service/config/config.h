@@ -12,13 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/oss_names.h"
 
 namespace uploadbroker::config {
-
-// OSS's size limits: one PutObject or PostObject carries at most 5 GiB; a
-// multipart object holds at most 10,000 parts of at most 5 GiB.
-inline constexpr int64_t kMaxSingleUploadSize = int64_t{5} << 30;
-inline constexpr int64_t kMaxObjectSize = 10000 * kMaxSingleUploadSize;
 
 struct Bucket {
   std::string name;
@@ -48,17 +44,24 @@ struct Caller {
   std::string name;
   std::string api_key_sha256;  // lowercase hex SHA-256 of the API key
   std::vector<std::string> buckets;
-  std::vector<std::string> key_prefixes;  // empty: any key
-  // Largest object in bytes, up to kMaxObjectSize. POST and PUT
-  // authorizations are capped at kMaxSingleUploadSize besides; larger
-  // objects take CreateMultipartUpload.
-  int64_t max_size = kMaxSingleUploadSize;
+  // Each non-empty, ending with '/', a safe key (common::CheckObjectKey);
+  // none: any key.
+  std::vector<std::string> key_prefixes;
+  // Largest object in bytes, up to common::kMaxObjectSize. POST and PUT
+  // authorizations are capped at common::kMaxSingleUploadSize besides;
+  // larger objects take CreateMultipartUpload.
+  int64_t max_size = common::kMaxSingleUploadSize;
   std::vector<std::string> content_types;  // empty: any
   absl::Duration max_ttl = absl::Hours(1);
 };
 
 struct Config {
   std::string source;  // file the config was read from, for messages
+  // `development: true` allows what only a local simulator needs: http://
+  // bucket endpoints, and a trusted callback key named by an http:// URL or
+  // fetched from its URL. Without it a trusted key must come from a file
+  // under an https:// name. The broker warns at startup when it is on.
+  bool development = false;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
   // Public URL OSS posts callbacks to; its path is the callback route and
@@ -95,7 +98,8 @@ struct Config {
 };
 
 // Parses YAML text. `source` names the file in error messages. Errors are
-// InvalidArgument "<source>: <field>: <reason>".
+// InvalidArgument "<source>: <field>: <reason>". Strict: an unknown or
+// repeated key in any mapping is an error naming its path.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
                                    const std::string& source);
 

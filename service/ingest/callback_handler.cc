@@ -18,49 +18,29 @@ namespace {
 const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                              0.025,  0.05,  0.1,    0.25,  0.5,  1};
 
-// "image/png; charset=x" -> "image/png", lowercase.
-std::string MediaType(absl::string_view v) {
-  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-      std::pair<absl::string_view, absl::string_view>(absl::StrSplit(v, absl::MaxSplits(';', 1))).first));
-}
-
 std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
   return nlohmann::json{{"error", kind}, {"reason", reason}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The part count a multipart ETag ("<hex>-<count>") carries; 0 for any other.
-int PartCountOf(absl::string_view etag) {
-  size_t dash = etag.rfind('-');
-  int count = 0;
-  if (dash == absl::string_view::npos || !absl::SimpleAtoi(etag.substr(dash + 1), &count) ||
-      count < 1) {
-    return 0;
-  }
-  return count;
-}
-
-constexpr absl::string_view kCompleteMultipart = "CompleteMultipartUpload";
-
 }  // namespace
 
-v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSource source) {
-  v1::Completion c;
-  c.set_key(f.object);
-  c.set_size(f.size);
-  c.set_etag(f.etag);
-  c.set_content_type(f.mime_type);
-  c.set_crc64(f.crc64);
-  c.set_content_md5(f.content_md5);
-  c.mutable_image_info()->set_height(f.image_height);
-  c.mutable_image_info()->set_width(f.image_width);
-  c.mutable_image_info()->set_format(f.image_format);
-  c.set_client_ip(f.client_ip);
-  c.set_request_id(f.req_id);
-  c.set_operation(f.operation);
-  if (f.operation == kCompleteMultipart) c.set_part_count(PartCountOf(f.etag));
-  c.set_source(source);
-  return c;
+completion::ReportedObject ReportedBy(const callback::CallbackFields& f) {
+  completion::ReportedObject o;
+  o.bucket = f.bucket;
+  o.key = f.object;
+  o.size = f.size;
+  o.etag = f.etag;
+  o.content_type = f.mime_type;
+  o.crc64 = f.crc64;
+  o.content_md5 = f.content_md5;
+  o.image_height = f.image_height;
+  o.image_width = f.image_width;
+  o.image_format = f.image_format;
+  o.client_ip = f.client_ip;
+  o.request_id = f.req_id;
+  o.operation = f.operation;
+  return o;
 }
 
 int HttpStatusFor(const absl::Status& st) {
@@ -75,54 +55,6 @@ int HttpStatusFor(const absl::Status& st) {
     case absl::StatusCode::kUnavailable: return 503;
     default: return 500;
   }
-}
-
-absl::Status CheckAgainstIntent(const callback::CallbackFields& f, const v1::Upload& intent) {
-  if (intent.state() == v1::UPLOAD_STATE_EXPIRED) {
-    return absl::FailedPreconditionError("upload_id: the intent expired before the upload was confirmed");
-  }
-  if (intent.state() == v1::UPLOAD_STATE_COMPLETED) {
-    const v1::Completion& done = intent.completion();
-    if (done.key() != f.object || done.etag() != f.etag) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "upload_id: already completed by object '", done.key(), "'; a second object is not accepted"));
-    }
-    return absl::OkStatus();  // the same upload reported again
-  }
-  if (f.bucket != intent.bucket()) {
-    return absl::PermissionDeniedError(absl::StrCat("bucket: '", f.bucket, "' is not the intent's bucket"));
-  }
-  bool key_ok = intent.key_is_prefix() ? absl::StartsWith(f.object, intent.key())
-                                       : f.object == intent.key();
-  if (!key_ok) {
-    return absl::PermissionDeniedError(absl::StrCat("object: '", f.object, "' is outside the intent's ",
-                                                    intent.key_is_prefix() ? "prefix" : "key"));
-  }
-  if (f.size < intent.min_size() || f.size > intent.max_size()) {
-    return absl::PermissionDeniedError(absl::StrCat("size: ", f.size, " is outside [", intent.min_size(),
-                                                    ", ", intent.max_size(), "]"));
-  }
-  if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) {
-    // The parts were signed one size each, so the size check above already
-    // rules out a different cut; OSS's ETag confirms the count.
-    if (f.operation != kCompleteMultipart) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "operation: '", f.operation, "' does not complete a multipart upload"));
-    }
-    if (PartCountOf(f.etag) != intent.multipart().part_count()) {
-      return absl::PermissionDeniedError(absl::StrCat("etag: '", f.etag, "' is not of ",
-                                                      intent.multipart().part_count(), " parts"));
-    }
-  }
-  if (intent.content_types_size() > 0) {
-    std::string got = MediaType(f.mime_type);
-    bool type_ok = std::any_of(intent.content_types().begin(), intent.content_types().end(),
-                               [&](const std::string& t) { return MediaType(t) == got; });
-    if (!type_ok) {
-      return absl::PermissionDeniedError(absl::StrCat("mimeType: '", f.mime_type, "' is not allowed by the intent"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Ledger& ledger,
@@ -204,12 +136,13 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
   const callback::CallbackFields& f = pending->fields;
   pending->answer = Success(f.upload_id, f.bucket, f.object, f.size, f.etag);
   std::string upload_id = pending->fields.upload_id;
-  v1::Completion completion = ToCompletion(pending->fields, v1::COMPLETION_SOURCE_CALLBACK);
+  v1::Completion completion =
+      completion::ToCompletion(ReportedBy(pending->fields), v1::COMPLETION_SOURCE_CALLBACK);
   absl::Time commit_start = absl::Now();
   ledger_.CompleteUpload(
       std::move(upload_id), std::move(completion),
       [pending](const v1::Upload& intent) {
-        pending->mismatch = CheckAgainstIntent(pending->fields, intent);
+        pending->mismatch = completion::CheckAgainstIntent(ReportedBy(pending->fields), intent);
         return pending->mismatch;
       },
       [this, pending, respond = std::move(respond), commit_start](

@@ -3,7 +3,7 @@
 // For each POST: verify OSS's signature (Verifier) → parse the body →
 // CompleteUpload of the intent named by the upload_id constant, which checks
 // bucket, key, size and type against the stored intent inside the committing
-// transaction (CheckAgainstIntent as the CompletionCheck) and, if they match,
+// transaction (completion::CheckAgainstIntent as the CompletionCheck) and, if they match,
 // marks it COMPLETED + appends one UploadCompleted event (one durable
 // transaction) → only then 200 with Content-Length and a small
 // JSON body, which OSS relays to the uploader. A repeated callback for the
@@ -23,6 +23,7 @@
 
 #include "callback/body.h"
 #include "callback/verifier.h"
+#include "completion/completion.h"
 #include "http/message.h"
 #include "ledger/ledger.h"
 #include "metrics/registry.h"
@@ -54,13 +55,8 @@ class CallbackHandler {
   metrics::Histogram& commit_seconds_;
 };
 
-// The completion recorded for an object OSS described with `f`.
-v1::Completion ToCompletion(const callback::CallbackFields& f, v1::CompletionSource source);
-
-// Checks the OSS-reported object against the intent. PermissionDenied naming
-// the field when it lies outside; FailedPrecondition if the intent expired or
-// was completed by another object.
-absl::Status CheckAgainstIntent(const callback::CallbackFields& f, const v1::Upload& intent);
+// The object a callback describes, for the completion rules.
+completion::ReportedObject ReportedBy(const callback::CallbackFields& f);
 
 // HTTP status for a rejection.
 int HttpStatusFor(const absl::Status& st);

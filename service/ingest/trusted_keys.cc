@@ -22,15 +22,6 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-std::string UrlPath(absl::string_view url) {
-  size_t scheme = url.find("://");
-  absl::string_view rest = scheme == absl::string_view::npos ? url : url.substr(scheme + 3);
-  size_t slash = rest.find('/');
-  if (slash == absl::string_view::npos) return "/";
-  absl::string_view path = rest.substr(slash);
-  return std::string(path.substr(0, path.find_first_of("?#")));
-}
-
 absl::StatusOr<std::string> FetchKeyPem(const std::string& url) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return absl::InternalError("curl_easy_init failed");

@@ -26,9 +26,6 @@ absl::StatusOr<std::vector<callback::TrustedKey>> LoadTrustedKeys(
 // (a redirect is an error, not followed).
 absl::StatusOr<std::string> FetchKeyPem(const std::string& url);
 
-// The path of an absolute URL ("https://h/p/q?x" -> "/p/q").
-std::string UrlPath(absl::string_view url);
-
 }  // namespace uploadbroker::ingest
 
 #endif  // UPLOADBROKER_INGEST_TRUSTED_KEYS_H_

@@ -28,12 +28,12 @@ std::string NewUploadId(absl::Time now) {
                       common::RandomHex(10));
 }
 
-absl::StatusOr<absl::Duration> ClampTtl(const config::Config& config, const config::Caller& caller,
+absl::StatusOr<absl::Duration> ClampTtl(const config::Config& config, const auth::Identity& caller,
                                         int64_t ttl_seconds, const policy::Credential& cred,
                                         absl::Time now) {
   if (ttl_seconds < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
   absl::Duration ttl = ttl_seconds == 0 ? config.default_ttl : absl::Seconds(ttl_seconds);
-  ttl = std::min({ttl, caller.max_ttl, kMaxTtl});
+  ttl = std::min({ttl, caller.scope.max_ttl, kMaxTtl});
   absl::Duration remaining = absl::Floor(cred.expiration - now, absl::Seconds(1));
   ttl = std::min(ttl, remaining);
   if (ttl < absl::Seconds(1)) {

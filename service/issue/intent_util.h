@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/identity.h"
 #include "config/config.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "policy/credential.h"
@@ -29,7 +30,7 @@ absl::Time FromProto(const google::protobuf::Timestamp& ts);
 // to the caller's max TTL, 7 days and the credential's remaining lifetime,
 // in whole seconds. InvalidArgument for a negative ttl_seconds; Unavailable
 // when the credential expires within a second.
-absl::StatusOr<absl::Duration> ClampTtl(const config::Config& config, const config::Caller& caller,
+absl::StatusOr<absl::Duration> ClampTtl(const config::Config& config, const auth::Identity& caller,
                                         int64_t ttl_seconds, const policy::Credential& cred,
                                         absl::Time now);
 

@@ -3,8 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "auth/authenticator.h"
+#include "auth/identity.h"
 #include "common/crypto.h"
+#include "common/oss_names.h"
 #include "common/status_macros.h"
 #include "issue/intent_util.h"
 #include "issue/validate.h"
@@ -26,7 +27,7 @@ struct Common {
   v1::Upload intent;
 };
 
-absl::Status Prepare(const config::Config& config, const config::Caller& caller,
+absl::Status Prepare(const config::Config& config, const auth::Identity& caller,
                      const std::string& bucket_name,
                      const google::protobuf::Map<std::string, std::string>& metadata,
                      absl::Time now, Common* c) {
@@ -58,6 +59,25 @@ void StoreThenAnswer(ledger::Ledger& ledger, absl::StatusOr<v1::Upload> intent,
   ledger.CreateIntent(*std::move(intent), std::move(done));
 }
 
+// A PUT has no content-length-range: the only size limit it carries is a
+// signed Content-Length. So below OSS's own 5 GiB cap for one PUT the exact size is
+// required, and V1, which cannot sign Content-Length, is refused.
+absl::Status CheckPutSizeIsSigned(const auth::Identity& caller, bool v4, int64_t content_length) {
+  if (caller.scope.max_size >= common::kMaxSingleUploadSize) return absl::OkStatus();
+  if (!v4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signature_version: V1 cannot sign Content-Length, so a V1 URL cannot hold the upload to "
+        "the ", caller.scope.max_size, "-byte limit of caller '", caller.name,
+        "'; use V4 with content_length"));
+  }
+  if (content_length == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "content_length: required: caller '", caller.name, "' may upload at most ", caller.scope.max_size,
+        " bytes, and a presigned PUT holds to that only by signing the exact Content-Length"));
+  }
+  return absl::OkStatus();
+}
+
 std::string BucketUrl(const config::Bucket& b) {
   return b.path_style ? absl::StrCat(b.scheme, "://", b.public_host, "/", b.name, "/")
                       : absl::StrCat(b.scheme, "://", b.public_host, "/");
@@ -65,7 +85,7 @@ std::string BucketUrl(const config::Bucket& b) {
 
 }  // namespace
 
-absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
+absl::StatusOr<absl::Duration> Issuer::Ttl(const auth::Identity& caller,
                                            int64_t ttl_seconds,
                                            const policy::Credential& cred,
                                            absl::Time now) const {
@@ -73,7 +93,7 @@ absl::StatusOr<absl::Duration> Issuer::Ttl(const config::Caller& caller,
 }
 
 void Issuer::CreatePostPolicy(
-    const config::Caller& caller, const v1::CreatePostPolicyRequest& req,
+    const auth::Identity& caller, const v1::CreatePostPolicyRequest& req,
     v1::CreatePostPolicyResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
@@ -84,28 +104,29 @@ void Issuer::CreatePostPolicy(
     policy::PostPolicyInput in;
     in.bucket = req.bucket();
     if (!req.key_prefix().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key_prefix", req.key_prefix()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key_prefix", req.key_prefix()));
       in.key = req.key_prefix();
       in.key_is_prefix = true;
     } else if (!req.key().empty()) {
-      UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+      UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
       in.key = req.key();
     } else {
-      in.key = absl::StrCat(caller.key_prefixes.empty() ? "" : caller.key_prefixes[0],
+      in.key = absl::StrCat(caller.scope.key_prefixes.empty() ? "" : caller.scope.key_prefixes[0],
                             c.intent.upload_id());
     }
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, in.key, in.key_is_prefix));
     if (req.min_size() < 0) return absl::InvalidArgumentError("min_size: must not be negative");
     if (req.max_size() < 0) return absl::InvalidArgumentError("max_size: must not be negative");
-    in.max_size = req.max_size() == 0 ? std::min(caller.max_size, config::kMaxSingleUploadSize)
-                                      : req.max_size();
-    if (in.max_size > caller.max_size) {
+    in.max_size = req.max_size() == 0
+                      ? std::min(caller.scope.max_size, common::kMaxSingleUploadSize)
+                      : req.max_size();
+    if (in.max_size > caller.scope.max_size) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.max_size));
+          "max_size: ", in.max_size, " exceeds caller '", caller.name, "' limit of ", caller.scope.max_size));
     }
-    if (in.max_size > config::kMaxSingleUploadSize) {
+    if (in.max_size > common::kMaxSingleUploadSize) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "max_size: ", in.max_size, " is above ", config::kMaxSingleUploadSize,
+          "max_size: ", in.max_size, " is above ", common::kMaxSingleUploadSize,
           ", the most one PostObject carries; use CreateMultipartUpload"));
     }
     in.min_size = req.min_size();
@@ -122,6 +143,7 @@ void Issuer::CreatePostPolicy(
     in.region = c.bucket->region;
     in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
     in.callback_b64 = callback_param_.Build(c.intent.upload_id());
+    in.forbid_overwrite = !req.allow_overwrite();
     policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
 
     v1::Upload& intent = c.intent;
@@ -152,13 +174,13 @@ void Issuer::CreatePostPolicy(
 }
 
 void Issuer::CreatePresignedPut(
-    const config::Caller& caller, const v1::CreatePresignedPutRequest& req,
+    const auth::Identity& caller, const v1::CreatePresignedPutRequest& req,
     v1::CreatePresignedPutResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
     Common c;
     UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
-    UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+    UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
     if (req.content_type().empty()) {
       return absl::InvalidArgumentError("content_type: required (it is signed and the uploader must send it)");
@@ -166,20 +188,21 @@ void Issuer::CreatePresignedPut(
     std::vector<std::string> types;
     UB_RETURN_IF_ERROR(ResolveContentTypes(caller, {req.content_type()}, &types));
     if (req.content_length() < 0) return absl::InvalidArgumentError("content_length: must not be negative");
-    if (req.content_length() > caller.max_size) {
+    if (req.content_length() > caller.scope.max_size) {
       return absl::PermissionDeniedError(absl::StrCat(
           "content_length: ", req.content_length(), " exceeds caller '", caller.name,
-          "' limit of ", caller.max_size));
+          "' limit of ", caller.scope.max_size));
     }
-    if (req.content_length() > config::kMaxSingleUploadSize) {
+    if (req.content_length() > common::kMaxSingleUploadSize) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "content_length: ", req.content_length(), " is above ", config::kMaxSingleUploadSize,
+          "content_length: ", req.content_length(), " is above ", common::kMaxSingleUploadSize,
           ", the most one PutObject carries; use CreateMultipartUpload"));
     }
+    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
+    UB_RETURN_IF_ERROR(CheckPutSizeIsSigned(caller, v4, req.content_length()));
     UB_ASSIGN_OR_RETURN(c.cred, creds_.Get());
     UB_ASSIGN_OR_RETURN(absl::Duration ttl, Ttl(caller, req.ttl_seconds(), c.cred, c.now));
     c.expires = c.now + ttl;
-    bool v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
 
     policy::PresignInput in;
     in.method = "PUT";
@@ -195,6 +218,8 @@ void Issuer::CreatePresignedPut(
     }
     in.headers.emplace_back("x-oss-callback",
                             callback_param_.Build(c.intent.upload_id()));
+    // An x-oss-* header: V1 and V4 both sign it, so the uploader cannot drop it.
+    if (!req.allow_overwrite()) in.headers.emplace_back(policy::kForbidOverwrite, "true");
     in.now = c.now;
     in.expires = ttl;
     in.region = c.bucket->region;
@@ -205,7 +230,7 @@ void Issuer::CreatePresignedPut(
     intent.set_min_size(req.content_length());
     intent.set_max_size(req.content_length() > 0
                             ? req.content_length()
-                            : std::min(caller.max_size, config::kMaxSingleUploadSize));
+                            : std::min(caller.scope.max_size, common::kMaxSingleUploadSize));
     intent.add_content_types(req.content_type());
     *intent.mutable_created_at() = ToProto(c.now);
     *intent.mutable_expires_at() = ToProto(c.expires);

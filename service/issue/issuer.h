@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "auth/identity.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
@@ -38,17 +39,17 @@ class Issuer {
         callback_param_(config.callback_url) {}
 
   void CreatePostPolicy(
-      const config::Caller& caller, const v1::CreatePostPolicyRequest& request,
+      const auth::Identity& caller, const v1::CreatePostPolicyRequest& request,
       v1::CreatePostPolicyResponse* response, std::function<void(absl::Status)> done);
 
   void CreatePresignedPut(
-      const config::Caller& caller, const v1::CreatePresignedPutRequest& request,
+      const auth::Identity& caller, const v1::CreatePresignedPutRequest& request,
       v1::CreatePresignedPutResponse* response, std::function<void(absl::Status)> done);
 
  private:
   // Validity for a request: clamped to the caller's max TTL, 7 days and the
   // credential's remaining lifetime.
-  absl::StatusOr<absl::Duration> Ttl(const config::Caller& caller,
+  absl::StatusOr<absl::Duration> Ttl(const auth::Identity& caller,
                                      int64_t ttl_seconds,
                                      const policy::Credential& cred,
                                      absl::Time now) const;

@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "auth/authenticator.h"
+#include "auth/identity.h"
+#include "common/oss_names.h"
 #include "common/status_macros.h"
 #include "issue/intent_util.h"
 #include "issue/validate.h"
@@ -64,7 +65,7 @@ int64_t PartSize(const v1::MultipartPlan& plan, int number) {
   return plan.total_size() - plan.part_size() * (plan.part_count() - 1);
 }
 
-absl::Status MultipartIssuer::Create(const config::Caller& caller,
+absl::Status MultipartIssuer::Create(const auth::Identity& caller,
                                      const v1::CreateMultipartUploadRequest& req,
                                      v1::CreateMultipartUploadResponse* resp) {
   if (req.bucket().empty()) return absl::InvalidArgumentError("bucket: required");
@@ -76,7 +77,7 @@ absl::Status MultipartIssuer::Create(const config::Caller& caller,
   UB_RETURN_IF_ERROR(auth::CheckBucket(caller, req.bucket()));
   UB_RETURN_IF_ERROR(ValidateMetadata(req.metadata()));
   if (req.key().empty()) return absl::InvalidArgumentError("key: required for a multipart upload");
-  UB_RETURN_IF_ERROR(ValidateKey("key", req.key()));
+  UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
   UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
   if (req.content_type().empty()) {
     return absl::InvalidArgumentError("content_type: required (it becomes the object's type)");
@@ -84,10 +85,10 @@ absl::Status MultipartIssuer::Create(const config::Caller& caller,
   std::vector<std::string> types;
   UB_RETURN_IF_ERROR(ResolveContentTypes(caller, {req.content_type()}, &types));
   UB_ASSIGN_OR_RETURN(v1::MultipartPlan plan, PlanParts(req.total_size(), req.part_size()));
-  if (req.total_size() > caller.max_size) {
+  if (req.total_size() > caller.scope.max_size) {
     return absl::PermissionDeniedError(absl::StrCat("total_size: ", req.total_size(),
                                                     " exceeds caller '", caller.name,
-                                                    "' limit of ", caller.max_size));
+                                                    "' limit of ", caller.scope.max_size));
   }
   UB_ASSIGN_OR_RETURN(policy::Credential cred, creds_.Get());
   const absl::Time now = clock_.Now();
@@ -126,7 +127,7 @@ absl::Status MultipartIssuer::Create(const config::Caller& caller,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Upload> MultipartIssuer::LoadPending(const config::Caller& caller,
+absl::StatusOr<v1::Upload> MultipartIssuer::LoadPending(const auth::Identity& caller,
                                                         const std::string& upload_id,
                                                         bool multipart_only) {
   if (upload_id.empty()) return absl::InvalidArgumentError("upload_id: required");
@@ -150,7 +151,7 @@ absl::StatusOr<v1::Upload> MultipartIssuer::LoadPending(const config::Caller& ca
   return upload;
 }
 
-absl::StatusOr<absl::Duration> MultipartIssuer::UrlTtl(const config::Caller& caller,
+absl::StatusOr<absl::Duration> MultipartIssuer::UrlTtl(const auth::Identity& caller,
                                                        const v1::Upload& intent,
                                                        int64_t ttl_seconds,
                                                        const policy::Credential& cred,
@@ -164,7 +165,7 @@ absl::StatusOr<absl::Duration> MultipartIssuer::UrlTtl(const config::Caller& cal
   return std::min(ttl, left);
 }
 
-absl::Status MultipartIssuer::SignParts(const config::Caller& caller,
+absl::Status MultipartIssuer::SignParts(const auth::Identity& caller,
                                         const v1::SignUploadPartsRequest& req,
                                         v1::SignUploadPartsResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), true));
@@ -220,7 +221,7 @@ absl::Status MultipartIssuer::SignParts(const config::Caller& caller,
   return absl::OkStatus();
 }
 
-absl::Status MultipartIssuer::ListParts(const config::Caller& caller,
+absl::Status MultipartIssuer::ListParts(const auth::Identity& caller,
                                         const v1::ListUploadedPartsRequest& req,
                                         v1::ListUploadedPartsResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), true));
@@ -241,7 +242,7 @@ absl::Status MultipartIssuer::ListParts(const config::Caller& caller,
   return absl::OkStatus();
 }
 
-absl::Status MultipartIssuer::Complete(const config::Caller& caller,
+absl::Status MultipartIssuer::Complete(const auth::Identity& caller,
                                        const v1::CompleteMultipartUploadRequest& req,
                                        v1::CompleteMultipartUploadResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), true));
@@ -280,7 +281,7 @@ absl::Status MultipartIssuer::Complete(const config::Caller& caller,
   return absl::OkStatus();
 }
 
-absl::Status MultipartIssuer::Abort(const config::Caller& caller, const v1::AbortUploadRequest& req,
+absl::Status MultipartIssuer::Abort(const auth::Identity& caller, const v1::AbortUploadRequest& req,
                                     v1::AbortUploadResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), false));
   // An abort is told from an expiry by its event coming before expires_at;

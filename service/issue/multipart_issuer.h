@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "auth/identity.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
@@ -60,26 +61,26 @@ class MultipartIssuer {
         clock_(clock),
         callback_param_(config.callback_url) {}
 
-  absl::Status Create(const config::Caller& caller, const v1::CreateMultipartUploadRequest& req,
+  absl::Status Create(const auth::Identity& caller, const v1::CreateMultipartUploadRequest& req,
                       v1::CreateMultipartUploadResponse* resp);
-  absl::Status SignParts(const config::Caller& caller, const v1::SignUploadPartsRequest& req,
+  absl::Status SignParts(const auth::Identity& caller, const v1::SignUploadPartsRequest& req,
                          v1::SignUploadPartsResponse* resp);
-  absl::Status ListParts(const config::Caller& caller, const v1::ListUploadedPartsRequest& req,
+  absl::Status ListParts(const auth::Identity& caller, const v1::ListUploadedPartsRequest& req,
                          v1::ListUploadedPartsResponse* resp);
-  absl::Status Complete(const config::Caller& caller,
+  absl::Status Complete(const auth::Identity& caller,
                         const v1::CompleteMultipartUploadRequest& req,
                         v1::CompleteMultipartUploadResponse* resp);
-  absl::Status Abort(const config::Caller& caller, const v1::AbortUploadRequest& req,
+  absl::Status Abort(const auth::Identity& caller, const v1::AbortUploadRequest& req,
                      v1::AbortUploadResponse* resp);
 
  private:
   // The caller's PENDING multipart intent `upload_id`, not yet expired, and
   // its bucket.
-  absl::StatusOr<v1::Upload> LoadPending(const config::Caller& caller,
+  absl::StatusOr<v1::Upload> LoadPending(const auth::Identity& caller,
                                          const std::string& upload_id, bool multipart_only);
   // Validity of URLs for `intent`: the request's (or default) TTL, never
   // past the intent's expiry.
-  absl::StatusOr<absl::Duration> UrlTtl(const config::Caller& caller, const v1::Upload& intent,
+  absl::StatusOr<absl::Duration> UrlTtl(const auth::Identity& caller, const v1::Upload& intent,
                                         int64_t ttl_seconds, const policy::Credential& cred,
                                         absl::Time now) const;
 

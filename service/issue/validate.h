@@ -10,14 +10,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "config/config.h"
+#include "auth/identity.h"
 #include "google/protobuf/map.h"
 
 namespace uploadbroker::issue {
-
-// OSS object key rules: 1..1023 bytes of UTF-8, no leading '/' or '\\', no
-// control characters.
-absl::Status ValidateKey(absl::string_view field, absl::string_view key);
 
 // "type/subtype" with token characters, optional parameters; no control
 // characters.
@@ -25,15 +21,13 @@ absl::Status ValidateContentType(absl::string_view field, absl::string_view valu
 
 // Resolves the accepted content types: every requested one must be allowed;
 // none requested means the caller's list.
-absl::Status ResolveContentTypes(const config::Caller& caller,
+absl::Status ResolveContentTypes(const auth::Identity& caller,
                                  const std::vector<std::string>& requested,
                                  std::vector<std::string>* out);
 
 // At most 32 entries, keys 1..128 bytes of [A-Za-z0-9_.-], values <= 1024
 // bytes of UTF-8.
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& md);
-
-bool IsValidUtf8(absl::string_view s);
 
 }  // namespace uploadbroker::issue
 

@@ -65,14 +65,24 @@ class EngineWriter {
   // Undoes the operation's writes; an error dooms the batch.
   virtual absl::Status RollbackSavepoint(const absl::Status& cause) = 0;
 
-  // Operations; call only between Savepoint and Release/Rollback. Their
-  // results are as Ledger's methods describe.
-  virtual absl::Status CreateIntent(Upload intent) = 0;
-  virtual absl::StatusOr<CompleteResult> CompleteUpload(
-      const std::string& upload_id, Completion completion,
-      const CompletionCheck& check, absl::Time now) = 0;
-  virtual absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
-                                             absl::Time now) = 0;
+  // Primitives of the operations (transitions.h holds their rules); call
+  // only between Savepoint and Release/Rollback.
+  // Stores new PENDING intents (ids distinct, already checked by the
+  // caller): one status each, AlreadyExists where the id is taken, the
+  // others stored. The returned error, if any, dooms the batch. Called
+  // instead of Savepoint/Release for runs of consecutive creations, so an
+  // engine may store them in one statement.
+  virtual absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) = 0;
+  // The stored intent, locked against other writers until the transaction
+  // ends; NotFound if there is none.
+  virtual absl::StatusOr<Upload> LockIntent(const std::string& upload_id) = 0;
+  // The upload's stored UploadCompleted event; NotFound if there is none
+  // (retention deleted it).
+  virtual absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) = 0;
+  // Stores `upload`, settled (COMPLETED or EXPIRED) at `now`, and appends
+  // `event` with the next cursor, which it sets on `event`.
+  virtual absl::Status Settle(const Upload& upload, absl::Time now, Event& event) = 0;
   // Deletes at most `max_rows` events and at most `max_rows` intents that
   // `retention` no longer keeps (oldest first). Returns how many rows were
   // deleted in all.

@@ -3,6 +3,7 @@
 #include <utility>
 #include <variant>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 
@@ -19,6 +21,11 @@ namespace uploadbroker::ledger {
 class WriteOp {
  public:
   virtual ~WriteOp() = default;
+  // Non-null for a creation: its intent, which RunBatch stores together
+  // with the creations next to it (EngineWriter::InsertIntents), setting
+  // the result with SetCreated instead of calling Apply.
+  virtual Upload* new_intent() { return nullptr; }
+  virtual void SetCreated(absl::Status) {}
   // True if Apply may append events (see EngineWriter::PrepareToAppend).
   virtual bool appends() const = 0;
   virtual absl::Status Apply(EngineWriter& writer) = 0;
@@ -72,6 +79,27 @@ class TypedOp final : public WriteOp {
   ApplyFn apply_;
   DoneFn done_;
   absl::StatusOr<T> result_ = absl::InternalError("write was never applied");
+};
+
+// A queued CreateIntent.
+class CreateOp final : public WriteOp {
+ public:
+  CreateOp(Upload intent, std::function<void(absl::Status)> done)
+      : intent_(std::move(intent)), done_(std::move(done)) {
+    UB_CHECK(done_ != nullptr);
+  }
+  bool appends() const override { return false; }
+  Upload* new_intent() override { return &intent_; }
+  void SetCreated(absl::Status status) override { result_ = std::move(status); }
+  absl::Status Apply(EngineWriter&) override {
+    return absl::InternalError("creations are stored by RunBatch");
+  }
+  void Finish(const absl::Status& commit) override { done_(commit.ok() ? result_ : commit); }
+
+ private:
+  Upload intent_;
+  std::function<void(absl::Status)> done_;
+  absl::Status result_ = absl::InternalError("intent was never stored");
 };
 
 // The issue time encoded in an upload id ("up_" + 12 hex digits of Unix
@@ -132,17 +160,7 @@ void GroupCommitLedger::Enqueue(std::unique_ptr<WriteOp> op) {
 
 void GroupCommitLedger::CreateIntent(Upload intent,
                                      std::function<void(absl::Status)> done) {
-  UB_CHECK(done != nullptr);
-  Enqueue(std::make_unique<TypedOp<std::monostate>>(
-      /*appends=*/false,
-      [intent = std::move(intent)](
-          EngineWriter& writer) mutable -> absl::StatusOr<std::monostate> {
-        UB_RETURN_IF_ERROR(writer.CreateIntent(std::move(intent)));
-        return std::monostate();
-      },
-      [done = std::move(done)](absl::StatusOr<std::monostate> result) {
-        done(result.status());
-      }));
+  Enqueue(std::make_unique<CreateOp>(std::move(intent), std::move(done)));
 }
 
 void GroupCommitLedger::CompleteUpload(
@@ -153,8 +171,8 @@ void GroupCommitLedger::CompleteUpload(
       [this, upload_id = std::move(upload_id),
        completion = std::move(completion),
        check = std::move(check)](EngineWriter& writer) mutable {
-        return writer.CompleteUpload(upload_id, std::move(completion), check,
-                                     options_.clock->Now());
+        return CompleteUploadIn(writer, upload_id, std::move(completion), check,
+                                options_.clock->Now());
       },
       std::move(done)));
 }
@@ -164,7 +182,7 @@ void GroupCommitLedger::ExpireUpload(
   Enqueue(std::make_unique<TypedOp<Event>>(
       /*appends=*/true,
       [this, upload_id = std::move(upload_id)](EngineWriter& writer) {
-        return writer.ExpireUpload(upload_id, options_.clock->Now());
+        return ExpireUploadIn(writer, upload_id, options_.clock->Now());
       },
       std::move(done)));
 }
@@ -231,6 +249,13 @@ void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   const uint64_t cursor_before = writer_->last_cursor();
   bool prepared = false;
   for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
+    if (batch[i]->new_intent() != nullptr) {
+      size_t end = i;
+      while (end < batch.size() && batch[end]->new_intent() != nullptr) ++end;
+      status = StoreCreations(batch, i, end);
+      i = end - 1;
+      continue;
+    }
     if (batch[i]->appends() && !prepared) {
       status = writer_->PrepareToAppend();
       prepared = true;
@@ -254,6 +279,32 @@ void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   if (status.ok() && writer_->last_cursor() > cursor_before) {
     NotifyCommitted(writer_->last_cursor());
   }
+}
+
+absl::Status GroupCommitLedger::StoreCreations(std::vector<std::unique_ptr<WriteOp>>& batch,
+                                               size_t begin, size_t end) {
+  std::vector<const Upload*> intents;
+  std::vector<WriteOp*> ops;
+  absl::flat_hash_set<std::string> ids;
+  for (size_t i = begin; i < end; ++i) {
+    Upload& intent = *batch[i]->new_intent();
+    absl::Status checked = CheckNewIntent(intent);
+    if (checked.ok() && !ids.insert(intent.upload_id()).second) {
+      checked = absl::AlreadyExistsError(
+          absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
+    }
+    if (!checked.ok()) {
+      batch[i]->SetCreated(std::move(checked));
+      continue;
+    }
+    intents.push_back(&intent);
+    ops.push_back(batch[i].get());
+  }
+  if (intents.empty()) return absl::OkStatus();
+  UB_ASSIGN_OR_RETURN(std::vector<absl::Status> stored, writer_->InsertIntents(intents));
+  UB_CHECK(stored.size() == ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) ops[i]->SetCreated(std::move(stored[i]));
+  return absl::OkStatus();
 }
 
 int GroupCommitLedger::AddListener(std::function<void(uint64_t)> fn) {

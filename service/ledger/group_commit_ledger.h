@@ -122,6 +122,10 @@ class GroupCommitLedger : public Ledger {
       std::function<void(absl::StatusOr<int64_t>)> done);
   void CommitLoop();
   void RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  // Stores the creations batch[begin, end) with one InsertIntents call;
+  // an error dooms the batch.
+  absl::Status StoreCreations(std::vector<std::unique_ptr<WriteOp>>& batch, size_t begin,
+                              size_t end);
 
   const Options options_;
   // Used only by the committer thread.

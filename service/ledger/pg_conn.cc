@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/status_macros.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -21,6 +22,8 @@ bool Transient(absl::string_view sqlstate) {
          absl::StartsWith(sqlstate, "57") || sqlstate == "25006" ||
          sqlstate == "40001" || sqlstate == "40P01";
 }
+
+constexpr size_t kMaxPrepared = 64;
 
 std::string ErrorText(const char* message) {
   return std::string(absl::StripTrailingAsciiWhitespace(message ? message : ""));
@@ -80,7 +83,7 @@ absl::StatusOr<PgResult> PgConn::Exec(const std::string& sql,
 
 absl::StatusOr<PgResult> PgConn::Query(const char* sql,
                                        const std::vector<PgParam>& params,
-                                       absl::string_view what) {
+                                       absl::string_view what, bool prepare) {
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   for (const PgParam& p : params) {
@@ -88,9 +91,20 @@ absl::StatusOr<PgResult> PgConn::Query(const char* sql,
     lengths.push_back(static_cast<int>(p.value.size()));
     formats.push_back(p.binary ? 1 : 0);
   }
-  return Check(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr,
-                            values.data(), lengths.data(), formats.data(),
-                            /*resultFormat=*/1),
+  const int n = static_cast<int>(params.size());
+  auto it = prepared_.find(absl::string_view(sql));
+  if (it == prepared_.end() && prepare && prepared_.size() < kMaxPrepared) {
+    std::string name = absl::StrCat("ub", prepared_.size());
+    UB_RETURN_IF_ERROR(Check(PQprepare(conn_, name.c_str(), sql, n, nullptr), what).status());
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  if (it != prepared_.end()) {
+    return Check(PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(),
+                                formats.data(), /*resultFormat=*/1),
+                 what);
+  }
+  return Check(PQexecParams(conn_, sql, n, nullptr, values.data(), lengths.data(),
+                            formats.data(), /*resultFormat=*/1),
                what);
 }
 

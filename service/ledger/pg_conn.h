@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,10 +52,13 @@ class PgConn {
 
   // Runs `sql` (one or more statements, no parameters); the last result.
   absl::StatusOr<PgResult> Exec(const std::string& sql, absl::string_view what);
-  // Runs one statement with parameters ($1, $2, ...).
+  // Runs one statement with parameters ($1, $2, ...). The first 64
+  // distinct statements are prepared on the connection the first time they
+  // run (so PostgreSQL parses and plans each once per connection), later
+  // ones are sent unprepared.
   absl::StatusOr<PgResult> Query(const char* sql,
                                  const std::vector<PgParam>& params,
-                                 absl::string_view what);
+                                 absl::string_view what, bool prepare = true);
 
   // True once the connection is lost; every later call fails.
   bool broken() const { return PQstatus(conn_) == CONNECTION_BAD; }
@@ -69,6 +73,7 @@ class PgConn {
   absl::StatusOr<PgResult> Check(PGresult* result, absl::string_view what);
 
   PGconn* conn_;
+  std::map<std::string, std::string, std::less<>> prepared_;  // SQL -> statement name
 };
 
 // Reads a binary int8/int4/int2 column, or a text column holding digits.

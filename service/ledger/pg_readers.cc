@@ -7,20 +7,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 namespace {
 
 constexpr size_t kMaxIdle = 8;
 constexpr int kMaxPage = 1000;
-
-template <typename Message>
-absl::Status Parse(absl::string_view bytes, Message& message, absl::string_view what) {
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat("stored record of ", what, " is corrupt"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -54,7 +47,7 @@ absl::StatusOr<Upload> PgReaders::GetUpload(const std::string& upload_id) {
     return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
   }
   Upload upload;
-  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), upload,
+  UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), 0, 0), upload,
                            absl::StrCat("upload ", upload_id)));
   return upload;
 }
@@ -100,7 +93,7 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
   for (int i = 0; i < rows && i < query.limit; ++i) {
     const int64_t seq = PgInt64(r.get(), i, 0);
     page.uploads.emplace_back();
-    UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), i, 1), page.uploads.back(),
+    UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), i, 1), page.uploads.back(),
                              absl::StrCat("upload #", seq)));
     page.next_before_seq = seq;
   }
@@ -131,7 +124,7 @@ absl::StatusOr<std::vector<Upload>> PgReaders::ClaimExpiredPending(
   std::sort(order.begin(), order.end());
   std::vector<Upload> uploads(order.size());
   for (size_t i = 0; i < uploads.size(); ++i) {
-    UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), std::get<2>(order[i]), 2), uploads[i],
+    UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), std::get<2>(order[i]), 2), uploads[i],
                              "a pending upload"));
   }
   return uploads;

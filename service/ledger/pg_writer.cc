@@ -4,9 +4,11 @@
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/pg_schema.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -15,15 +17,6 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // How long a lost COMMIT is chased before its outcome is declared unknown.
 constexpr absl::Duration kResolveFor = absl::Seconds(10);
-
-template <typename Message>
-absl::Status Parse(absl::string_view bytes, Message& message,
-                   absl::string_view what) {
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat("stored record of ", what, " is corrupt"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -160,36 +153,44 @@ absl::Status PgWriter::RollbackSavepoint(const absl::Status& cause) {
   return absl::OkStatus();
 }
 
-absl::Status PgWriter::CreateIntent(Upload intent) {
-  if (intent.upload_id().empty()) {
-    return absl::InvalidArgumentError("intent has no upload_id");
+absl::StatusOr<std::vector<absl::Status>> PgWriter::InsertIntents(
+    const std::vector<const Upload*>& intents) {
+  std::string sql =
+      "INSERT INTO ub_intents(upload_id, caller, bucket, key, state, expires_at, record) VALUES ";
+  std::vector<PgParam> params;
+  params.reserve(intents.size() * 7);
+  for (size_t i = 0; i < intents.size(); ++i) {
+    const Upload& intent = *intents[i];
+    const size_t n = params.size();
+    absl::StrAppend(&sql, i ? ", " : "", "($", n + 1, ", $", n + 2, ", $", n + 3, ", $", n + 4,
+                    ", $", n + 5, ", $", n + 6, ", $", n + 7, ")");
+    params.push_back(PgParam::Text(intent.upload_id()));
+    params.push_back(PgParam::Text(intent.caller()));
+    params.push_back(PgParam::Text(intent.bucket()));
+    params.push_back(PgParam::Text(intent.key()));
+    params.push_back(PgParam::Int(intent.state()));
+    params.push_back(intent.has_expires_at() ? PgParam::Int(ToUnixNanos(intent.expires_at()))
+                                             : PgParam::Null());
+    params.push_back(PgParam::Bytes(intent.SerializeAsString()));
   }
-  if ((intent.state() != v1::UPLOAD_STATE_UNSPECIFIED &&
-       intent.state() != v1::UPLOAD_STATE_PENDING) ||
-      intent.has_completion()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
+  sql += " ON CONFLICT (upload_id) DO NOTHING RETURNING upload_id";
+  // The text differs with the run's length: not worth preparing.
+  absl::StatusOr<PgResult> r = conn_->Query(sql.c_str(), params, "insert intents",
+                                            /*prepare=*/false);
+  if (!r.ok()) return Forget(r.status());
+  absl::flat_hash_set<std::string> inserted;
+  for (int row = 0; row < PQntuples(r->get()); ++row) {
+    inserted.insert(std::string(PgBytes(r->get(), row, 0)));
   }
-  intent.set_state(v1::UPLOAD_STATE_PENDING);
-  // ON CONFLICT keeps a duplicate id from aborting the whole batch.
-  UB_ASSIGN_OR_RETURN(
-      PgResult r,
-      conn_->Query("INSERT INTO ub_intents"
-                   "(upload_id, caller, bucket, key, state, expires_at, record) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                   "ON CONFLICT (upload_id) DO NOTHING",
-                   {PgParam::Text(intent.upload_id()), PgParam::Text(intent.caller()),
-                    PgParam::Text(intent.bucket()), PgParam::Text(intent.key()),
-                    PgParam::Int(intent.state()),
-                    intent.has_expires_at() ? PgParam::Int(ToUnixNanos(intent.expires_at()))
-                                            : PgParam::Null(),
-                    PgParam::Bytes(intent.SerializeAsString())},
-                   "insert intent"));
-  if (absl::string_view(PQcmdTuples(r.get())) == "0") {
-    return absl::AlreadyExistsError(
-        absl::StrCat("upload_id ", intent.upload_id(), " already exists"));
+  std::vector<absl::Status> stored;
+  stored.reserve(intents.size());
+  for (const Upload* intent : intents) {
+    stored.push_back(inserted.contains(intent->upload_id())
+                         ? absl::OkStatus()
+                         : absl::AlreadyExistsError(absl::StrCat(
+                               "upload_id ", intent->upload_id(), " already exists")));
   }
-  return absl::OkStatus();
+  return stored;
 }
 
 absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
@@ -201,32 +202,27 @@ absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
     return absl::NotFoundError(absl::StrCat("no upload ", upload_id));
   }
   Upload upload;
-  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), upload,
-                           absl::StrCat("upload ", upload_id)));
+  UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), 0, 0), upload,
+                                 absl::StrCat("upload ", upload_id)));
   return upload;
 }
 
-absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const Upload& upload) {
-  constexpr v1::EventType type = v1::EVENT_TYPE_UPLOAD_COMPLETED;
+absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const std::string& upload_id) {
   UB_ASSIGN_OR_RETURN(
       PgResult r,
       conn_->Query("SELECT record FROM ub_events WHERE upload_id = $1 AND type = $2",
-                   {PgParam::Text(upload.upload_id()), PgParam::Int(type)},
+                   {PgParam::Text(upload_id), PgParam::Int(v1::EVENT_TYPE_UPLOAD_COMPLETED)},
                    "read event"));
-  Event event;
   if (PQntuples(r.get()) == 0) {
-    // Retention deleted the event; rebuild it from the intent (cursor 0).
-    event.set_type(type);
-    *event.mutable_committed_at() = upload.completion().completed_at();
-    *event.mutable_upload_completed()->mutable_upload() = upload;
-    return event;
+    return absl::NotFoundError(absl::StrCat("no event for upload ", upload_id));
   }
-  UB_RETURN_IF_ERROR(Parse(PgBytes(r.get(), 0, 0), event,
-                           absl::StrCat("the event of upload ", upload.upload_id())));
+  Event event;
+  UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), 0, 0), event,
+                                 absl::StrCat("the event of upload ", upload_id)));
   return event;
 }
 
-absl::Status PgWriter::Settle(const Upload& upload, Event& event, absl::Time now) {
+absl::Status PgWriter::Settle(const Upload& upload, absl::Time now, Event& event) {
   if (!locked_) return absl::InternalError("event appended without the counter lock");
   const uint64_t cursor = op_last_cursor_ + 1;
   event.set_cursor(cursor);
@@ -245,54 +241,6 @@ absl::Status PgWriter::Settle(const Upload& upload, Event& event, absl::Time now
           .status());
   op_last_cursor_ = cursor;
   return absl::OkStatus();
-}
-
-absl::StatusOr<CompleteResult> PgWriter::CompleteUpload(
-    const std::string& upload_id, Completion completion,
-    const CompletionCheck& check, absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
-  if (check != nullptr) UB_RETURN_IF_ERROR(check(upload));
-  switch (upload.state()) {
-    case v1::UPLOAD_STATE_PENDING:
-      break;
-    case v1::UPLOAD_STATE_COMPLETED: {
-      UB_ASSIGN_OR_RETURN(Event earlier, LoadCompletedEvent(upload));
-      return CompleteResult{std::move(earlier), /*appended=*/false};
-    }
-    case v1::UPLOAD_STATE_EXPIRED:
-      return absl::FailedPreconditionError(
-          absl::StrCat("upload ", upload_id, " has expired"));
-    default:
-      return absl::DataLossError(absl::StrCat(
-          "stored upload ", upload_id, " has invalid state ", upload.state()));
-  }
-  SetTimestamp(now, completion.mutable_completed_at());
-  upload.set_state(v1::UPLOAD_STATE_COMPLETED);
-  *upload.mutable_completion() = std::move(completion);
-  CompleteResult result;
-  result.appended = true;
-  result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
-  SetTimestamp(now, result.event.mutable_committed_at());
-  *result.event.mutable_upload_completed()->mutable_upload() = upload;
-  UB_RETURN_IF_ERROR(Settle(upload, result.event, now));
-  return result;
-}
-
-absl::StatusOr<Event> PgWriter::ExpireUpload(const std::string& upload_id,
-                                             absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LockIntent(upload_id));
-  if (upload.state() != v1::UPLOAD_STATE_PENDING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "upload ", upload_id, " is ", v1::UploadState_Name(upload.state()),
-        ", not PENDING"));
-  }
-  upload.set_state(v1::UPLOAD_STATE_EXPIRED);
-  Event event;
-  event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
-  SetTimestamp(now, event.mutable_committed_at());
-  *event.mutable_upload_expired()->mutable_upload() = upload;
-  UB_RETURN_IF_ERROR(Settle(upload, event, now));
-  return event;
 }
 
 absl::StatusOr<int64_t> PgWriter::Prune(const Retention& retention,

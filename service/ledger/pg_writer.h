@@ -48,13 +48,16 @@ class PgWriter final : public EngineWriter {
   absl::Status ReleaseSavepoint() override;
   absl::Status RollbackSavepoint(const absl::Status& cause) override;
 
-  absl::Status CreateIntent(Upload intent) override;
-  absl::StatusOr<CompleteResult> CompleteUpload(const std::string& upload_id,
-                                                Completion completion,
-                                                const CompletionCheck& check,
-                                                absl::Time now) override;
-  absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
-                                     absl::Time now) override;
+  // One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING upload_id:
+  // one round trip for the whole run, and a taken id does not abort the
+  // batch.
+  absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) override;
+  // SELECT ... FOR UPDATE.
+  absl::StatusOr<Upload> LockIntent(const std::string& upload_id) override;
+  absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) override;
+  // One statement; requires PrepareToAppend first.
+  absl::Status Settle(const Upload& upload, absl::Time now, Event& event) override;
   absl::StatusOr<int64_t> Prune(const Retention& retention, absl::Time now,
                                 int max_rows) override;
   uint64_t last_cursor() const override { return tx_last_cursor_; }
@@ -65,10 +68,6 @@ class PgWriter final : public EngineWriter {
   // Drops a broken connection so the next Begin reconnects.
   absl::Status Forget(absl::Status status);
   absl::Status ResolveLostCommit(const absl::Status& cause);
-  absl::StatusOr<Upload> LockIntent(const std::string& upload_id);
-  absl::StatusOr<Event> LoadCompletedEvent(const Upload& upload);
-  // Stores the settled intent and appends its event, in one statement.
-  absl::Status Settle(const Upload& upload, Event& event, absl::Time now);
 
   const std::string dsn_;  // secret: never logged or put in a status
   std::unique_ptr<PgConn> conn_;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/sqlite_util.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -25,12 +26,7 @@ constexpr char kMmapPragma[] = "PRAGMA mmap_size=1073741824";  // 1 GiB
 template <typename Message>
 absl::Status ParseRecord(sqlite3_stmt* stmt, int column, Message& message,
                          absl::string_view what) {
-  absl::string_view bytes = ColumnBytes(stmt, column);
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat("stored record of ", what,
-                                            " is corrupt"));
-  }
-  return absl::OkStatus();
+  return ParseStored(ColumnBytes(stmt, column), message, what);
 }
 
 // Smallest string greater than every string starting with `prefix`, or ""

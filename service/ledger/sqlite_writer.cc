@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -246,17 +247,19 @@ absl::Status SqliteWriter::RollbackSavepoint(const absl::Status& cause) {
   return StepDone(release_.get(), "release savepoint");
 }
 
-absl::Status SqliteWriter::CreateIntent(Upload intent) {
-  if (intent.upload_id().empty()) {
-    return absl::InvalidArgumentError("intent has no upload_id");
+absl::StatusOr<std::vector<absl::Status>> SqliteWriter::InsertIntents(
+    const std::vector<const Upload*>& intents) {
+  std::vector<absl::Status> stored;
+  stored.reserve(intents.size());
+  for (const Upload* intent : intents) {
+    absl::Status status = InsertIntent(*intent);
+    if (!status.ok() && !absl::IsAlreadyExists(status)) return status;
+    stored.push_back(std::move(status));
   }
-  if ((intent.state() != v1::UPLOAD_STATE_UNSPECIFIED &&
-       intent.state() != v1::UPLOAD_STATE_PENDING) ||
-      intent.has_completion()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "intent ", intent.upload_id(), " must be new (PENDING, no completion)"));
-  }
-  intent.set_state(v1::UPLOAD_STATE_PENDING);
+  return stored;
+}
+
+absl::Status SqliteWriter::InsertIntent(const Upload& intent) {
   std::string record = intent.SerializeAsString();
   sqlite3_stmt* stmt = insert_intent_.get();
   ScopedReset reset(stmt);
@@ -280,7 +283,7 @@ absl::Status SqliteWriter::CreateIntent(Upload intent) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Upload> SqliteWriter::LoadIntent(const std::string& upload_id) {
+absl::StatusOr<Upload> SqliteWriter::LockIntent(const std::string& upload_id) {
   sqlite3_stmt* stmt = select_intent_.get();
   ScopedReset reset(stmt);
   BindText(stmt, 1, upload_id);
@@ -290,55 +293,36 @@ absl::StatusOr<Upload> SqliteWriter::LoadIntent(const std::string& upload_id) {
   }
   if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "read intent");
   Upload upload;
-  absl::string_view bytes = ColumnBytes(stmt, 0);
-  if (!upload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(
-        absl::StrCat("stored record of upload ", upload_id, " is corrupt"));
-  }
+  UB_RETURN_IF_ERROR(ParseStored(ColumnBytes(stmt, 0), upload, absl::StrCat("upload ", upload_id)));
   return upload;
 }
 
-absl::StatusOr<Event> SqliteWriter::LoadCompletedEvent(const Upload& upload) {
-  constexpr v1::EventType type = v1::EVENT_TYPE_UPLOAD_COMPLETED;
+absl::StatusOr<Event> SqliteWriter::LoadCompletedEvent(const std::string& upload_id) {
   sqlite3_stmt* stmt = select_event_.get();
   ScopedReset reset(stmt);
-  BindText(stmt, 1, upload.upload_id());
-  sqlite3_bind_int(stmt, 2, type);
+  BindText(stmt, 1, upload_id);
+  sqlite3_bind_int(stmt, 2, v1::EVENT_TYPE_UPLOAD_COMPLETED);
   int rc = sqlite3_step(stmt);
-  Event event;
   if (rc == SQLITE_DONE) {
-    // Retention deleted the event; rebuild it from the intent. Its cursor
-    // is unknown (0).
-    event.set_type(type);
-    *event.mutable_committed_at() = upload.completion().completed_at();
-    *event.mutable_upload_completed()->mutable_upload() = upload;
-    return event;
+    return absl::NotFoundError(absl::StrCat("no event for upload ", upload_id));
   }
   if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "read event");
-  absl::string_view bytes = ColumnBytes(stmt, 0);
-  if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat(
-        "stored event of upload ", upload.upload_id(), " is corrupt"));
-  }
+  Event event;
+  UB_RETURN_IF_ERROR(
+      ParseStored(ColumnBytes(stmt, 0), event, absl::StrCat("the event of upload ", upload_id)));
   return event;
 }
 
-absl::Status SqliteWriter::StoreIntent(const Upload& upload, absl::Time now) {
-  std::string record = upload.SerializeAsString();
-  sqlite3_stmt* stmt = update_intent_.get();
-  BindText(stmt, 1, upload.upload_id());
-  sqlite3_bind_int(stmt, 2, upload.state());
-  BindBlob(stmt, 3, record);
-  if (upload.state() == v1::UPLOAD_STATE_PENDING) {
-    sqlite3_bind_null(stmt, 4);
-  } else {
+absl::Status SqliteWriter::Settle(const Upload& upload, absl::Time now, Event& event) {
+  {
+    std::string record = upload.SerializeAsString();
+    sqlite3_stmt* stmt = update_intent_.get();
+    BindText(stmt, 1, upload.upload_id());
+    sqlite3_bind_int(stmt, 2, upload.state());
+    BindBlob(stmt, 3, record);
     sqlite3_bind_int64(stmt, 4, absl::ToUnixNanos(now));
+    UB_RETURN_IF_ERROR(StepDone(stmt, "update intent"));
   }
-  return StepDone(stmt, "update intent");
-}
-
-absl::Status SqliteWriter::AppendEvent(const std::string& upload_id,
-                                       Event& event) {
   // The single writer knows the next rowid, so the record can carry its own
   // cursor without a second write.
   uint64_t cursor = op_last_cursor_ + 1;
@@ -346,63 +330,13 @@ absl::Status SqliteWriter::AppendEvent(const std::string& upload_id,
   std::string record = event.SerializeAsString();
   sqlite3_stmt* stmt = insert_event_.get();
   sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(cursor));
-  BindText(stmt, 2, upload_id);
+  BindText(stmt, 2, upload.upload_id());
   sqlite3_bind_int(stmt, 3, event.type());
   sqlite3_bind_int64(stmt, 4, ToUnixNanos(event.committed_at()));
   BindBlob(stmt, 5, record);
   UB_RETURN_IF_ERROR(StepDone(stmt, "append event"));
   op_last_cursor_ = cursor;
   return absl::OkStatus();
-}
-
-absl::StatusOr<CompleteResult> SqliteWriter::CompleteUpload(
-    const std::string& upload_id, Completion completion,
-    const CompletionCheck& check, absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LoadIntent(upload_id));
-  if (check != nullptr) UB_RETURN_IF_ERROR(check(upload));
-  switch (upload.state()) {
-    case v1::UPLOAD_STATE_PENDING:
-      break;
-    case v1::UPLOAD_STATE_COMPLETED: {
-      UB_ASSIGN_OR_RETURN(Event earlier, LoadCompletedEvent(upload));
-      return CompleteResult{std::move(earlier), /*appended=*/false};
-    }
-    case v1::UPLOAD_STATE_EXPIRED:
-      return absl::FailedPreconditionError(
-          absl::StrCat("upload ", upload_id, " has expired"));
-    default:
-      return absl::DataLossError(absl::StrCat(
-          "stored upload ", upload_id, " has invalid state ", upload.state()));
-  }
-  SetTimestamp(now, completion.mutable_completed_at());
-  upload.set_state(v1::UPLOAD_STATE_COMPLETED);
-  *upload.mutable_completion() = std::move(completion);
-  UB_RETURN_IF_ERROR(StoreIntent(upload, now));
-  CompleteResult result;
-  result.appended = true;
-  result.event.set_type(v1::EVENT_TYPE_UPLOAD_COMPLETED);
-  SetTimestamp(now, result.event.mutable_committed_at());
-  *result.event.mutable_upload_completed()->mutable_upload() = std::move(upload);
-  UB_RETURN_IF_ERROR(AppendEvent(upload_id, result.event));
-  return result;
-}
-
-absl::StatusOr<Event> SqliteWriter::ExpireUpload(const std::string& upload_id,
-                                                 absl::Time now) {
-  UB_ASSIGN_OR_RETURN(Upload upload, LoadIntent(upload_id));
-  if (upload.state() != v1::UPLOAD_STATE_PENDING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "upload ", upload_id, " is ", v1::UploadState_Name(upload.state()),
-        ", not PENDING"));
-  }
-  upload.set_state(v1::UPLOAD_STATE_EXPIRED);
-  UB_RETURN_IF_ERROR(StoreIntent(upload, now));
-  Event event;
-  event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
-  SetTimestamp(now, event.mutable_committed_at());
-  *event.mutable_upload_expired()->mutable_upload() = std::move(upload);
-  UB_RETURN_IF_ERROR(AppendEvent(upload_id, event));
-  return event;
 }
 
 absl::StatusOr<int64_t> SqliteWriter::Prune(const Retention& retention,

@@ -52,15 +52,13 @@ class SqliteWriter final : public EngineWriter {
   absl::Status ReleaseSavepoint() override;
   absl::Status RollbackSavepoint(const absl::Status& cause) override;
 
-  // Operations; call only between Savepoint and Release/Rollback.
-  absl::Status CreateIntent(Upload intent) override;
-  // `check` (may be null): see Ledger::CompleteUpload.
-  absl::StatusOr<CompleteResult> CompleteUpload(const std::string& upload_id,
-                                                Completion completion,
-                                                const CompletionCheck& check,
-                                                absl::Time now) override;
-  absl::StatusOr<Event> ExpireUpload(const std::string& upload_id,
-                                     absl::Time now) override;
+  // One INSERT each: a refused one undoes only itself.
+  absl::StatusOr<std::vector<absl::Status>> InsertIntents(
+      const std::vector<const Upload*>& intents) override;
+  // One process writes the file, and the transaction holds its write lock.
+  absl::StatusOr<Upload> LockIntent(const std::string& upload_id) override;
+  absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) override;
+  absl::Status Settle(const Upload& upload, absl::Time now, Event& event) override;
   absl::StatusOr<int64_t> Prune(const Retention& retention, absl::Time now,
                                 int max_rows) override;
 
@@ -74,14 +72,10 @@ class SqliteWriter final : public EngineWriter {
   absl::Status InitSchema();
   absl::Status PrepareStatements();
 
-  absl::StatusOr<Upload> LoadIntent(const std::string& upload_id);
-  // The upload's UploadCompleted event; rebuilt (cursor 0) if pruned.
-  absl::StatusOr<Event> LoadCompletedEvent(const Upload& upload);
-  absl::Status StoreIntent(const Upload& upload, absl::Time now);
   absl::StatusOr<int64_t> PruneEvents(const Retention& retention, absl::Time now,
                                       int max_rows);
-  absl::Status AppendEvent(const std::string& upload_id, Event& event);
   absl::Status StepDone(sqlite3_stmt* stmt, const char* what);
+  absl::Status InsertIntent(const Upload& intent);
 
   DbPtr db_;
   StmtPtr begin_, commit_, rollback_;

@@ -1,13 +1,12 @@
 // upload-broker: flags -> Options -> Server::Create -> wait for SIGTERM/SIGINT.
-#include <csignal>
-#include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/cli.h"
+#include "runtime/log_format.h"
+#include "runtime/ready_file.h"
+#include "runtime/signals.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -15,57 +14,49 @@ ABSL_FLAG(std::string, config, "upload-broker.yaml", "Path of the YAML config fi
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write {\"grpc_port\":N,\"http_port\":M} to this file "
           "(for scripts and tests that listen on port 0)");
+ABSL_FLAG(uploadbroker::runtime::LogFormat, log_format, uploadbroker::runtime::LogFormat::kText,
+          uploadbroker::runtime::kLogFormatHelp);
 
-namespace {
-
-// Writes the bound ports atomically (temp file + rename), so a reader never
-// sees a partial file.
-bool WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"grpc_port\":" << grpc_port << ",\"http_port\":" << http_port << "}\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
+namespace runtime = uploadbroker::runtime;
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "upload-broker --config FILE\n"
-      "Brokers authorized uploads to Alibaba Cloud OSS over gRPC and records\n"
-      "OSS upload callbacks durably. See README.md for the config reference.");
-  absl::ParseCommandLine(argc, argv);
+  runtime::ParseCommandLine(
+      argc, argv,
+      {"upload-broker",
+       "upload-broker --config FILE [--ready-file FILE] [--log-format text|json]\n"
+       "Brokers authorized uploads to Alibaba Cloud OSS over gRPC and records\n"
+       "OSS upload callbacks durably. See README.md for the config reference.",
+       __FILE__});
+  runtime::SetLogFormat(absl::GetFlag(FLAGS_log_format));
   // Lock-order checking costs a graph update on every Mutex acquisition in
   // Debian's absl build; the clang -Wthread-safety build checks locking.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  runtime::TerminationSignals signals;  // before any thread starts
 
-  // Block the signals in every thread; one thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  absl::StatusOr<uploadbroker::config::Config> config =
+      uploadbroker::config::LoadConfig(absl::GetFlag(FLAGS_config));
+  if (!config.ok()) {
+    spdlog::critical("cannot start: {}", config.status().ToString());
+    return 2;
+  }
   uploadbroker::server::Options options;
-  options.config_path = absl::GetFlag(FLAGS_config);
-  auto server = uploadbroker::server::Server::Create(options);
+  options.config = *std::move(config);
+  auto server = uploadbroker::server::Server::Create(std::move(options));
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 2;
   }
-  std::string ready_file = absl::GetFlag(FLAGS_ready_file);
-  if (!ready_file.empty() &&
-      !WriteReadyFile(ready_file, (*server)->grpc_port(), (*server)->http_port())) {
-    spdlog::critical("cannot write --ready_file {}", ready_file);
-    return 2;
+  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+  if (!ready_file.empty()) {
+    absl::Status written = runtime::WriteReadyFile(
+        ready_file, {{"grpc_port", (*server)->grpc_port()}, {"http_port", (*server)->http_port()}});
+    if (!written.ok()) {
+      spdlog::critical("--ready-file: {}", written.ToString());
+      return 2;
+    }
   }
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received signal {}, draining", sig);
+    spdlog::info("received signal {}, draining", signals.Wait());
     (*server)->Shutdown();
   });
   (*server)->Wait();

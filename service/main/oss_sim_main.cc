@@ -2,25 +2,25 @@
 // service/osssim/simulator.h). Thin main: flags -> SimulatorOptions ->
 // Simulator::Create -> wait for SIGINT/SIGTERM.
 #include <curl/curl.h>
-#include <signal.h>
 
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "osssim/simulator.h"
+#include "runtime/cli.h"
+#include "runtime/log_format.h"
+#include "runtime/ready_file.h"
+#include "runtime/signals.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:9000", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, data_dir, "oss-sim-data", "Directory objects are stored in");
 ABSL_FLAG(std::string, access_key_id, "", "The AccessKey id the simulator accepts");
-ABSL_FLAG(std::string, access_key_secret, "", "Its secret");
-ABSL_FLAG(std::string, access_key_id_file, "", "File holding the AccessKey id");
-ABSL_FLAG(std::string, access_key_secret_file, "", "File holding the secret");
+ABSL_FLAG(std::string, access_key_secret, "", "The AccessKey secret the simulator accepts");
+ABSL_FLAG(std::string, access_key_id_file, "", "File holding the AccessKey id (instead of --access-key-id)");
+ABSL_FLAG(std::string, access_key_secret_file, "", "File holding the secret (instead of --access-key-secret)");
 ABSL_FLAG(std::string, key_file, "",
           "RSA private key PEM that signs callbacks; made if absent, public PEM written to "
           "FILE.pub (empty: a fresh in-memory key)");
@@ -29,6 +29,8 @@ ABSL_FLAG(std::string, vhost_domain, "localhost",
 ABSL_FLAG(int64_t, max_body_bytes, 256 * 1024 * 1024,
           "Largest request body accepted (a PutObject, a part) in bytes");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"port\":N} to this file");
+ABSL_FLAG(uploadbroker::runtime::LogFormat, log_format, uploadbroker::runtime::LogFormat::kText,
+          uploadbroker::runtime::kLogFormatHelp);
 
 namespace {
 
@@ -40,29 +42,20 @@ std::string FlagOrFile(const std::string& value, const std::string& file) {
   return std::string(absl::StripAsciiWhitespace(s.str()));
 }
 
-bool WriteReadyFile(const std::string& path, int port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"port\":" << port << "}\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 }  // namespace
 
+namespace runtime = uploadbroker::runtime;
+
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "oss-sim --access_key_id ID --access_key_secret SECRET [--listen 127.0.0.1:9000]\n"
-      "A local OSS: PostObject, PutObject, HeadObject, multipart upload and upload callbacks.");
-  absl::ParseCommandLine(argc, argv);
+  runtime::ParseCommandLine(
+      argc, argv,
+      {"oss-sim",
+       "oss-sim --access-key-id ID --access-key-secret SECRET [--listen 127.0.0.1:9000]\n"
+       "A local OSS: PostObject, PutObject, HeadObject, multipart upload and upload callbacks.",
+       __FILE__});
+  runtime::SetLogFormat(absl::GetFlag(FLAGS_log_format));
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  runtime::TerminationSignals signals;  // before any thread starts
 
   uploadbroker::osssim::SimulatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -81,14 +74,15 @@ int main(int argc, char** argv) {
   }
   spdlog::info("oss-sim serving on 127.0.0.1:{} (data {}, public key {})", (*sim)->port(),
                options.data_dir, (*sim)->public_key_url());
-  std::string ready_file = absl::GetFlag(FLAGS_ready_file);
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*sim)->port())) {
-    spdlog::critical("cannot write --ready_file {}", ready_file);
-    return 2;
+  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+  if (!ready_file.empty()) {
+    absl::Status written = runtime::WriteReadyFile(ready_file, {{"port", (*sim)->port()}});
+    if (!written.ok()) {
+      spdlog::critical("--ready-file: {}", written.ToString());
+      return 2;
+    }
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("received signal {}, stopping", sig);
+  spdlog::info("received signal {}, stopping", signals.Wait());
   (*sim)->Shutdown();
   curl_global_cleanup();
   return 0;

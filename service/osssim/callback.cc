@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/encoding.h"
+#include "common/url.h"
 #include "nlohmann/json.hpp"
 
 namespace uploadbroker::osssim {
@@ -98,28 +99,12 @@ Answer Post(const std::string& url, const std::vector<std::string>& headers,
 
 // (decoded path) + ("?" + raw query) of `url`, as OSS signs it.
 absl::StatusOr<std::string> SignedPathAndQuery(const std::string& url, std::string* host_port) {
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
-  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
-    return absl::InvalidArgumentError("bad callbackUrl");
-  }
-  char* path = nullptr;
-  char* query = nullptr;
-  char* host = nullptr;
-  char* port = nullptr;
-  curl_url_get(u.get(), CURLUPART_PATH, &path, 0);
-  curl_url_get(u.get(), CURLUPART_QUERY, &query, 0);
-  curl_url_get(u.get(), CURLUPART_HOST, &host, 0);
-  curl_url_get(u.get(), CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-  std::string p = path ? path : "/";
-  std::string q = query ? query : "";
-  *host_port = absl::StrCat(host ? host : "", ":", port ? port : "");
-  curl_free(path);
-  curl_free(query);
-  curl_free(host);
-  curl_free(port);
-  absl::StatusOr<std::string> decoded = common::PercentDecode(p, false);
+  absl::StatusOr<common::Url> u = common::ParseUrl(url, common::DotSegments::kResolve);
+  if (!u.ok()) return absl::InvalidArgumentError("bad callbackUrl");
+  *host_port = absl::StrCat(u->host, ":", u->port);
+  absl::StatusOr<std::string> decoded = common::PercentDecode(u->path, false);
   if (!decoded.ok()) return decoded.status();
-  return q.empty() ? *decoded : absl::StrCat(*decoded, "?", q);
+  return u->query.empty() ? *decoded : absl::StrCat(*decoded, "?", u->query);
 }
 
 }  // namespace

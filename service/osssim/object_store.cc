@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
+#include "common/oss_names.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
@@ -36,16 +37,6 @@ std::optional<std::string> ReadAll(const std::string& path) {
 
 }  // namespace
 
-bool ObjectStore::ValidBucket(absl::string_view bucket) {
-  if (bucket.size() < 3 || bucket.size() > 63 || bucket.front() == '-' || bucket.back() == '-') {
-    return false;
-  }
-  for (char c : bucket) {
-    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-')) return false;
-  }
-  return true;
-}
-
 std::string ObjectStore::Path(absl::string_view bucket, absl::string_view key,
                               absl::string_view ext) const {
   return absl::StrCat(dir_, "/", bucket, "/", common::HexEncode(key), ext);
@@ -53,7 +44,12 @@ std::string ObjectStore::Path(absl::string_view bucket, absl::string_view key,
 
 absl::StatusOr<ObjectInfo> ObjectStore::Put(absl::string_view bucket, absl::string_view key,
                                             absl::string_view data, std::string content_type,
-                                            std::map<std::string, std::string> metadata) {
+                                            std::map<std::string, std::string> metadata,
+                                            bool forbid_overwrite) {
+  absl::MutexLock lock(&write_mu_);
+  if (forbid_overwrite && Head(bucket, key).has_value()) {
+    return absl::AlreadyExistsError("The object you specified already exists and can not be overwritten.");
+  }
   std::error_code ec;
   std::filesystem::create_directories(absl::StrCat(dir_, "/", bucket), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create bucket dir: ", ec.message()));
@@ -91,7 +87,12 @@ absl::Status ObjectStore::WriteMeta(absl::string_view bucket, absl::string_view 
 
 absl::StatusOr<ObjectInfo> ObjectStore::PutConcatenation(
     absl::string_view bucket, absl::string_view key, const std::vector<std::string>& parts,
-    std::string etag, std::string content_type, std::map<std::string, std::string> metadata) {
+    std::string etag, std::string content_type, std::map<std::string, std::string> metadata,
+    bool forbid_overwrite) {
+  absl::MutexLock lock(&write_mu_);
+  if (forbid_overwrite && Head(bucket, key).has_value()) {
+    return absl::AlreadyExistsError("The object you specified already exists and can not be overwritten.");
+  }
   std::error_code ec;
   std::filesystem::create_directories(absl::StrCat(dir_, "/", bucket), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create bucket dir: ", ec.message()));
@@ -130,7 +131,7 @@ absl::StatusOr<ObjectInfo> ObjectStore::PutConcatenation(
 }
 
 std::optional<ObjectInfo> ObjectStore::Head(absl::string_view bucket, absl::string_view key) const {
-  if (!ValidBucket(bucket)) return std::nullopt;
+  if (!common::IsValidBucketName(bucket)) return std::nullopt;
   std::optional<std::string> text = ReadAll(Path(bucket, key, ".json"));
   if (!text) return std::nullopt;
   nlohmann::json meta = nlohmann::json::parse(*text, nullptr, false);
@@ -151,7 +152,7 @@ std::optional<ObjectInfo> ObjectStore::Head(absl::string_view bucket, absl::stri
 }
 
 std::optional<std::string> ObjectStore::Read(absl::string_view bucket, absl::string_view key) const {
-  if (!ValidBucket(bucket)) return std::nullopt;
+  if (!common::IsValidBucketName(bucket)) return std::nullopt;
   return ReadAll(Path(bucket, key, ".data"));
 }
 

@@ -1,8 +1,9 @@
 // ObjectStore: objects on disk under <dir>/<bucket>/<hex(key)>.{data,json}.
 // Hex file names keep any key (slashes, Unicode, "..") inside the directory.
 // Writes go to a temp file and are renamed into place, so a reader sees the
-// old or the new object, never half of one. Thread-safe (the file system
-// serialises; last writer wins).
+// old or the new object, never half of one. Thread-safe: writes to one store
+// are serialised, so with `forbid_overwrite` exactly one of several writers
+// of a new key succeeds; otherwise the last writer wins.
 #ifndef UPLOADBROKER_OSSSIM_OBJECT_STORE_H_
 #define UPLOADBROKER_OSSSIM_OBJECT_STORE_H_
 
@@ -14,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace uploadbroker::osssim {
@@ -33,28 +35,31 @@ class ObjectStore {
   explicit ObjectStore(std::string dir) : dir_(std::move(dir)) {}
 
   // Stores `data`; computes etag, size, MD5 and CRC64 into the result.
+  // With `forbid_overwrite`, AlreadyExists if the key holds an object (as
+  // OSS's x-oss-forbid-overwrite: true); nothing is written then.
   absl::StatusOr<ObjectInfo> Put(absl::string_view bucket, absl::string_view key,
                                  absl::string_view data, std::string content_type,
-                                 std::map<std::string, std::string> metadata);
+                                 std::map<std::string, std::string> metadata,
+                                 bool forbid_overwrite = false);
   // Stores the concatenation of the files `parts` (read in order, streamed,
   // never held whole in memory) under the given ETag; the object has no
-  // Content-MD5, as a multipart object in OSS has none.
+  // Content-MD5, as a multipart object in OSS has none. `forbid_overwrite`
+  // as for Put.
   absl::StatusOr<ObjectInfo> PutConcatenation(absl::string_view bucket, absl::string_view key,
                                               const std::vector<std::string>& parts,
                                               std::string etag, std::string content_type,
-                                              std::map<std::string, std::string> metadata);
+                                              std::map<std::string, std::string> metadata,
+                                              bool forbid_overwrite = false);
   // nullopt if absent (or unreadable).
   std::optional<ObjectInfo> Head(absl::string_view bucket, absl::string_view key) const;
   std::optional<std::string> Read(absl::string_view bucket, absl::string_view key) const;
-
-  // OSS bucket naming: 3-63 of [a-z0-9-], not starting or ending with '-'.
-  static bool ValidBucket(absl::string_view bucket);
 
  private:
   absl::Status WriteMeta(absl::string_view bucket, absl::string_view key,
                          const ObjectInfo& info) const;
   std::string Path(absl::string_view bucket, absl::string_view key, absl::string_view ext) const;
   std::string dir_;
+  absl::Mutex write_mu_;  // held across a whole Put or PutConcatenation
 };
 
 }  // namespace uploadbroker::osssim

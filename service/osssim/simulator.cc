@@ -10,13 +10,28 @@
 #include "absl/time/clock.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
+#include "common/oss_names.h"
 #include "osssim/multipart.h"
 #include "osssim/request_auth.h"
 
 namespace uploadbroker::osssim {
 namespace {
 
-constexpr size_t kMaxKeyBytes = 1023;
+// x-oss-forbid-overwrite (a PUT header or a PostObject field): "true" or
+// "false" (any case), absent means false; anything else is an error.
+std::optional<OssError> ParseForbidOverwrite(const std::string& value, bool* forbid) {
+  *forbid = absl::EqualsIgnoreCase(value, "true");
+  if (value.empty() || *forbid || absl::EqualsIgnoreCase(value, "false")) return std::nullopt;
+  return InvalidArgument("x-oss-forbid-overwrite must be true or false.");
+}
+
+// Where a Put failed: 409 FileAlreadyExists for a forbidden overwrite, else 500.
+OssError StoreError(const absl::Status& status) {
+  if (absl::IsAlreadyExists(status)) {
+    return {409, "FileAlreadyExists", std::string(status.message())};
+  }
+  return {500, "InternalError", std::string(status.message())};
+}
 
 http::Response Error(const OssError& e, const std::string& request_id) {
   return ErrorResponse(e, request_id);
@@ -137,10 +152,10 @@ http::Response Simulator::Route(const http::Request& req) {
     bucket = bk.first;
     key = bk.second;
   }
-  if (!ObjectStore::ValidBucket(bucket)) {
+  if (!common::IsValidBucketName(bucket)) {
     return Error({400, "InvalidBucketName", "The specified bucket is not valid."}, request_id);
   }
-  if (key.size() > kMaxKeyBytes) {
+  if (key.size() > common::kMaxObjectKeyBytes) {
     return Error(InvalidArgument("The object key is too long."), request_id);
   }
   if (req.method == "POST" && key.empty()) return PostObject(req, bucket, request_id);
@@ -188,8 +203,13 @@ http::Response Simulator::PostObject(const http::Request& req, const std::string
   if (auto e = CheckPostSignature(fields, options_.credentials, now)) return Error(*e, request_id);
   std::string key = fields.count("key") ? fields["key"] : "";
   if (key.empty()) return Error(InvalidArgument("The key form field is missing."), request_id);
-  if (key.size() > kMaxKeyBytes) return Error(InvalidArgument("The key is too long."), request_id);
+  if (key.size() > common::kMaxObjectKeyBytes) return Error(InvalidArgument("The key is too long."), request_id);
   if (auto e = CheckPostPolicy(fields, bucket, static_cast<int64_t>(file.value.size()), now)) {
+    return Error(*e, request_id);
+  }
+  bool forbid_overwrite = false;
+  if (auto e = ParseForbidOverwrite(fields.count("x-oss-forbid-overwrite") ? fields["x-oss-forbid-overwrite"] : "",
+                                    &forbid_overwrite)) {
     return Error(*e, request_id);
   }
   std::optional<CallbackParam> callback;
@@ -209,8 +229,8 @@ http::Response Simulator::PostObject(const http::Request& req, const std::string
                              : !file.content_type.empty()       ? file.content_type
                                                                 : "application/octet-stream";
   absl::StatusOr<ObjectInfo> info =
-      store_.Put(bucket, key, file.value, content_type, std::move(metadata));
-  if (!info.ok()) return Error({500, "InternalError", std::string(info.status().message())}, request_id);
+      store_.Put(bucket, key, file.value, content_type, std::move(metadata), forbid_overwrite);
+  if (!info.ok()) return Error(StoreError(info.status()), request_id);
 
   http::Response plain;
   plain.headers.emplace_back("ETag", info->etag);
@@ -239,6 +259,10 @@ http::Response Simulator::PutObject(const http::Request& req, const std::string&
   if (auto e = CheckRequestSignature(req, bucket, key, query, options_.credentials, absl::Now())) {
     return Error(*e, request_id);
   }
+  bool forbid_overwrite = false;
+  if (auto e = ParseForbidOverwrite(req.Header("x-oss-forbid-overwrite"), &forbid_overwrite)) {
+    return Error(*e, request_id);
+  }
   std::optional<CallbackParam> callback;
   std::map<std::string, std::string> custom;
   if (auto e = RequestCallback(req, query, callback, custom)) return Error(*e, request_id);
@@ -249,8 +273,9 @@ http::Response Simulator::PutObject(const http::Request& req, const std::string&
   }
   std::string content_type = req.Header("Content-Type");
   if (content_type.empty()) content_type = "application/octet-stream";
-  absl::StatusOr<ObjectInfo> info = store_.Put(bucket, key, req.body, content_type, metadata);
-  if (!info.ok()) return Error({500, "InternalError", std::string(info.status().message())}, request_id);
+  absl::StatusOr<ObjectInfo> info =
+      store_.Put(bucket, key, req.body, content_type, metadata, forbid_overwrite);
+  if (!info.ok()) return Error(StoreError(info.status()), request_id);
   http::Response plain;
   plain.headers.emplace_back("ETag", info->etag);
   plain.headers.emplace_back("x-oss-request-id", request_id);

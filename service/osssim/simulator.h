@@ -1,8 +1,10 @@
 // Simulator: a local stand-in for Alibaba Cloud OSS for the operations the
 // broker brokers (oss-protocol.md §1-5): PostObject, PutObject (presigned
-// V1/V4 or V1/V4 Authorization header), HeadObject/GetObject, multipart
-// upload (Initiate, UploadPart, ListParts, Complete with a callback or
-// x-oss-complete-all, Abort; see upload_store.h), upload
+// V1/V4 or V1/V4 Authorization header; both honour x-oss-forbid-overwrite
+// with 409 FileAlreadyExists, storing nothing and sending no callback),
+// HeadObject/GetObject, multipart upload (Initiate, UploadPart, ListParts,
+// Complete with a callback or x-oss-complete-all, Abort; see
+// upload_store.h; forbid-overwrite honoured at Initiate and Complete), upload
 // callbacks signed with the simulator's own key, and its public key at
 // GET /sim_pub_key.pem. Buckets are path-style (/<bucket>/<key>) or, when
 // the Host is <bucket>.<vhost_domain> (e.g. devbucket.localhost:9000, which

@@ -191,13 +191,17 @@ std::variant<UploadStore::Completed, OssError> UploadStore::Complete(
   }
   std::string etag = absl::StrCat(
       "\"", absl::AsciiStrToUpper(common::HexEncode(common::Md5(md5s))), "-", chosen.size(), "\"");
-  absl::StatusOr<ObjectInfo> object = objects_.PutConcatenation(
-      bucket, key, paths, std::move(etag), info.content_type, info.metadata);
+  absl::StatusOr<ObjectInfo> object =
+      objects_.PutConcatenation(bucket, key, paths, std::move(etag), info.content_type,
+                                info.metadata, forbid_overwrite || info.forbid_overwrite);
   {
     absl::MutexLock lock(&mu_);
     auto it = uploads_.find(upload_id);
     if (!object.ok()) {
       it->second.completing = false;
+      if (absl::IsAlreadyExists(object.status())) {
+        return OssError{409, "FileAlreadyExists", std::string(object.status().message())};
+      }
       return OssError{500, "InternalError", std::string(object.status().message())};
     }
     uploads_.erase(it);

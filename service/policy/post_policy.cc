@@ -8,6 +8,7 @@
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "nlohmann/json.hpp"
+#include "policy/presign.h"
 #include "policy/time_format.h"
 #include "policy/v4_signing.h"
 
@@ -85,7 +86,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
   SignedPostForm form;
 
   std::string& json = form.policy_json;
-  json.reserve(640 + in.key.size() + cred.security_token.size() + in.callback_b64.size());
+  json.reserve(680 + in.key.size() + cred.security_token.size() + in.callback_b64.size());
   json = "{\"expiration\":";
   AppendString(json, Iso8601Millis(in.expiration));
   json += ",\"conditions\":[";
@@ -123,6 +124,10 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
     json += ',';
     AppendMember(json, "callback", in.callback_b64);
   }
+  if (in.forbid_overwrite) {
+    json += ',';
+    AppendMember(json, kForbidOverwrite, "true");
+  }
   json += "]}";
 
   std::string policy_b64 = common::Base64Encode(form.policy_json);
@@ -130,7 +135,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
       in.v4 ? PostSignatureV4(cred.access_key_secret, in.now, in.region, policy_b64)
             : PostSignatureV1(cred.access_key_secret, policy_b64);
   auto& fields = form.fields;
-  fields.reserve(10);
+  fields.reserve(11);
   fields.emplace_back("key", in.key);
   fields.emplace_back("policy", std::move(policy_b64));
   if (in.v4) {
@@ -151,6 +156,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
   }
   if (!in.callback_b64.empty())
     fields.emplace_back("callback", in.callback_b64);
+  if (in.forbid_overwrite) fields.emplace_back(kForbidOverwrite, "true");
   return form;
 }
 

@@ -45,6 +45,9 @@ struct PostPolicyInput {
   std::string callback_b64;
   // Non-empty: pinned with "eq" and returned as a field.
   std::string success_action_status = "200";
+  // True: pinned as {"x-oss-forbid-overwrite":"true"} and returned as that
+  // field, so the upload cannot replace an existing object.
+  bool forbid_overwrite = false;
   absl::Time now;         // Signing time (x-oss-date for V4).
   absl::Time expiration;  // Policy "expiration"; must be after `now`.
   std::string region;     // Standard form, e.g. cn-hangzhou; used by V4.
@@ -65,11 +68,12 @@ struct SignedPostForm {
 //   {"bucket":b}; V4: {"x-oss-signature-version"}, {"x-oss-credential"},
 //   {"x-oss-date"}; ["content-length-range",min,max]; the key condition;
 //   ["eq","$success_action_status",s]; the content-type condition;
-//   {"x-oss-security-token":t} (STS); {"callback":b64}.
+//   {"x-oss-security-token":t} (STS); {"callback":b64};
+//   {"x-oss-forbid-overwrite":"true"}.
 // Fields, in order: key, policy, then V1 OSSAccessKeyId, Signature or V4
 // x-oss-signature-version, x-oss-credential, x-oss-date, x-oss-signature;
 // then x-oss-security-token (STS), success_action_status, Content-Type (one
-// type), callback.
+// type), callback, x-oss-forbid-overwrite.
 SignedPostForm SignPostPolicy(const PostPolicyInput& in,
                               const Credential& cred);
 

@@ -20,6 +20,10 @@
 
 namespace uploadbroker::policy {
 
+// The header (PUT) or form field (PostObject) that makes OSS refuse to
+// replace an existing object (409 FileAlreadyExists) when it is "true".
+inline constexpr char kForbidOverwrite[] = "x-oss-forbid-overwrite";
+
 struct PresignInput {
   std::string method = "PUT";
   std::string scheme = "https";

@@ -5,32 +5,32 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "callback/body.h"
 #include "common/status_macros.h"
-#include "ingest/callback_handler.h"
+#include "completion/completion.h"
 #include "spdlog/spdlog.h"
 
 namespace uploadbroker::reconcile {
 namespace {
 
-// The object as a callback would have described it, so the intent's limits
-// are checked by the same rule (ingest::CheckAgainstIntent).
-callback::CallbackFields AsCallback(const v1::Upload& intent, const ObjectFacts& facts) {
-  callback::CallbackFields f;
-  f.upload_id = intent.upload_id();
-  f.bucket = intent.bucket();
-  f.object = intent.key();
-  f.etag = facts.etag;
-  f.mime_type = facts.content_type;
-  f.crc64 = facts.crc64;
-  f.content_md5 = facts.content_md5;
-  f.req_id = facts.request_id;
-  f.size = facts.size;
+// The object HeadObject found at the intent's key, for the completion rules
+// a callback is judged by too.
+completion::ReportedObject Reported(const v1::Upload& intent, const ObjectFacts& facts) {
+  completion::ReportedObject o;
+  o.bucket = intent.bucket();
+  o.key = intent.key();
+  o.size = facts.size;
+  o.etag = facts.etag;
+  o.content_type = facts.content_type;
+  o.crc64 = facts.crc64;
+  o.content_md5 = facts.content_md5;
+  o.request_id = facts.request_id;
   // HeadObject does not say how the object was written; a multipart
   // intent's object can only come from CompleteMultipartUpload, and its
   // ETag ("<hex>-<parts>") is checked against the plan.
-  if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) f.operation = "CompleteMultipartUpload";
-  return f;
+  if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) {
+    o.operation = completion::kCompleteMultipartUpload;
+  }
+  return o;
 }
 
 absl::Time Created(const v1::Upload& u) {
@@ -159,10 +159,10 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   }
   // The intent's limits are checked inside the completing transaction, by
   // the callback path's rule; an object outside them is not this upload.
-  callback::CallbackFields fields = AsCallback(intent, *facts);
+  completion::ReportedObject object = Reported(intent, *facts);
   absl::StatusOr<ledger::CompleteResult> done = ledger::CompleteUploadSync(
-      ledger_, id, ingest::ToCompletion(fields, v1::COMPLETION_SOURCE_RECONCILED),
-      [fields](const v1::Upload& stored) { return ingest::CheckAgainstIntent(fields, stored); });
+      ledger_, id, completion::ToCompletion(object, v1::COMPLETION_SOURCE_RECONCILED),
+      [object](const v1::Upload& stored) { return completion::CheckAgainstIntent(object, stored); });
   if (absl::IsPermissionDenied(done.status())) {
     return Expire(intent, absl::StrCat("the object is not the authorized upload: ",
                                        done.status().message()));

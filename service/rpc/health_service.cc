@@ -1,6 +1,9 @@
 #include "rpc/health_service.h"
 
+#include <atomic>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace uploadbroker::rpc {
 namespace {
@@ -15,22 +18,37 @@ bool Known(const std::string& service) {
 
 }  // namespace
 
-// One Watch stream. Lives until OnDone; the service holds a raw pointer to it
-// between Register and Unregister.
+// One Watch stream. gRPC holds it from Watch() to OnDone; the service holds
+// a reference while it is registered and, briefly, while it sends to it, so
+// the object lives until both let go. After Finish nothing more is written.
 class HealthService::Watcher final
-    : public grpc::ServerWriteReactor<HealthCheckResponse> {
+    : public grpc::ServerWriteReactor<HealthCheckResponse>,
+      public std::enable_shared_from_this<Watcher> {
  public:
-  Watcher(HealthService* service, Status initial) : service_(service) {
-    if (!service_->Register(this)) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-      registered_ = false;
+  // Starts the stream: registers with the service (or ends at once when it
+  // is shutting down), then sends the status as of after registration, so a
+  // change the poller sees later reaches this stream too.
+  void Start(HealthService* service, bool known) {
+    service_ = service;
+    self_ = shared_from_this();
+    if (!service_->Register(self_)) {
+      absl::MutexLock lock(&mu_);
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
       return;
     }
-    Send(initial);
+    registered_ = true;
+    Send(known ? service_->Current() : HealthCheckResponse::SERVICE_UNKNOWN);
+  }
+
+  // Ignored for a stream watching an unknown service name.
+  void Update(Status status) {
+    if (unknown_) return;
+    Send(status);
   }
 
   void Send(Status status) {
     absl::MutexLock lock(&mu_);
+    if (status == HealthCheckResponse::SERVICE_UNKNOWN) unknown_ = true;
     pending_ = status;
     MaybeWriteLocked();
   }
@@ -46,10 +64,13 @@ class HealthService::Watcher final
     writing_ = false;
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
-    } else if (end_requested_) {
+      return;
+    }
+    // A status queued while this write was in flight (the NOT_SERVING of a
+    // drain) goes out before the stream ends.
+    MaybeWriteLocked();
+    if (!writing_ && end_requested_) {
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-    } else {
-      MaybeWriteLocked();
     }
   }
 
@@ -60,7 +81,7 @@ class HealthService::Watcher final
 
   void OnDone() override {
     if (registered_) service_->Unregister(this);
-    delete this;
+    self_.reset();  // may destroy this
   }
 
  private:
@@ -83,8 +104,10 @@ class HealthService::Watcher final
     Finish(status);
   }
 
-  HealthService* const service_;
-  bool registered_ = true;
+  HealthService* service_ = nullptr;
+  bool registered_ = false;
+  std::atomic<bool> unknown_{false};
+  std::shared_ptr<Watcher> self_;  // gRPC's hold, released in OnDone
   absl::Mutex mu_;
   HealthCheckResponse response_ ABSL_GUARDED_BY(mu_);
   std::optional<Status> pending_ ABSL_GUARDED_BY(mu_);
@@ -93,6 +116,21 @@ class HealthService::Watcher final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+HealthService::HealthService(std::function<bool()> ready, absl::Duration poll_interval)
+    : ready_(std::move(ready)), poll_interval_(poll_interval) {
+  if (poll_interval_ <= absl::ZeroDuration()) return;
+  poller_ = std::thread([this] {
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(this, &HealthService::StoppingLocked), poll_interval_);
+        if (shutting_down_) return;
+      }
+      Poll();
+    }
+  });
+}
 
 HealthService::~HealthService() { Shutdown(); }
 
@@ -118,12 +156,18 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
 }
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
-    grpc::CallbackServerContext* ctx, const HealthCheckRequest* req) {
-  return new Watcher(this, Known(req->service()) ? Current()
-                                                 : HealthCheckResponse::SERVICE_UNKNOWN);
+    grpc::CallbackServerContext* /*ctx*/, const HealthCheckRequest* req) {
+  auto watcher = std::make_shared<Watcher>();
+  watcher->Start(this, Known(req->service()));
+  return watcher.get();  // gRPC's hold is the watcher's self_ until OnDone
 }
 
-bool HealthService::Register(Watcher* w) {
+void HealthService::Poll() {
+  const Status now = Current();
+  for (const std::shared_ptr<Watcher>& w : Snapshot()) w->Update(now);
+}
+
+bool HealthService::Register(const std::shared_ptr<Watcher>& w) {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return false;
   watchers_.insert(w);
@@ -132,18 +176,32 @@ bool HealthService::Register(Watcher* w) {
 
 void HealthService::Unregister(Watcher* w) {
   absl::MutexLock lock(&mu_);
-  watchers_.erase(w);
+  for (auto it = watchers_.begin(); it != watchers_.end(); ++it) {
+    if (it->get() == w) {
+      watchers_.erase(it);
+      return;
+    }
+  }
+}
+
+std::vector<std::shared_ptr<HealthService::Watcher>> HealthService::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return {watchers_.begin(), watchers_.end()};
 }
 
 void HealthService::Shutdown() {
-  absl::MutexLock lock(&mu_);
-  shutting_down_ = true;
-  for (Watcher* w : watchers_) {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;  // no new watchers; the poller stops
+  }
+  if (poller_.joinable()) poller_.join();
+  // Outside the lock: each stream takes its own lock and calls into gRPC.
+  for (const std::shared_ptr<Watcher>& w : Snapshot()) {
     w->Send(HealthCheckResponse::NOT_SERVING);
     w->End();
   }
-  mu_.Await(absl::Condition(
-      +[](std::set<Watcher*>* ws) { return ws->empty(); }, &watchers_));
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(this, &HealthService::NoWatchersLocked));
 }
 
 }  // namespace uploadbroker::rpc

@@ -2,17 +2,36 @@
 //
 // Check answers SERVING while the broker accepts work and the ledger takes
 // writes; NOT_SERVING while draining or when the ledger is failing; NOT_FOUND
-// for an unknown service name. Watch sends the current status, then each
-// change (one write in flight per stream), and ends with UNAVAILABLE at
-// Shutdown(). Thread-safe. Call Shutdown() before destroying it, after the
-// gRPC server stopped accepting new calls.
+// for an unknown service name. Watch sends the current status, then every
+// change it sees (one write in flight per stream; only the newest unsent
+// status is kept), and ends with UNAVAILABLE at Shutdown().
+//
+// Changes are found by polling: a thread of the service calls `ready` every
+// `poll_interval` and pushes a new status to every Watch stream (the ledger
+// has no health callback to subscribe to, and Healthy() is a cheap flag).
+// Poll() does one such round now, for tests.
+//
+// Why hand-written rather than gRPC's own (EnableDefaultHealthCheckService):
+// gRPC's service only reports what SetServingStatus() last set, so it would
+// need this same poller and its Check would answer up to a poll late. This
+// one asks the ledger on every Check, reports draining, and ends Watch
+// streams with UNAVAILABLE at drain. It is an ordinary service generated
+// from proto/grpc/health/v1, so server reflection describes it. Its Watch follows gRPC's own WatchReactor
+// (src/cpp/server/health/default_health_check_service.cc).
+//
+// Thread-safe. Call Shutdown() (the destructor does too) before the gRPC
+// server is destroyed; it never calls into a stream while holding the
+// service's lock.
 #ifndef UPLOADBROKER_RPC_HEALTH_SERVICE_H_
 #define UPLOADBROKER_RPC_HEALTH_SERVICE_H_
 
 #include <functional>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace uploadbroker::rpc {
@@ -22,8 +41,10 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   using Status = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
   // `ready` reports whether dependencies (the ledger) accept work; it is
-  // called on every Check and must be cheap and thread-safe.
-  explicit HealthService(std::function<bool()> ready) : ready_(std::move(ready)) {}
+  // called on every Check and every poll and must be cheap and thread-safe.
+  // A zero `poll_interval` starts no thread (changes then go out on Poll()).
+  explicit HealthService(std::function<bool()> ready,
+                         absl::Duration poll_interval = absl::Seconds(1));
   ~HealthService() override;
 
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
@@ -33,21 +54,32 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
       grpc::CallbackServerContext* ctx,
       const grpc::health::v1::HealthCheckRequest* req) override;
 
-  // Marks the server NOT_SERVING and ends every Watch with UNAVAILABLE;
-  // blocks until all Watch streams are done.
+  // Looks at `ready` now and sends the status to every Watch stream whose
+  // last status differs.
+  void Poll();
+
+  // Marks the server NOT_SERVING, stops polling and ends every Watch with
+  // NOT_SERVING then UNAVAILABLE; blocks until all Watch streams are done.
+  // Idempotent.
   void Shutdown();
 
   class Watcher;
 
  private:
   Status Current() const;
-  bool Register(Watcher* w);
+  bool Register(const std::shared_ptr<Watcher>& w);
   void Unregister(Watcher* w);
+  // The registered streams, each kept alive by the returned references.
+  std::vector<std::shared_ptr<Watcher>> Snapshot() const;
+  bool StoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutting_down_; }
+  bool NoWatchersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return watchers_.empty(); }
 
   const std::function<bool()> ready_;
+  const absl::Duration poll_interval_;
   mutable absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
-  std::set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
+  std::set<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
+  std::thread poller_;
 };
 
 }  // namespace uploadbroker::rpc

@@ -1,5 +1,8 @@
 #include "rpc/service.h"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include <algorithm>
 
 #include "absl/strings/match.h"
@@ -18,14 +21,29 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-bool VisibleTo(const config::Caller& caller, const v1::Upload& u) {
+bool VisibleTo(const auth::Identity& caller, const v1::Upload& u) {
   return auth::CheckBucket(caller, u.bucket()).ok() &&
          auth::CheckKey(caller, u.key(), u.key_is_prefix()).ok();
 }
 
 }  // namespace
 
-absl::StatusOr<const config::Caller*> UploadBrokerService::Caller(
+UploadBrokerService::UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
+                                         issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
+                                         stream::EventStreamer& streamer)
+    : auth_(auth),
+      issuer_(issuer),
+      multipart_(multipart),
+      ledger_(ledger),
+      streamer_(streamer),
+      reads_(std::make_unique<boost::asio::thread_pool>(kReadThreads)) {
+  SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
+  SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);
+}
+
+UploadBrokerService::~UploadBrokerService() { reads_->join(); }
+
+absl::StatusOr<const auth::Identity*> UploadBrokerService::Caller(
     const grpc::ServerContextBase* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
@@ -66,13 +84,19 @@ grpc::ServerUnaryReactor* UploadBrokerService::GetUpload(
   if (req->upload_id().empty()) {
     return FinishWith(ctx, absl::InvalidArgumentError("upload_id: required"));
   }
-  absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
-  // Uploads outside the caller's scope look absent, so ids cannot be probed.
-  if (upload.ok() && !VisibleTo(**caller, *upload)) {
-    upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
-  }
-  if (upload.ok()) *resp = *std::move(upload);
-  return FinishWith(ctx, upload.status());
+  auto* reactor = ctx->DefaultReactor();
+  // The read runs on the pool; gRPC keeps req, resp and the reactor alive
+  // until Finish.
+  boost::asio::post(*reads_, [this, reactor, req, resp, caller = *caller] {
+    absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
+    // Uploads outside the caller's scope look absent, so ids cannot be probed.
+    if (upload.ok() && !VisibleTo(*caller, *upload)) {
+      upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
+    }
+    if (upload.ok()) *resp = *std::move(upload);
+    reactor->Finish(common::ToGrpcStatus(upload.status()));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
@@ -80,7 +104,7 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
     v1::ListUploadsResponse* resp) {
   auto caller_or = Caller(ctx);
   if (!caller_or.ok()) return FinishWith(ctx, caller_or.status());
-  const config::Caller& caller = **caller_or;
+  const auth::Identity& caller = **caller_or;
   if (req->page_size() < 0 || req->page_size() > 1000) {
     return FinishWith(ctx, absl::InvalidArgumentError("page_size: must be between 0 and 1000"));
   }
@@ -90,7 +114,7 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
     if (!st.ok()) return FinishWith(ctx, st);
     q.buckets.push_back(b);
   }
-  if (q.buckets.empty()) q.buckets = caller.buckets;
+  if (q.buckets.empty()) q.buckets = caller.scope.buckets;
   q.key_prefix = req->key_prefix();
   q.state = req->state();
   q.limit = req->page_size() == 0 ? 100 : req->page_size();
@@ -98,13 +122,20 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
       (!absl::SimpleAtoi(req->page_token(), &q.before_seq) || q.before_seq <= 0)) {
     return FinishWith(ctx, absl::InvalidArgumentError("page_token: not a token from ListUploads"));
   }
-  absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
-  if (!page.ok()) return FinishWith(ctx, page.status());
-  for (v1::Upload& u : page->uploads) {
-    if (VisibleTo(caller, u)) *resp->add_uploads() = std::move(u);
-  }
-  if (page->next_before_seq > 0) resp->set_next_page_token(absl::StrCat(page->next_before_seq));
-  return FinishWith(ctx, absl::OkStatus());
+  auto* reactor = ctx->DefaultReactor();
+  boost::asio::post(*reads_, [this, reactor, resp, caller = &caller, q = std::move(q)] {
+    absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
+    if (!page.ok()) {
+      reactor->Finish(common::ToGrpcStatus(page.status()));
+      return;
+    }
+    for (v1::Upload& u : page->uploads) {
+      if (VisibleTo(*caller, u)) *resp->add_uploads() = std::move(u);
+    }
+    if (page->next_before_seq > 0) resp->set_next_page_token(absl::StrCat(page->next_before_seq));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* UploadBrokerService::Subscribe(

@@ -1,15 +1,22 @@
 // UploadBrokerService: the gRPC adapter (callback API). It authenticates the
 // caller, delegates to the Issuer, the Ledger and (for Subscribe) the
-// EventStreamer, and converts statuses at the edge. Unary handlers never
-// block a gRPC thread on disk: issuance finishes from the ledger's commit
-// callback. The multipart calls and AbortUpload talk to OSS (seconds at
-// worst), so they are synchronous methods: they block a thread of gRPC's
-// synchronous pool, never a callback-API thread.
+// EventStreamer, and converts statuses at the edge.
+//
+// Handlers never block a gRPC callback thread on the ledger: issuance
+// finishes from the ledger's commit callback; GetUpload and ListUploads read
+// the ledger (a disk read on SQLite, a round trip on PostgreSQL) on a small
+// pool the service owns, and finish the call's reactor from there. The
+// multipart calls and AbortUpload talk to OSS (seconds at worst), so they are
+// synchronous methods: they block a thread of gRPC's synchronous pool, never
+// a callback-API thread.
 //
 // Thread-safe. Referenced components must outlive the service; stop the
-// grpc::Server before destroying it.
+// grpc::Server (which waits for in-flight calls) before destroying it. The
+// destructor waits for the pool's queued reads.
 #ifndef UPLOADBROKER_RPC_SERVICE_H_
 #define UPLOADBROKER_RPC_SERVICE_H_
+
+#include <memory>
 
 #include "auth/authenticator.h"
 #include "issue/issuer.h"
@@ -18,6 +25,10 @@
 #include "rpc/arena_allocator.h"
 #include "stream/event_streamer.h"
 #include "uploadbroker/v1/upload_broker.grpc.pb.h"
+
+namespace boost::asio {
+class thread_pool;
+}  // namespace boost::asio
 
 namespace uploadbroker::rpc {
 
@@ -31,17 +42,13 @@ using ServiceBase = v1::UploadBroker::WithCallbackMethod_CreatePostPolicy<
 
 class UploadBrokerService final : public ServiceBase {
  public:
+  // Threads that run ledger reads for GetUpload and ListUploads.
+  static constexpr int kReadThreads = 2;
+
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                       issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
-                      stream::EventStreamer& streamer)
-      : auth_(auth),
-        issuer_(issuer),
-        multipart_(multipart),
-        ledger_(ledger),
-        streamer_(streamer) {
-    SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
-    SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);
-  }
+                      stream::EventStreamer& streamer);
+  ~UploadBrokerService() override;
 
   grpc::ServerUnaryReactor* CreatePostPolicy(
       grpc::CallbackServerContext* ctx, const v1::CreatePostPolicyRequest* req,
@@ -73,13 +80,14 @@ class UploadBrokerService final : public ServiceBase {
                            v1::AbortUploadResponse* resp) override;
 
  private:
-  absl::StatusOr<const config::Caller*> Caller(const grpc::ServerContextBase* ctx) const;
+  absl::StatusOr<const auth::Identity*> Caller(const grpc::ServerContextBase* ctx) const;
 
   const auth::Authenticator& auth_;
   issue::Issuer& issuer_;
   issue::MultipartIssuer& multipart_;
   ledger::Ledger& ledger_;
   stream::EventStreamer& streamer_;
+  std::unique_ptr<boost::asio::thread_pool> reads_;
   // Issuance builds large responses (a signed form is ~3.5 KB in a dozen
   // strings), so those calls get an arena each.
   ArenaMessageAllocator<v1::CreatePostPolicyRequest, v1::CreatePostPolicyResponse>

@@ -3,12 +3,19 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 
+#include <thread>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "auth/authenticator.h"
 #include "callback/verifier.h"
 #include "common/clock.h"
+#include "common/grpc_keepalive.h"
 #include "common/status_macros.h"
+#include "common/url.h"
 #include "credentials/credential_provider.h"
 #include "http/server.h"
 #include "ingest/callback_handler.h"
@@ -50,6 +57,7 @@ class BrokerServer final : public Server {
     if (draining_.exchange(true)) return;
     spdlog::info("draining: finishing in-flight callbacks and RPCs");
     if (reconciler_) reconciler_->Stop();
+    StopIntentsGauge();
     if (http_server_) http_server_->Shutdown();
     if (health_) health_->Shutdown();
     if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
@@ -69,10 +77,15 @@ class BrokerServer final : public Server {
     Wait();
   }
 
-  absl::Status Start(const Options& options) {
-    UB_ASSIGN_OR_RETURN(config_, config::LoadConfig(options.config_path));
-    UB_ASSIGN_OR_RETURN(creds_, credentials::CredentialProvider::Create(config_.credentials, &clock_));
-    UB_ASSIGN_OR_RETURN(ledger_, OpenLedger(config_, clock_));
+  explicit BrokerServer(Options options)
+      : options_(std::move(options)),
+        clock_(options_.clock != nullptr ? options_.clock : &real_clock_),
+        config_(options_.config) {}
+
+  absl::Status Start() {
+    UB_ASSIGN_OR_RETURN(creds_, credentials::CredentialProvider::Create(config_.credentials, clock_));
+    UB_ASSIGN_OR_RETURN(ledger_, OpenLedger(config_, *clock_));
+    StartIntentsGauge();
     UB_RETURN_IF_ERROR(StartHttp());
     UB_RETURN_IF_ERROR(StartGrpc());
     StartReconciler();
@@ -81,6 +94,10 @@ class BrokerServer final : public Server {
 
  private:
   absl::Status StartHttp() {
+    if (config_.development) {
+      spdlog::warn("!!! DEVELOPMENT MODE (development: true): plain-HTTP OSS endpoints and "
+                   "simulator callback keys are allowed. Never use it in production. !!!");
+    }
     UB_ASSIGN_OR_RETURN(std::vector<callback::TrustedKey> extra, ingest::LoadTrustedKeys(config_));
     for (const auto& k : extra) {
       spdlog::warn("!!! TRUSTING A NON-OSS CALLBACK KEY for x-oss-pub-key-url {} (SPKI sha256 {}). "
@@ -88,8 +105,11 @@ class BrokerServer final : public Server {
                    "Use this only with the local OSS simulator. !!!",
                    k.url, k.key.SpkiSha256Hex());
     }
-    std::string path = ingest::UrlPath(config_.callback_url);
-    absl::StatusOr<callback::Verifier> verifier = callback::Verifier::Create(path, std::move(extra));
+    absl::StatusOr<common::Url> url = common::ParseUrl(config_.callback_url, common::DotSegments::kKeep);
+    if (!url.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", url.status().message()));
+    }
+    absl::StatusOr<callback::Verifier> verifier = callback::Verifier::Create(url->path, std::move(extra));
     if (!verifier.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", verifier.status().message()));
     }
@@ -98,16 +118,11 @@ class BrokerServer final : public Server {
                                                           config_.callback_response_extra);
     auto& rejected = metrics_.AddCounter("upload_broker_http_rejected_total",
                                          "HTTP requests refused before routing, by reason", {"reason"});
+    // Rendered on the HTTP event loop: it only copies the cached counts.
     metrics_.AddGaugeFn("upload_broker_intents", "Upload intents in the ledger, by state", {"state"},
                         [this] {
-                          std::vector<std::pair<metrics::LabelValues, double>> out;
-                          auto counts = ledger_->CountUploadsByState();
-                          if (!counts.ok()) return out;
-                          for (auto s : {v1::UPLOAD_STATE_PENDING, v1::UPLOAD_STATE_COMPLETED,
-                                         v1::UPLOAD_STATE_EXPIRED}) {
-                            out.push_back({{StateName(s)}, static_cast<double>((*counts)[s])});
-                          }
-                          return out;
+                          absl::MutexLock lock(&intents_mu_);
+                          return intents_;
                         });
     http::ServerOptions ho;
     ho.listen = config_.http_listen;
@@ -121,23 +136,18 @@ class BrokerServer final : public Server {
 
   absl::Status StartGrpc() {
     auth_ = std::make_unique<auth::Authenticator>(config_.callers);
-    issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, clock_);
-    oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, clock_);
+    issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, *clock_);
+    oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, *clock_);
     multipart_issuer_ = std::make_unique<issue::MultipartIssuer>(config_, *creds_, *ledger_,
-                                                                 *oss_multipart_, clock_);
+                                                                 *oss_multipart_, *clock_);
     streamer_ = std::make_unique<stream::EventStreamer>(*ledger_);
     service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *multipart_issuer_,
-                                                        *ledger_, *streamer_);
-    health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); });
+                                                          *ledger_, *streamer_);
+    health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); },
+                                                   options_.health_poll);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    // Keepalive: ping every 30 s so dead subscribers are noticed; accept
-    // clients' keepalive pings (>= 10 s apart) even on quiet streams.
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    common::SetServerKeepalive(builder);
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());
@@ -156,20 +166,62 @@ class BrokerServer final : public Server {
       spdlog::warn("reconciler off (reconcile.enabled: false): uploads whose callback failed stay PENDING");
       return;
     }
-    probe_ = std::make_unique<reconcile::OssObjectProbe>(*creds_, clock_);
+    probe_ = std::make_unique<reconcile::OssObjectProbe>(*creds_, *clock_);
     reconcile::Reconciler::Options ro;
     ro.interval = config_.reconcile_interval;
     ro.grace = config_.reconcile_grace;
     ro.multipart = oss_multipart_.get();
     reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
-                                                          clock_, ro);
+                                                          *clock_, ro);
     reconciler_->Start();
+  }
+
+  // The intents gauge: counted once now (so the first scrape has numbers),
+  // then every intents_gauge_refresh on a thread of its own. A failed count
+  // keeps the last good numbers.
+  void StartIntentsGauge() {
+    RefreshIntents();
+    intents_thread_ = std::thread([this] {
+      for (;;) {
+        {
+          absl::MutexLock lock(&intents_mu_);
+          intents_mu_.AwaitWithTimeout(absl::Condition(&intents_stop_),
+                                       options_.intents_gauge_refresh);
+          if (intents_stop_) return;
+        }
+        RefreshIntents();  // I/O: never under the lock
+      }
+    });
+  }
+
+  void RefreshIntents() ABSL_LOCKS_EXCLUDED(intents_mu_) {
+    auto counts = ledger_->CountUploadsByState();
+    if (!counts.ok()) {
+      spdlog::warn("intents gauge: {}", counts.status().ToString());
+      return;
+    }
+    std::vector<std::pair<metrics::LabelValues, double>> out;
+    for (auto s : {v1::UPLOAD_STATE_PENDING, v1::UPLOAD_STATE_COMPLETED, v1::UPLOAD_STATE_EXPIRED}) {
+      out.push_back({{StateName(s)}, static_cast<double>((*counts)[s])});
+    }
+    absl::MutexLock lock(&intents_mu_);
+    intents_ = std::move(out);
+  }
+
+  void StopIntentsGauge() ABSL_LOCKS_EXCLUDED(intents_mu_) {
+    {
+      absl::MutexLock lock(&intents_mu_);
+      intents_stop_ = true;
+    }
+    if (intents_thread_.joinable()) intents_thread_.join();
   }
 
   // Declaration order is construction order; destruction runs backwards, so
   // listeners stop before the components they call.
-  common::RealClock clock_;
-  config::Config config_;
+  const Options options_;
+  common::RealClock real_clock_;
+  common::Clock* const clock_;
+  const config::Config& config_;
   metrics::Registry metrics_;
   std::unique_ptr<credentials::CredentialProvider> creds_;
   std::unique_ptr<ledger::Ledger> ledger_;
@@ -188,14 +240,18 @@ class BrokerServer final : public Server {
   std::unique_ptr<reconcile::Reconciler> reconciler_;
   int grpc_port_ = 0;
   std::atomic<bool> draining_{false};
+  absl::Mutex intents_mu_;
+  std::vector<std::pair<metrics::LabelValues, double>> intents_ ABSL_GUARDED_BY(intents_mu_);
+  bool intents_stop_ ABSL_GUARDED_BY(intents_mu_) = false;
+  std::thread intents_thread_;
   absl::Notification done_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options) {
-  auto server = std::make_unique<BrokerServer>();
-  UB_RETURN_IF_ERROR(server->Start(options));
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
+  auto server = std::make_unique<BrokerServer>(std::move(options));
+  UB_RETURN_IF_ERROR(server->Start());
   return server;
 }
 

@@ -1,35 +1,51 @@
-// Server: the whole broker in one object — config, credentials, ledger,
-// issuer, the gRPC API (with health and reflection) and, once added, the
-// HTTP listener. `main` only turns flags into Options and waits.
+// Server: the whole broker in one object — credentials, ledger, issuer, the
+// gRPC API (with health and reflection), the HTTP listener (OSS callbacks,
+// /healthz, /readyz, /metrics) and the reconciler. `main` loads the config,
+// turns flags into Options and waits.
 //
 // Create() either returns a running server or an error naming what failed
-// (config file and field, ledger path, port in use). Shutdown() may be called
-// from any thread once; Wait() blocks until it completes.
+// (config field, ledger path, port in use). Shutdown() may be called from
+// any thread, more than once; Wait() blocks until it completes.
+//
+// Threads the server owns besides its components': one that recomputes the
+// `upload_broker_intents` gauge every `intents_gauge_refresh` (a COUNT over
+// the intents table, which must not run on the HTTP event loop), so /metrics
+// shows counts at most that old.
 #ifndef UPLOADBROKER_SERVER_SERVER_H_
 #define UPLOADBROKER_SERVER_SERVER_H_
 
 #include <memory>
-#include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
 #include "config/config.h"
 
 namespace uploadbroker::server {
 
 struct Options {
-  std::string config_path;
+  // The loaded configuration (config::LoadConfig); the server keeps a copy.
+  config::Config config;
+  // Time for issuance, credentials, the ledger and the reconciler. Null: the
+  // system clock. Not owned; must outlive the server.
+  common::Clock* clock = nullptr;
+  // How stale the /metrics intents gauge may get.
+  absl::Duration intents_gauge_refresh = absl::Seconds(10);
+  // How often health Watch streams look at the ledger's health.
+  absl::Duration health_poll = absl::Seconds(1);
 };
 
 class Server {
  public:
   virtual ~Server() = default;
-  static absl::StatusOr<std::unique_ptr<Server>> Create(const Options& options);
+  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
 
   // Ports actually bound (useful with ":0" in tests).
   virtual int grpc_port() const = 0;
   virtual int http_port() const = 0;
 
-  // Stops accepting, finishes in-flight work, ends streams with UNAVAILABLE.
+  // Reports not-ready (/readyz 503, health NOT_SERVING), stops accepting,
+  // finishes in-flight callbacks and RPCs, ends streams with UNAVAILABLE.
   virtual void Shutdown() = 0;
   virtual void Wait() = 0;
 };

@@ -4,7 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "auth/authenticator.h"
+#include "auth/identity.h"
 
 namespace uploadbroker::stream {
 namespace {
@@ -37,10 +37,10 @@ const std::string& ObjectKeyOf(const v1::Upload& upload) {
 }
 
 absl::StatusOr<EventFilter> EventFilter::Create(const v1::EventFilter& filter,
-                                                const config::Caller& caller) {
+                                                const auth::Identity& caller) {
   EventFilter f;
-  f.scope_buckets_ = caller.buckets;
-  f.scope_prefixes_ = caller.key_prefixes;
+  f.scope_buckets_ = caller.scope.buckets;
+  f.scope_prefixes_ = caller.scope.key_prefixes;
   for (int i = 0; i < filter.buckets_size(); ++i) {
     if (!auth::CheckBucket(caller, filter.buckets(i)).ok()) {
       return absl::PermissionDeniedError(

@@ -5,7 +5,7 @@
 // outside the caller's scope is PermissionDenied, an unknown event type is
 // InvalidArgument; both name the field (`filter.buckets[1]: ...`). Matches()
 // is then a pure function of the event. The filter copies what it needs from
-// the caller, so it does not reference the config. Immutable; any thread.
+// the caller, so it does not reference the Identity. Immutable; any thread.
 #ifndef UPLOADBROKER_STREAM_EVENT_FILTER_H_
 #define UPLOADBROKER_STREAM_EVENT_FILTER_H_
 
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "config/config.h"
+#include "auth/identity.h"
 #include "stream/event_view.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
@@ -23,7 +23,7 @@ namespace uploadbroker::stream {
 class EventFilter {
  public:
   static absl::StatusOr<EventFilter> Create(const v1::EventFilter& filter,
-                                            const config::Caller& caller);
+                                            const auth::Identity& caller);
 
   // True when the event lies in the caller's scope and matches every
   // non-empty criterion: any bucket, any key prefix, every metadata entry,

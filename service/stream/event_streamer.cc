@@ -67,7 +67,7 @@ absl::StatusOr<v1::SubscribeRequest> EventStreamer::ParseRequest(const grpc::Byt
 
 EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ctx,
                                                  const v1::SubscribeRequest& request,
-                                                 const config::Caller& caller) {
+                                                 const auth::Identity& caller) {
   absl::Status valid = ValidateRequest(request);
   if (!valid.ok()) return Reject(common::ToGrpcStatus(valid));
   absl::StatusOr<EventFilter> filter = EventFilter::Create(request.filter(), caller);

@@ -52,7 +52,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "config/config.h"
+#include "auth/identity.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "grpcpp/support/status.h"
@@ -109,7 +109,7 @@ class EventStreamer {
   // Starts a stream for an authenticated `caller` (copied; need not outlive
   // the call). Called by the gRPC service on a gRPC thread; never blocks.
   Reactor* Subscribe(grpc::CallbackServerContext* ctx, const v1::SubscribeRequest& request,
-                     const config::Caller& caller);
+                     const auth::Identity& caller);
 
   // A reactor that finishes at once with `status` (e.g. UNAUTHENTICATED).
   static Reactor* Reject(grpc::Status status);

@@ -49,8 +49,8 @@ class ClusterTest : public ::testing::Test {
     const size_t at = head.find("ledger: {path: ");
     head.replace(at, head.find('\n', at) - at,
                  absl::StrCat("ledger: {postgres: {dsn_file: ", dir_.WriteFile("dsn", *dsn), "}}"));
-    config_ = dir_.WriteFile("broker.yaml", absl::StrCat(head, R"(buckets: [{name: b, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
-callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [b]}]
+    config_ = dir_.WriteFile("broker.yaml", absl::StrCat(head, R"(buckets: [{name: bkt, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
+callers: [{name: app, api_key_sha256: )", common::HexEncode(common::Sha256("k")), R"(, buckets: [bkt]}]
 reconcile: {enabled: false}
 )"));
   }
@@ -64,7 +64,7 @@ reconcile: {enabled: false}
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) {
       v1::CreatePostPolicyRequest req;
-      req.set_bucket("b");
+      req.set_bucket("bkt");
       req.set_key(absl::StrCat("cluster/", i));
       auto resp = client.CreatePostPolicy(req);
       EXPECT_TRUE(resp.ok()) << resp.status();
@@ -74,7 +74,7 @@ reconcile: {enabled: false}
   }
 
   std::string Callback(const std::string& id, int i) {
-    std::string body = nlohmann::json{{"upload_id", id}, {"bucket", "b"},
+    std::string body = nlohmann::json{{"upload_id", id}, {"bucket", "bkt"},
                                       {"object", absl::StrCat("cluster/", i)}, {"size", i},
                                       {"etag", "\"e\""}, {"mimeType", "application/octet-stream"}}
                            .dump();
@@ -87,6 +87,19 @@ reconcile: {enabled: false}
     if (!c || !c->Send(request)) return 0;
     auto reply = c->ReadResponse(absl::Seconds(30));
     return reply ? reply->status : 0;
+  }
+
+  // Polls GET /readyz until it answers `status` (generous deadline).
+  static bool WaitForReadyz(int http_port, int status) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      if (Send(http_port, "GET /readyz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n") ==
+          status) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
   }
 
   testing::PostgresServer pg_;
@@ -271,11 +284,45 @@ TEST_F(ClusterTest, ADatabaseRestartUnderLoadLosesAndDuplicatesNothing) {
       }
     });
   }
-  while (ok.load() < 150) std::this_thread::yield();
-  ASSERT_TRUE(pg_.Stop("fast").ok());
-  absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(pg_.Start().ok());
+  // Stop the database under load, keep it down until the brokers have
+  // refused a callback for it (or every callback has been sent), then
+  // bring it back: each step waits for the event it needs, with a deadline.
+  auto done = [&] {
+    return static_cast<int>(first_status.size()) == kUploads;
+  };
+  mu.Lock();
+  const bool loaded = mu.AwaitWithTimeout(
+      absl::Condition(+[](std::atomic<int>* n) { return n->load() >= 150; }, &ok), absl::Seconds(60));
+  mu.Unlock();
+  const bool stopped = loaded && pg_.Stop("fast").ok();
+  if (stopped) {
+    absl::MutexLock lock(&mu);
+    auto refused_or_done = [&] {
+      if (done()) return true;
+      for (const auto& [id, status] : first_status) {
+        if (status != 200) return true;
+      }
+      return false;
+    };
+    mu.AwaitWithTimeout(absl::Condition(&refused_or_done), absl::Seconds(60));
+  }
+  if (stopped) {
+    // While the database is away: not ready, and the API says UNAVAILABLE.
+    EXPECT_TRUE(WaitForReadyz(b1->http_port, 503)) << "/readyz never answered 503";
+    client::BrokerClient api(absl::StrCat("127.0.0.1:", b1->grpc_port), "k");
+    v1::CreatePostPolicyRequest req;
+    req.set_bucket("bkt");
+    req.set_key("cluster/during-outage");
+    EXPECT_EQ(api.CreatePostPolicy(req).status().code(), absl::StatusCode::kUnavailable);
+  }
+  const bool restarted = pg_.Start().ok();
+  if (restarted) {
+    EXPECT_TRUE(WaitForReadyz(b1->http_port, 200)) << "/readyz never recovered";
+  }
   for (auto& s : senders) s.join();
+  ASSERT_TRUE(loaded) << "fewer than 150 callbacks answered 200 within 60 s";
+  ASSERT_TRUE(stopped);
+  ASSERT_TRUE(restarted);
   int refused = 0;
   for (auto& [id, status] : first_status) {
     EXPECT_TRUE(status == 200 || status == 503) << id << " got " << status;

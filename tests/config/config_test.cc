@@ -56,8 +56,12 @@ TEST(ParseConfig, ReadsEveryField) {
 }
 
 struct BadCase {
+  std::string name;  // the case's name in ctest: .../NamingFileFieldAndReason/<name>
   std::string from, to, expect;
 };
+
+// Readable test names (the expected error, not the struct's bytes).
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.expect; }
 
 class ParseConfigRejects : public ::testing::TestWithParam<BadCase> {};
 
@@ -73,32 +77,122 @@ TEST_P(ParseConfigRejects, NamingFileFieldAndReason) {
   EXPECT_THAT(cfg.status().message(), HasSubstr(GetParam().expect));
 }
 
+// Short case names: without them ctest names each case after the bytes of
+// its parameter, hundreds of characters long.
 INSTANTIATE_TEST_SUITE_P(
     Fields, ParseConfigRejects,
     ::testing::Values(
-        BadCase{"default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
-        BadCase{"max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
-        BadCase{"max_size: 1048576", "max_size: 60000000000000", "callers[0].max_size: must be between"},
-        BadCase{"max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
-        BadCase{"buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
-        BadCase{kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},
-        BadCase{"\"https://oss-cn-hangzhou.aliyuncs.com\"", "oss-cn-hangzhou.aliyuncs.com",
+        BadCase{"DefaultTtl", "default_ttl: 10m", "default_ttl: ten", "default_ttl: must be a positive duration"},
+        BadCase{"MaxSizeType", "max_size: 1048576", "max_size: big", "callers[0].max_size: must be an integer"},
+        BadCase{"MaxSizeRange", "max_size: 1048576", "max_size: 60000000000000", "callers[0].max_size: must be between"},
+        BadCase{"MaxTtl", "max_ttl: 30m", "max_ttl: 200h", "callers[0].max_ttl: must be at most 168h"},
+        BadCase{"UnknownBucket", "buckets: [photos]", "buckets: [videos]", "callers[0].buckets[0]: unknown bucket 'videos'"},
+        BadCase{"KeyHash", kHash, "abc", "callers[0].api_key_sha256: must be 64 lowercase hex"},
+        BadCase{"EndpointScheme", "\"https://oss-cn-hangzhou.aliyuncs.com\"", "oss-cn-hangzhou.aliyuncs.com",
                 "buckets[0].endpoint: must start with https://"},
-        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com",
+        BadCase{"CallbackPath", "https://broker.example.com/oss/callback", "https://broker.example.com",
                 "callback.url: must have a host and a path"},
-        BadCase{"https://broker.example.com/oss/callback", "https://broker.example.com/a+b",
+        BadCase{"CallbackPlus", "https://broker.example.com/oss/callback", "https://broker.example.com/a+b",
                 "callback.url: must not contain '+'"},
-        BadCase{"access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
-        BadCase{"default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
-        BadCase{"region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
-        BadCase{"path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
-        BadCase{"retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
-        BadCase{"retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
-        BadCase{"grace: 2h", "grace: soon", "reconcile.grace: must be a positive duration"},
-        BadCase{"enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
-        BadCase{"reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
+        BadCase{"KeyFilePair", "access_key_id_file: /run/ak, ", "", "credentials: access_key_id_file and access_key_secret_file go together"},
+        BadCase{"UnknownField", "default_ttl: 10m", "default_tll: 10m", "default_tll: unknown field"},
+        BadCase{"Region", "region: oss-cn-hangzhou, ", "", "buckets[0].region: required"},
+        BadCase{"LedgerPath", "path: /tmp/x.db", "path: [1, 2]", "ledger.path: must be a string"},
+        BadCase{"RetainEvents", "retain_events: 1000000", "retain_events: -1", "ledger.retain_events: must not be negative"},
+        BadCase{"RetainAge", "retain_age: 720h", "retain_age: forever", "ledger.retain_age: must be a positive duration"},
+        BadCase{"Grace", "grace: 2h", "grace: soon", "reconcile.grace: must be a positive duration"},
+        BadCase{"Enabled", "enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
+        BadCase{"Reconcile", "reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
                 "reconcile: must be a map"},
-        BadCase{"listen: {", "listen: {{", "line 2"}));
+        BadCase{"YamlSyntax", "listen: {", "listen: {{", "line 2"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// Every mapping rejects keys it does not know, naming the whole path: a
+// misspelt setting never falls back to a default silently.
+INSTANTIATE_TEST_SUITE_P(
+    UnknownKeysAtEveryLevel, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"Key1", "key_prefixes: [uploads/]", "key_prefix: [uploads/]", "callers[0].key_prefix: unknown field"},
+        BadCase{"Key2", "max_ttl: 30m", "max_ttl: 30m\n    max_tll: 1h", "callers[0].max_tll: unknown field"},
+        BadCase{"Key3", "region: oss-cn-hangzhou", "regoin: oss-cn-hangzhou", "buckets[0].regoin: unknown field"},
+        BadCase{"Key4", "grpc: \"127.0.0.1:0\"", "grcp: \"127.0.0.1:0\"", "listen.grcp: unknown field"},
+        BadCase{"Key5", "url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key: x", "callback.trusted_key: unknown field"},
+        BadCase{"Key6", "retain_age: 720h", "retain_ages: 720h", "ledger.retain_ages: unknown field"},
+        BadCase{"Key7", "interval: 30s", "intervall: 30s", "reconcile.intervall: unknown field"},
+        BadCase{"Key8", "access_key_id_file: /run/ak", "access_key_file: /run/ak", "credentials.access_key_file: unknown field"},
+        BadCase{"Key9", "default_ttl: 10m", "default_ttl: 10m\ndefault_ttl: 20m", "default_ttl: repeated field"},
+        BadCase{"Key10", "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}", "listen: 5", "listen: must be a map"},
+        BadCase{"Key11", "credentials: {access_key_id_file: /run/ak, access_key_secret_file: /run/sk}",
+                "credentials: [a]", "credentials: must be a map"}));
+
+// Prefixes and bucket names: what the broker signs must be well-formed.
+INSTANTIATE_TEST_SUITE_P(
+    Names, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"Name1", "key_prefixes: [uploads/]", "key_prefixes: [uploads]", "callers[0].key_prefixes[0]: must end with '/'"},
+        BadCase{"Name2", "key_prefixes: [uploads/]", "key_prefixes: [uploads/, \"\"]", "callers[0].key_prefixes[1]: must not be empty"},
+        BadCase{"Name3", "key_prefixes: [uploads/]", "key_prefixes: [/uploads/]", "callers[0].key_prefixes[0]: must not start with '/'"},
+        BadCase{"Name4", "key_prefixes: [uploads/]", "key_prefixes: [uploads/../]", "callers[0].key_prefixes[0]: contains a '..' path segment"},
+        BadCase{"Name5", "key_prefixes: [uploads/]", "key_prefixes: [uploads//]", "callers[0].key_prefixes[0]: contains '//'"},
+        BadCase{"Name6", "key_prefixes: [uploads/]", "key_prefixes: [\"up\\u202eloads/\"]",
+                "callers[0].key_prefixes[0]: contains a bidirectional control character (U+202E)"},
+        BadCase{"Name7", "name: photos", "name: Photos", "buckets[0].name: 'Photos' is not an OSS bucket name"},
+        BadCase{"Name8", "name: photos", "name: ph", "buckets[0].name: 'ph' is not an OSS bucket name"},
+        BadCase{"Name9", "name: photos", "name: photos-", "buckets[0].name: 'photos-' is not an OSS bucket name"},
+        BadCase{"Name10", "name: photos", "name: my_photos", "buckets[0].name: 'my_photos' is not an OSS bucket name"}));
+
+// Without `development: true`, nothing meant for a local simulator passes.
+INSTANTIATE_TEST_SUITE_P(
+    DevelopmentOnly, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"Dev1", "\"https://oss-cn-hangzhou.aliyuncs.com\"", "\"http://127.0.0.1:9000\"",
+                "buckets[0].endpoint: must be https:// (plain HTTP exposes signed requests and answers) "
+                "(development only: set development: true"},
+        BadCase{"Dev2", "url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"http://127.0.0.1:9000/sim_pub_key.pem\", "
+                "trusted_key_file: /run/sim.pem",
+                "callback.trusted_key_url: trusting a key named by a plain http:// URL is for a simulator"},
+        BadCase{"Dev3", "url: \"https://broker.example.com/oss/callback\"",
+                "url: \"https://broker.example.com/oss/callback\", trusted_key_url: \"https://keys.example.com/k.pem\"",
+                "callback.trusted_key_url: needs callback.trusted_key_file"},
+        BadCase{"Dev4", "default_ttl: 10m", "default_ttl: 10m\ndevelopment: yes please", "development: must be true or false"}));
+
+TEST(ParseConfig, DevelopmentAllowsHttpEndpointsAndSimulatorKeys) {
+  std::string text = Valid();
+  text.replace(text.find("\"https://oss-cn-hangzhou.aliyuncs.com\""),
+               std::string("\"https://oss-cn-hangzhou.aliyuncs.com\"").size(), "\"http://127.0.0.1:9000\"");
+  text.replace(text.find("callback: {url: \"https://broker.example.com/oss/callback\"}"),
+               std::string("callback: {url: \"https://broker.example.com/oss/callback\"}").size(),
+               "callback: {url: \"https://broker.example.com/oss/callback\", "
+               "trusted_key_url: \"http://127.0.0.1:9000/sim_pub_key.pem\"}");
+  EXPECT_FALSE(ParseConfig(text, "broker.yaml").ok());
+  auto cfg = ParseConfig("development: true\n" + text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->development);
+  EXPECT_EQ(cfg->buckets[0].scheme, "http");
+  EXPECT_EQ(cfg->trusted_key_url, "http://127.0.0.1:9000/sim_pub_key.pem");
+}
+
+TEST(ParseConfig, ProductionTrustsAnExtraKeyOnlyFromAFileUnderAnHttpsName) {
+  std::string text = Valid();
+  text.replace(text.find("callback: {url: \"https://broker.example.com/oss/callback\"}"),
+               std::string("callback: {url: \"https://broker.example.com/oss/callback\"}").size(),
+               "callback: {url: \"https://broker.example.com/oss/callback\", "
+               "trusted_key_url: \"https://keys.example.com/k.pem\", trusted_key_file: /run/k.pem}");
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_FALSE(cfg->development);
+  EXPECT_EQ(cfg->trusted_key_file, "/run/k.pem");
+}
+
+TEST(ParseConfig, KeyPrefixesMayBeLeftOutButNotMisspelt) {
+  std::string text = Valid();
+  text.replace(text.find("    key_prefixes: [uploads/]\n"), std::string("    key_prefixes: [uploads/]\n").size(), "");
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->callers[0].key_prefixes.empty());  // any key, as documented
+}
 
 TEST(LoadConfig, MissingFileNamesThePath) {
   auto cfg = LoadConfig("/nonexistent/broker.yaml");
@@ -117,6 +211,21 @@ TEST(LoadConfig, EnvironmentOverridesTheFile) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->ledger_path, "/data/ledger.db");
   EXPECT_EQ(cfg->callback_url, "https://cb.example.com/hook");
+}
+
+TEST(LoadConfig, OverriddenTrustedKeyUrlNeedsTheDevelopmentSwitch) {
+  testing::TempDir dir;
+  std::string path = dir.WriteFile("broker.yaml", Valid());
+  setenv("UB_TRUSTED_KEY_URL", "http://127.0.0.1:9000/sim_pub_key.pem", 1);
+  auto cfg = LoadConfig(path);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("environment overrides"));
+  EXPECT_THAT(cfg.status().message(), HasSubstr("callback.trusted_key_url: trusting a key named by a plain http://"));
+  std::string dev = dir.WriteFile("dev.yaml", "development: true\n" + Valid());
+  cfg = LoadConfig(dev);
+  unsetenv("UB_TRUSTED_KEY_URL");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->trusted_key_url, "http://127.0.0.1:9000/sim_pub_key.pem");
 }
 
 TEST(LoadConfig, BadOverrideIsRejected) {

@@ -78,7 +78,13 @@ test('the postgres overlay is highly available', { skip }, () => {
   const np = objects.find((o) => o.kind === 'NetworkPolicy');
   assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
   assert.ok(np.spec.egress.some((e) => (e.ports || []).some((p) => p.port === 5432)));
-  assert.ok(!/:latest$/.test(pod.containers[0].image), 'image must carry a version tag');
+});
+
+test('every workload names its image by a version tag', { skip }, () => {
+  for (const dir of ['deploy/k8s/sqlite', 'deploy/k8s/postgres']) {
+    const image = workload(render(dir)).spec.template.spec.containers[0].image;
+    assert.match(image, /:\d+\.\d+\.\d+$/, `${dir}: ${image}`);
+  }
 });
 
 // Runs the broker with the manifest's args and environment, the config from

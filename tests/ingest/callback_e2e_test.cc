@@ -7,13 +7,16 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/broker_client.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
@@ -42,8 +45,11 @@ callers:
     content_types: [image/png, image/jpeg]
 )");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    opts.intents_gauge_refresh = absl::Milliseconds(20);  // the gauge is a cached count
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     client_ = std::make_unique<client::BrokerClient>(
@@ -325,7 +331,16 @@ TEST_F(CallbackTest, HealthReadinessAndMetrics) {
   Sent bad = s;
   bad.target = "/oss/callback?src=x";
   Post(bad);
-  http::Reply m = Get("/metrics");
+  // The intents gauge is a count refreshed off the event loop: wait for it.
+  http::Reply m;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30);;) {
+    m = Get("/metrics");
+    if (absl::StrContains(m.body, "upload_broker_intents{state=\"completed\"} 1") ||
+        absl::Now() > deadline) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   ASSERT_EQ(m.status, 200);
   EXPECT_THAT(m.Header("Content-Type").value_or(""), HasSubstr("text/plain; version=0.0.4"));
   EXPECT_THAT(m.body, HasSubstr("upload_broker_callbacks_total{result=\"accepted\",reason=\"recorded\"} 1"));

@@ -83,11 +83,5 @@ TEST(TrustedKeys, ABadPemFailsNamingTheField) {
   EXPECT_THAT(keys.status().message(), HasSubstr("callback.trusted_key_file"));
 }
 
-TEST(UrlPath, TakesThePathOnly) {
-  EXPECT_EQ(UrlPath("https://h.example.com/oss/callback?src=oss"), "/oss/callback");
-  EXPECT_EQ(UrlPath("http://h:8080"), "/");
-  EXPECT_EQ(UrlPath("http://h/a%20b#frag"), "/a%20b");
-}
-
 }  // namespace
 }  // namespace uploadbroker::ingest

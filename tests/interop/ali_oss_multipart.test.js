@@ -20,6 +20,7 @@ const path = require('node:path');
 const FakeTimers = require('@sinonjs/fake-timers');
 const OSS = require('ali-oss');
 const { connect } = require('./lib/grpc_client');
+const { waitReady } = require('./lib/broker');
 
 const AK = 'LTAI5tSimMultipartId';
 const SK = 'SimMultipartSecret0123456789';
@@ -28,21 +29,30 @@ const BUCKET = 'devbucket';
 const PART = 100 * 1024;
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 
-function freePort() {
+// The broker's callback URL must name its HTTP port before the broker has
+// bound one: the test holds a listener on port 0 from the start and relays
+// each connection to the broker's port once it is known (as in
+// ali_oss_sim.test.js).
+function relay() {
+  let target = null;
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(target, '127.0.0.1');
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+  });
   return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    server.listen(0, '127.0.0.1', () => resolve({
+      port: server.address().port,
+      setTarget(port) { target = port; },
+      close() { return new Promise((r) => server.close(r)); },
+    }));
   });
 }
 
 async function spawnReady(bin, args, readyFile) {
   const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  const deadline = Date.now() + 15000;
-  while (!fs.existsSync(readyFile)) {
-    if (child.exitCode !== null) throw new Error(`${bin} exited with ${child.exitCode}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`${bin} did not become ready`); }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitReady(child, readyFile, bin);
   return { child, ready: JSON.parse(fs.readFileSync(readyFile, 'utf8')) };
 }
 
@@ -92,7 +102,7 @@ async function withFrozenClock(at, fn) {
 
 const headerMap = (headers) => Object.fromEntries(headers.map((h) => [h.name, h.value]));
 
-let dir; let sim; let broker; let simPort; let client;
+let dir; let sim; let broker; let simPort; let client; let callbackRelay;
 
 test.before(async () => {
   const brokerBin = process.env.UB_BROKER_BIN;
@@ -100,16 +110,17 @@ test.before(async () => {
   const simBin = process.env.UB_OSS_SIM_BIN || path.join(path.dirname(brokerBin), 'oss-sim');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ub-multipart-interop-'));
   sim = await spawnReady(simBin, [
-    '--listen', '127.0.0.1:0', '--data_dir', path.join(dir, 'sim'), '--key_file', path.join(dir, 'sim_key.pem'),
-    '--access_key_id', AK, '--access_key_secret', SK, '--ready_file', path.join(dir, 'sim.ready'),
+    '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'sim'), '--key-file', path.join(dir, 'sim_key.pem'),
+    '--access-key-id', AK, '--access-key-secret', SK, '--ready-file', path.join(dir, 'sim.ready'),
   ], path.join(dir, 'sim.ready'));
   simPort = sim.ready.port;
-  const httpPort = await freePort();
+  callbackRelay = await relay();
   fs.writeFileSync(path.join(dir, 'ak'), AK);
   fs.writeFileSync(path.join(dir, 'sk'), SK);
-  fs.writeFileSync(path.join(dir, 'broker.yaml'), `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:${httpPort}"}
+  fs.writeFileSync(path.join(dir, 'broker.yaml'), `development: true
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback:
-  url: "http://127.0.0.1:${httpPort}/oss/callback"
+  url: "http://127.0.0.1:${callbackRelay.port}/oss/callback"
   trusted_key_url: "http://127.0.0.1:${simPort}/sim_pub_key.pem"
 ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials: {access_key_id_file: ${path.join(dir, 'ak')}, access_key_secret_file: ${path.join(dir, 'sk')}}
@@ -121,8 +132,9 @@ callers:
     buckets: [${BUCKET}]
     key_prefixes: [uploads/]
 `);
-  broker = await spawnReady(brokerBin, ['--config', path.join(dir, 'broker.yaml'), '--ready_file', path.join(dir, 'broker.ready')],
+  broker = await spawnReady(brokerBin, ['--config', path.join(dir, 'broker.yaml'), '--ready-file', path.join(dir, 'broker.ready')],
     path.join(dir, 'broker.ready'));
+  callbackRelay.setTarget(broker.ready.http_port);
   client = connect(`127.0.0.1:${broker.ready.grpc_port}`, API_KEY);
 });
 
@@ -130,6 +142,7 @@ test.after(async () => {
   if (client) client.close();
   if (broker) await stop(broker.child);
   if (sim) await stop(sim.child);
+  if (callbackRelay) await callbackRelay.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

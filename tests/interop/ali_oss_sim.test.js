@@ -14,6 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const OSS = require('ali-oss');
 const { connect } = require('./lib/grpc_client');
+const { waitReady } = require('./lib/broker');
 
 const AK = 'LTAI5tSimInteropId';
 const SK = 'SimInteropSecret0123456789';
@@ -21,21 +22,30 @@ const API_KEY = 'sim-interop-api-key';
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const md5Hex = (b) => crypto.createHash('md5').update(b).digest('hex').toUpperCase();
 
-function freePort() {
+// The broker's callback URL must name its HTTP port before the broker has
+// bound one. Rather than pick a "free" port and hope nothing takes it before
+// the broker binds it, the test holds a listener on port 0 from the start
+// and relays each connection to the broker's port once it is known.
+function relay() {
+  let target = null;
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(target, '127.0.0.1');
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+  });
   return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    server.listen(0, '127.0.0.1', () => resolve({
+      port: server.address().port,
+      setTarget(port) { target = port; },
+      close() { return new Promise((r) => server.close(r)); },
+    }));
   });
 }
 
 async function spawnReady(bin, args, readyFile) {
   const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  const deadline = Date.now() + 15000;
-  while (!fs.existsSync(readyFile)) {
-    if (child.exitCode !== null) throw new Error(`${bin} exited with ${child.exitCode}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`${bin} did not become ready`); }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitReady(child, readyFile, bin);
   return { child, ready: JSON.parse(fs.readFileSync(readyFile, 'utf8')) };
 }
 
@@ -46,7 +56,7 @@ async function stop(child) {
   await exited;
 }
 
-let dir; let sim; let broker; let simPort; let client;
+let dir; let sim; let broker; let simPort; let client; let callbackRelay;
 
 test.before(async () => {
   const brokerBin = process.env.UB_BROKER_BIN;
@@ -58,12 +68,14 @@ test.before(async () => {
     '--access_key_id', AK, '--access_key_secret', SK, '--ready_file', path.join(dir, 'sim.ready'),
   ], path.join(dir, 'sim.ready'));
   simPort = sim.ready.port;
-  const httpPort = await freePort();
+  callbackRelay = await relay();
+  const callbackPort = callbackRelay.port;
   fs.writeFileSync(path.join(dir, 'ak'), AK);
   fs.writeFileSync(path.join(dir, 'sk'), SK);
-  fs.writeFileSync(path.join(dir, 'broker.yaml'), `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:${httpPort}"}
+  fs.writeFileSync(path.join(dir, 'broker.yaml'), `development: true
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 callback:
-  url: "http://127.0.0.1:${httpPort}/oss/callback"
+  url: "http://127.0.0.1:${callbackPort}/oss/callback"
   trusted_key_url: "http://127.0.0.1:${simPort}/sim_pub_key.pem"
 ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials: {access_key_id_file: ${path.join(dir, 'ak')}, access_key_secret_file: ${path.join(dir, 'sk')}}
@@ -77,6 +89,7 @@ callers:
 `);
   broker = await spawnReady(brokerBin, ['--config', path.join(dir, 'broker.yaml'), '--ready_file', path.join(dir, 'broker.ready')],
     path.join(dir, 'broker.ready'));
+  callbackRelay.setTarget(broker.ready.http_port);
   client = connect(`127.0.0.1:${broker.ready.grpc_port}`, API_KEY);
 });
 
@@ -84,6 +97,7 @@ test.after(async () => {
   if (client) client.close();
   if (broker) await stop(broker.child);
   if (sim) await stop(sim.child);
+  if (callbackRelay) await callbackRelay.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -65,7 +65,14 @@ function subscribe(api, request) {
       if (events.length >= waiters[i].n) { waiters[i].resolve(); waiters.splice(i, 1); }
     }
   };
-  const started = new Promise((resolve) => call.on('metadata', (md) => resolve(md.get('ub-start-cursor')[0])));
+  // Settles on the broker's initial metadata, or fails if the stream ends
+  // first or nothing arrives within 60 s: no wait here is unbounded.
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no initial metadata within 60s')), 60e3);
+    call.on('metadata', (md) => { clearTimeout(timer); resolve(md.get('ub-start-cursor')[0]); });
+    call.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+  started.catch(() => {});  // a stream that later fails on purpose is not an unhandled rejection
   const ended = new Promise((resolve) => {
     call.on('error', (err) => resolve(err));
     call.on('end', () => resolve(null));
@@ -78,7 +85,7 @@ function subscribe(api, request) {
   });
   return {
     call, events, messages, started, ended,
-    received(n, ms = 10000) {
+    received(n, ms = 60000) {
       if (events.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`got ${events.length} of ${n} events`)), ms);

@@ -2,6 +2,8 @@
 // expire.
 #include "ledger/sqlite_ledger.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,7 +64,7 @@ TEST_P(LedgerContractTest, DuplicateIdFailsAloneWithinItsBatch) {
       all_done.Notify();
     });
   });
-  all_done.WaitForNotification();
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
 
   EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
   EXPECT_THAT(dup.message(), HasSubstr("upload_id a already exists"));
@@ -147,7 +149,11 @@ absl::StatusOr<CompleteResult> CompleteChecked(
         result = std::move(r);
         finished.Notify();
       });
-  finished.WaitForNotification();
+  if (!finished.WaitForNotificationWithTimeout(absl::Seconds(60))) {
+    // The callback still refers to this frame: stop here rather than hang.
+    std::fprintf(stderr, "CompleteUpload of %s did not finish within 60 s\n", id.c_str());
+    std::abort();
+  }
   return result;
 }
 

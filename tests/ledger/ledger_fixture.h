@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
+#include "tests/testing/fake_clock.h"
 #include "gtest/gtest.h"
 #include "ledger/postgres_ledger.h"
 #include "ledger/sqlite_ledger.h"
@@ -67,7 +67,7 @@ class SqliteLedgerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::string path_ = dir_.path() + "/ledger.db";
-  common::FakeClock clock_{kStart};
+  testing::FakeClock clock_{kStart};
 };
 
 // The PostgreSQL server every contract test of this binary shares; started

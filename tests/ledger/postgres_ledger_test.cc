@@ -42,13 +42,14 @@ class PostgresLedgerTest : public ::testing::Test {
   void Sql(const std::string& sql) {
     PGconn* conn = PQconnectdb(dsn_.c_str());
     PGresult* r = PQexec(conn, sql.c_str());
-    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+        << PQresultErrorMessage(r);
     PQclear(r);
     PQfinish(conn);
   }
 
   std::string dsn_;
-  common::FakeClock clock_{kStart};
+  testing::FakeClock clock_{kStart};
 };
 
 // Two brokers commit completions as fast as they can while a third tails
@@ -210,6 +211,73 @@ TEST_F(PostgresLedgerTest, ThePasswordNeverAppearsInAnError) {
   ASSERT_EQ(ledger.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(ledger.status().message(), Not(HasSubstr("hunter2")));
   EXPECT_THAT(ledger.status().message(), HasSubstr("PostgreSQL unreachable"));
+}
+
+// Terminates the backend that is waiting inside COMMIT (wait event
+// `wait_event`), once there is one; returns whether one was found in time.
+bool TerminateWaitingCommit(const std::string& dsn, const std::string& wait_event) {
+  PGconn* conn = PQconnectdb(dsn.c_str());
+  bool done = false;
+  for (int i = 0; i < 600 && !done; ++i) {
+    PGresult* r = PQexec(conn, ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE wait_event = '" + wait_event + "' AND pid <> pg_backend_pid()")
+                                   .c_str());
+    done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+    PQclear(r);
+    if (!done) absl::SleepFor(absl::Milliseconds(50));
+  }
+  PQfinish(conn);
+  return done;
+}
+
+// The connection drops while COMMIT runs and the transaction did not commit
+// (a deferred trigger holds COMMIT until the backend is terminated): the
+// writer learns the outcome from pg_xact_status and reports a failure, and
+// nothing was written; the next attempt gets the next cursor, no gap.
+TEST_F(PostgresLedgerTest, ALostCommitThatRolledBackIsReportedAsFailed) {
+  auto ledger = Open();
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("lost")).ok());
+  Sql("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$");
+  Sql("CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON ub_events "
+      "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow()");
+  std::thread killer([&] { EXPECT_TRUE(TerminateWaitingCommit(dsn_, "PgSleep")); });
+  auto lost = CompleteUploadSync(*ledger, "lost", Done());
+  killer.join();
+  ASSERT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
+  EXPECT_THAT(lost.status().message(), HasSubstr("rolled back"));
+  EXPECT_EQ(ledger->GetUpload("lost")->state(), v1::UPLOAD_STATE_PENDING);
+  EXPECT_TRUE(ledger->ReadEvents(0, 10)->empty());
+  Sql("DROP TRIGGER slow_commit ON ub_events");
+  auto again = CompleteUploadSync(*ledger, "lost", Done());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->appended);
+  EXPECT_EQ(again->event.cursor(), 1u);
+}
+
+// The connection drops after the commit was written but before its answer
+// arrived (COMMIT waits for a synchronous standby that never answers, and
+// the backend is terminated there): the writer learns that it committed
+// and acknowledges it, once; a repeat appends nothing.
+TEST_F(PostgresLedgerTest, ALostCommitThatCommittedIsAcknowledgedOnce) {
+  auto ledger = Open();
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("kept")).ok());
+  Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  Sql("SELECT pg_reload_conf()");
+  absl::SleepFor(absl::Milliseconds(500));  // backends pick up the reload
+  std::thread killer([&] { EXPECT_TRUE(TerminateWaitingCommit(dsn_, "SyncRep")); });
+  auto kept = CompleteUploadSync(*ledger, "kept", Done());
+  killer.join();
+  Sql("ALTER SYSTEM RESET synchronous_standby_names");
+  Sql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_TRUE(kept->appended);
+  EXPECT_EQ(kept->event.cursor(), 1u);
+  auto repeat = CompleteUploadSync(*ledger, "kept", Done("other"));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_FALSE(repeat->appended);
+  EXPECT_EQ(repeat->event.cursor(), 1u);
+  EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
 }
 
 // pg_ctl stop -m fast under a running ledger: writes fail with Unavailable

@@ -19,8 +19,9 @@
 #include "osssim/simulator.h"
 #include "policy/callback_param.h"
 #include "policy/post_policy.h"
+#include "config/config.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/tcp_relay.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -28,7 +29,6 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::FreePort;
 
 constexpr char kAk[] = "LTAI5tSimTestId";
 constexpr char kSk[] = "sim-test-secret";
@@ -65,6 +65,30 @@ Answer PostForm(const std::string& url, const std::vector<std::pair<std::string,
   return a;
 }
 
+// A hand-built PUT (for tampering): exactly `headers`, then `data`.
+Answer PutTo(const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
+             const std::string& data) {
+  Answer a;
+  CURL* c = curl_easy_init();
+  curl_slist* list = curl_slist_append(nullptr, "Expect:");
+  list = curl_slist_append(list, "Content-Type:");  // only the listed one, if any
+  for (const auto& [name, value] : headers) {
+    list = curl_slist_append(list, absl::StrCat(name, ": ", value).c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, data.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(data.size()));
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &testing::AppendToString);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
+  EXPECT_EQ(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(c);
+  return a;
+}
+
 class OssSimE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,10 +100,12 @@ class OssSimE2eTest : public ::testing::Test {
     auto sim = osssim::Simulator::Create(so);
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = *std::move(sim);
-    http_port_ = FreePort();
+    // OSS calls the callback URL; it names the relay, which forwards to
+    // the port the broker binds (port 0).
     std::string yaml = absl::StrCat(
-        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:", http_port_, "\"}\n",
-        "callback: {url: \"http://127.0.0.1:", http_port_, "/oss/callback\", trusted_key_url: \"",
+        "development: true\n",  // oss-sim speaks plain HTTP
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "callback: {url: \"http://127.0.0.1:", relay_.port(), "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
         dir_.WriteFile("sim.pem", sim_->public_key_pem()), "}\n",
         "ledger: {path: ", dir_.File("ledger.db"), "}\n",
@@ -90,13 +116,18 @@ class OssSimE2eTest : public ::testing::Test {
         "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
         "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     broker_ = *std::move(s);
+    relay_.SetTarget(broker_->http_port());
     target_ = absl::StrCat("127.0.0.1:", broker_->grpc_port());
     client_ = std::make_unique<client::BrokerClient>(target_, kApiKey);
     ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+    // Every read below ends by this deadline, even if an event never comes.
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
     reader_ = client_->stub().Subscribe(&ctx_, v1::SubscribeRequest());
     reader_->WaitForInitialMetadata();
   }
@@ -186,9 +217,9 @@ class OssSimE2eTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::TcpRelay relay_;
   std::unique_ptr<osssim::Simulator> sim_;
   std::unique_ptr<server::Server> broker_;
-  int http_port_ = 0;
   std::string target_;
   std::unique_ptr<client::BrokerClient> client_;
   grpc::ClientContext ctx_;
@@ -324,6 +355,92 @@ TEST_F(OssSimE2eTest, BrokerDownGives203AndTheObjectIsStored) {
       osssim::ObjectStore(dir_.File("sim")).Read("devbucket", "uploads/orphan.txt");
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(*stored, "orphan");
+}
+
+TEST_F(OssSimE2eTest, SecondUploadToAKeyIsRefusedUnlessOverwriteIsAllowed) {
+  client::UploadArgs a;
+  a.key = "uploads/once.txt";
+  ExpectRoundTrip(a, "PostObject");
+  osssim::ObjectStore store(dir_.File("sim"));
+  const std::optional<std::string> first = store.Read("devbucket", a.key);
+  std::string err;
+  EXPECT_EQ(Upload(a, "second", nullptr, &err), 1);
+  EXPECT_THAT(err, HasSubstr("already exists"));
+  a.presigned = true;
+  EXPECT_EQ(Upload(a, "third", nullptr, &err), 1);
+  EXPECT_THAT(err, HasSubstr("already exists"));
+  a.v1 = true;
+  EXPECT_EQ(Upload(a, "fourth", nullptr, &err), 1);
+  EXPECT_THAT(err, HasSubstr("already exists"));
+  auto p = Policy(a.key);
+  Answer r = PostForm(p.url(), Fields(p), "fifth");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_THAT(r.body, HasSubstr("<Code>FileAlreadyExists</Code>"));
+  EXPECT_EQ(store.Read("devbucket", a.key), first);
+  ExpectNoEventSinceLastUpload();
+
+  // Asked for explicitly, the overwrite goes through and is reported.
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("devbucket");
+  req.set_key(a.key);
+  req.set_allow_overwrite(true);
+  auto allowed = client_->CreatePostPolicy(req);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  r = PostForm(allowed->url(), Fields(*allowed), "replaced");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(NextCompleted().upload_id(), allowed->upload_id());
+  EXPECT_EQ(store.Read("devbucket", a.key), "replaced");
+  a.v1 = false;  // a presigned PUT, as `ubctl upload --presigned --allow_overwrite`
+  a.allow_overwrite = true;
+  std::string out;
+  EXPECT_EQ(Upload(a, "put again", &out, &err), 0) << err;
+  EXPECT_THAT(out, HasSubstr("\"upload_id\""));
+  EXPECT_EQ(NextCompleted().completion().size(), 9);
+  EXPECT_EQ(store.Read("devbucket", a.key), "put again");
+}
+
+TEST_F(OssSimE2eTest, TheUploaderCannotDropForbidOverwrite) {
+  auto p = Policy("uploads/pinned.txt");
+  auto f = Fields(p);
+  Set(&f, "x-oss-forbid-overwrite", "false");
+  Answer r = PostForm(p.url(), f, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("<Code>AccessDenied</Code>"));
+  EXPECT_THAT(r.body, HasSubstr("x-oss-forbid-overwrite"));
+  for (v1::SignatureVersion version : {v1::SIGNATURE_VERSION_V4, v1::SIGNATURE_VERSION_V1}) {
+    v1::CreatePresignedPutRequest req;
+    req.set_bucket("devbucket");
+    req.set_key("uploads/pinned.txt");
+    req.set_content_type("text/plain");
+    req.set_signature_version(version);
+    auto put = client_->CreatePresignedPut(req);
+    ASSERT_TRUE(put.ok()) << put.status();
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& h : put->headers()) {
+      if (h.name() != "x-oss-forbid-overwrite") headers.emplace_back(h.name(), h.value());
+    }
+    ASSERT_EQ(headers.size() + 1, static_cast<size_t>(put->headers_size()));
+    r = PutTo(put->url(), headers, "x");
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_THAT(r.body, HasSubstr("<Code>SignatureDoesNotMatch</Code>"));
+  }
+  EXPECT_FALSE(osssim::ObjectStore(dir_.File("sim")).Read("devbucket", "uploads/pinned.txt"));
+  ExpectNoEventSinceLastUpload();
+}
+
+TEST_F(OssSimE2eTest, ForbidOverwriteMustBeTrueOrFalse) {
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("devbucket");
+  req.set_key("uploads/odd.txt");
+  req.set_allow_overwrite(true);  // the policy leaves the field free
+  auto p = client_->CreatePostPolicy(req);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto f = Fields(*p);
+  Set(&f, "x-oss-forbid-overwrite", "yes");
+  Answer r = PostForm(p->url(), f, "x");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("<Code>InvalidArgument</Code>"));
+  EXPECT_FALSE(osssim::ObjectStore(dir_.File("sim")).Read("devbucket", "uploads/odd.txt"));
 }
 
 }  // namespace

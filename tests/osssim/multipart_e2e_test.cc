@@ -21,8 +21,9 @@
 #include "gtest/gtest.h"
 #include "osssim/object_store.h"
 #include "osssim/simulator.h"
+#include "config/config.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/tcp_relay.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -30,7 +31,6 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::FreePort;
 
 constexpr char kAk[] = "LTAI5tSimTestId";
 constexpr char kSk[] = "sim-test-secret";
@@ -88,10 +88,12 @@ class MultipartE2eTest : public ::testing::Test {
     auto sim = osssim::Simulator::Create(so);
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = *std::move(sim);
-    int http_port = FreePort();
+    // OSS calls the callback URL; it names the relay, which forwards to
+    // the port the broker binds (port 0).
     std::string yaml = absl::StrCat(
-        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:", http_port, "\"}\n",
-        "callback: {url: \"http://127.0.0.1:", http_port, "/oss/callback\", trusted_key_url: \"",
+        "development: true\n",  // oss-sim speaks plain HTTP
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "callback: {url: \"http://127.0.0.1:", relay_.port(), "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
         dir_.WriteFile("sim.pem", sim_->public_key_pem()), "}\n",
         "ledger: {path: ", dir_.File("ledger.db"), "}\n",
@@ -102,13 +104,18 @@ class MultipartE2eTest : public ::testing::Test {
         "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
         "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n    max_size: 10737418240\n");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     broker_ = *std::move(s);
+    relay_.SetTarget(broker_->http_port());
     client_ = std::make_unique<client::BrokerClient>(
         absl::StrCat("127.0.0.1:", broker_->grpc_port()), kApiKey);
     ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", kApiKey));
+    // Every read below ends by this deadline, even if an event never comes.
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
     reader_ = client_->stub().Subscribe(&ctx_, v1::SubscribeRequest());
     reader_->WaitForInitialMetadata();
   }
@@ -147,6 +154,7 @@ class MultipartE2eTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::TcpRelay relay_;
   std::unique_ptr<osssim::Simulator> sim_;
   std::unique_ptr<server::Server> broker_;
   std::unique_ptr<client::BrokerClient> client_;

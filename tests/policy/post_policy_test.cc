@@ -182,6 +182,32 @@ TEST(SignPostPolicy, V1StsOneTypeAndCallback) {
                           Pair("callback", "Y2I=")));
 }
 
+TEST(SignPostPolicy, ForbidOverwritePinsConditionAndField) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "k";
+  in.max_size = 5;
+  in.callback_b64 = "Y2I=";
+  in.success_action_status = "";
+  in.forbid_overwrite = true;
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Minutes(15);
+  in.v4 = false;
+  SignedPostForm form = SignPostPolicy(in, {"AK", "SK", "", {}});
+  // The same condition, in the same place, as ali-oss vector v1-post-full.
+  EXPECT_EQ(form.policy_json,
+            "{\"expiration\":\"2025-01-02T03:19:05.000Z\",\"conditions\":["
+            "{\"bucket\":\"b\"},[\"content-length-range\",0,5],"
+            "[\"eq\",\"$key\",\"k\"],{\"callback\":\"Y2I=\"},"
+            "{\"x-oss-forbid-overwrite\":\"true\"}]}");
+  std::string policy_b64 = common::Base64Encode(form.policy_json);
+  EXPECT_THAT(form.fields,
+              ElementsAre(Pair("key", "k"), Pair("policy", policy_b64),
+                          Pair("OSSAccessKeyId", "AK"),
+                          Pair("Signature", PostSignatureV1("SK", policy_b64)),
+                          Pair("callback", "Y2I="), Pair("x-oss-forbid-overwrite", "true")));
+}
+
 TEST(SignPostPolicy, EscapesLikeJsonStringify) {
   PostPolicyInput in;
   in.bucket = "b";

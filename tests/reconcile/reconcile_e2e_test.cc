@@ -19,8 +19,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "osssim/simulator.h"
+#include "config/config.h"
 #include "server/server.h"
-#include "tests/testing/free_port.h"
+#include "tests/testing/refused_port.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
@@ -41,10 +42,12 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   so.credentials = {kAk, kSk};
   auto sim = osssim::Simulator::Create(so);
   ASSERT_TRUE(sim.ok()) << sim.status();
+  testing::RefusedPort unreachable;
   std::string yaml = absl::StrCat(
+      "development: true\n",  // oss-sim speaks plain HTTP
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       // OSS cannot reach this: nothing listens there.
-      "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\", trusted_key_url: \"",
+      "callback: {url: \"http://127.0.0.1:", unreachable.port(), "/oss/callback\", trusted_key_url: \"",
       (*sim)->public_key_url(), "\", trusted_key_file: ",
       dir.WriteFile("sim.pem", (*sim)->public_key_pem()), "}\n",
       "ledger: {path: ", dir.File("ledger.db"), "}\n",
@@ -56,8 +59,10 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
       "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
       "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
   server::Options opts;
-  opts.config_path = dir.WriteFile("broker.yaml", yaml);
-  auto broker = server::Server::Create(opts);
+  auto config = config::LoadConfig(dir.WriteFile("broker.yaml", yaml));
+  ASSERT_TRUE(config.ok()) << config.status();
+  opts.config = *std::move(config);
+  auto broker = server::Server::Create(std::move(opts));
   ASSERT_TRUE(broker.ok()) << broker.status();
   const std::string target = absl::StrCat("127.0.0.1:", (*broker)->grpc_port());
   client::BrokerClient client(target, kApiKey);
@@ -129,6 +134,7 @@ namespace {
 // callback URL, so OSS's callbacks fail.
 struct Stack {
   testing::TempDir dir;
+  testing::RefusedPort unreachable;  // OSS's callbacks fail: nothing listens there
   std::unique_ptr<osssim::Simulator> sim;
   std::unique_ptr<server::Server> broker;
   std::unique_ptr<client::BrokerClient> client;
@@ -144,8 +150,9 @@ struct Stack {
     ASSERT_TRUE(s.ok()) << s.status();
     sim = *std::move(s);
     std::string yaml = absl::StrCat(
+        "development: true\n",  // oss-sim speaks plain HTTP
         "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
-        "callback: {url: \"http://127.0.0.1:", testing::FreePort(), "/oss/callback\"}\n",
+        "callback: {url: \"http://127.0.0.1:", unreachable.port(), "/oss/callback\"}\n",
         "ledger: {path: ", dir.File("ledger.db"), "}\n",
         "credentials: {access_key_id_file: ", dir.WriteFile("ak", kAk),
         ", access_key_secret_file: ", dir.WriteFile("sk", kSk), "}\n",
@@ -155,8 +162,10 @@ struct Stack {
         "callers:\n  - name: app\n    api_key_sha256: ", common::HexEncode(common::Sha256(kApiKey)),
         "\n    buckets: [devbucket]\n    key_prefixes: [uploads/]\n");
     server::Options opts;
-    opts.config_path = dir.WriteFile("broker.yaml", yaml);
-    auto b = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto b = server::Server::Create(std::move(opts));
     ASSERT_TRUE(b.ok()) << b.status();
     broker = *std::move(b);
     client = std::make_unique<client::BrokerClient>(

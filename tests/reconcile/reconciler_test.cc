@@ -4,7 +4,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
+#include "absl/synchronization/notification.h"
+#include "tests/testing/fake_clock.h"
 #include "gtest/gtest.h"
 #include "ledger/sqlite_ledger.h"
 #include "tests/testing/temp_dir.h"
@@ -97,7 +98,7 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  common::FakeClock clock_;
+  testing::FakeClock clock_;
   config::Config config_;
   metrics::Registry metrics_;
   FakeProbe probe_;
@@ -290,12 +291,16 @@ TEST_F(ReconcilerTest, RunsInTheBackgroundAndStops) {
   ro.interval = absl::Milliseconds(20);
   ro.grace = absl::Minutes(10);
   metrics::Registry metrics;  // the fixture's already holds the reconciler's counter
+  // Woken by the commit that appends the completion, not by polling.
+  absl::Notification committed;
+  const int listener = ledger_->AddListener([&](uint64_t) {
+    if (!committed.HasBeenNotified()) committed.Notify();
+  });
   Reconciler background(config_, *ledger_, probe_, metrics, clock_, ro);
   background.Start();
-  for (int i = 0; i < 250 && Get("up_a").state() == v1::UPLOAD_STATE_PENDING; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  EXPECT_TRUE(committed.WaitForNotificationWithTimeout(absl::Seconds(60)));
   background.Stop();
+  ledger_->RemoveListener(listener);
   EXPECT_EQ(Get("up_a").state(), v1::UPLOAD_STATE_COMPLETED);
 }
 

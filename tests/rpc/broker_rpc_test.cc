@@ -1,6 +1,10 @@
 // Drives a real in-process broker over gRPC and checks what a calling backend
 // sees: authentication, scope, field validation, TTL clamping, durability.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -9,8 +13,10 @@
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/testing/temp_dir.h"
 
@@ -18,6 +24,7 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Hash(const std::string& key) { return common::HexEncode(common::Sha256(key)); }
 
@@ -56,8 +63,10 @@ callers:
     max_ttl: 168h
 )");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     std::string target = absl::StrCat("127.0.0.1:", server_->grpc_port());
@@ -166,10 +175,100 @@ TEST_F(BrokerRpcTest, IssuesV1PolicyAndPresignedPuts) {
   EXPECT_FALSE(headers["x-oss-callback"].empty());
 
   put.set_signature_version(v1::SIGNATURE_VERSION_V1);
-  auto v1put = app_->CreatePresignedPut(put);
+  // V1 cannot sign Content-Length, so only a caller without a size limit
+  // below OSS's 5 GiB cap may have a V1 URL (see PresignedPutBelowTheCap...).
+  auto v1put = admin_->CreatePresignedPut(put);
   ASSERT_TRUE(v1put.ok()) << v1put.status();
   EXPECT_THAT(v1put->url(), HasSubstr("OSSAccessKeyId=STS.TestId"));
   EXPECT_THAT(v1put->url(), HasSubstr("security-token="));
+}
+
+TEST_F(BrokerRpcTest, PresignedPutBelowTheCapMustSignContentLength) {
+  Start();
+  v1::CreatePresignedPutRequest put;
+  put.set_bucket("photos");
+  put.set_key("uploads/app/a.png");
+  put.set_content_type("image/png");
+  // app's max_size is 1 MiB: without a signed size a PUT could store 5 GiB.
+  ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+              "content_length: required: caller 'app' may upload at most 1048576 bytes");
+  put.set_content_length(10);
+  put.set_signature_version(v1::SIGNATURE_VERSION_V1);
+  ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+              "signature_version: V1 cannot sign Content-Length");
+  put.set_signature_version(v1::SIGNATURE_VERSION_V4);
+  auto v4 = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_THAT(v4->url(), HasSubstr("x-oss-additional-headers=content-length"));
+  // admin has OSS's own 5 GiB cap: the exact size stays optional.
+  put.clear_content_length();
+  auto any_size = admin_->CreatePresignedPut(put);
+  ASSERT_TRUE(any_size.ok()) << any_size.status();
+  EXPECT_THAT(any_size->url(), Not(HasSubstr("x-oss-additional-headers")));
+}
+
+TEST_F(BrokerRpcTest, ForbidsOverwriteUnlessTheRequestAllowsIt) {
+  Start();
+  auto post = app_->CreatePostPolicy(PostReq());
+  ASSERT_TRUE(post.ok()) << post.status();
+  std::map<std::string, std::string> fields;
+  for (const auto& f : post->fields()) fields[f.name()] = f.value();
+  EXPECT_EQ(fields["x-oss-forbid-overwrite"], "true");
+  EXPECT_THAT(post->policy_json(), HasSubstr(R"({"x-oss-forbid-overwrite":"true"})"));
+  auto req = PostReq();
+  req.set_allow_overwrite(true);
+  post = app_->CreatePostPolicy(req);
+  ASSERT_TRUE(post.ok()) << post.status();
+  for (const auto& f : post->fields()) EXPECT_NE(f.name(), "x-oss-forbid-overwrite");
+  EXPECT_THAT(post->policy_json(), Not(HasSubstr("x-oss-forbid-overwrite")));
+
+  v1::CreatePresignedPutRequest put;
+  put.set_bucket("photos");
+  put.set_key("uploads/app/a.png");
+  put.set_content_type("image/png");
+  put.set_content_length(10);
+  auto signed_put = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(signed_put.ok()) << signed_put.status();
+  std::map<std::string, std::string> headers;
+  for (const auto& h : signed_put->headers()) headers[h.name()] = h.value();
+  EXPECT_EQ(headers["x-oss-forbid-overwrite"], "true");  // x-oss-*: always signed
+  put.set_allow_overwrite(true);
+  signed_put = app_->CreatePresignedPut(put);
+  ASSERT_TRUE(signed_put.ok()) << signed_put.status();
+  for (const auto& h : signed_put->headers()) EXPECT_NE(h.name(), "x-oss-forbid-overwrite");
+}
+
+TEST_F(BrokerRpcTest, RejectsUnsafeKeysNamingTheFieldAndReason) {
+  Start();
+  struct Case {
+    std::string key;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"uploads/app/../admin/x", "contains a '..' path segment"},
+      {"uploads/app/./x", "contains a '.' path segment"},
+      {"uploads/app//x", "contains '//'"},
+      {"uploads/app/x\xc2\x85", "contains a control character (U+0085)"},
+      {"uploads/app/gnp.\xe2\x80\xae" "exe", "contains a bidirectional control character (U+202E)"},
+      {"uploads/app/\xe2\x81\xa7x", "contains a bidirectional control character (U+2067)"},
+  };
+  for (const Case& c : cases) {
+    auto req = PostReq();
+    req.set_key(c.key);
+    ExpectError(app_->CreatePostPolicy(req).status(), absl::StatusCode::kInvalidArgument,
+                "key: " + c.reason);
+    req.clear_key();
+    req.set_key_prefix(c.key + "/");
+    ExpectError(app_->CreatePostPolicy(req).status(), absl::StatusCode::kInvalidArgument,
+                "key_prefix: " + c.reason);
+    v1::CreatePresignedPutRequest put;
+    put.set_bucket("photos");
+    put.set_key(c.key);
+    put.set_content_type("image/png");
+    put.set_content_length(10);
+    ExpectError(app_->CreatePresignedPut(put).status(), absl::StatusCode::kInvalidArgument,
+                "key: " + c.reason);
+  }
 }
 
 TEST_F(BrokerRpcTest, RejectsMissingOrWrongKeys) {
@@ -330,6 +429,27 @@ TEST_F(BrokerRpcTest, UploadIdsLeadWithTheIssueTimeAndStayRandom) {
     EXPECT_LE(millis, after) << id;
   }
   EXPECT_NE(a->upload_id().substr(15), b->upload_id().substr(15));
+}
+
+// Whole-broker drain: a health Watch reads NOT_SERVING before the stream
+// ends with UNAVAILABLE.
+TEST_F(BrokerRpcTest, DrainingReportsNotServingToHealthWatchers) {
+  Start();
+  using grpc::health::v1::HealthCheckResponse;
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = health->Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  HealthCheckResponse resp;
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+  std::thread drain([this] { server_->Shutdown(); });
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&resp));
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  drain.join();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "config/config.h"
 #include "server/server.h"
 #include "tests/callback/test_signer.h"
 #include "tests/http/raw_client.h"
@@ -42,8 +43,10 @@ callers:
     key_prefixes: [uploads/]
 )");
     server::Options opts;
-    opts.config_path = dir_.WriteFile("broker.yaml", yaml);
-    auto s = server::Server::Create(opts);
+    auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
+    ASSERT_TRUE(config.ok()) << config.status();
+    opts.config = *std::move(config);
+    auto s = server::Server::Create(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     target_ = absl::StrCat("127.0.0.1:", server_->grpc_port());

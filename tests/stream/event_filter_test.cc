@@ -10,11 +10,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-config::Caller App() {
-  config::Caller c;
+auth::Identity App() {
+  auth::Identity c;
   c.name = "app";
-  c.buckets = {"photos", "docs"};
-  c.key_prefixes = {"uploads/app/", "shared/"};
+  c.scope.buckets = {"photos", "docs"};
+  c.scope.key_prefixes = {"uploads/app/", "shared/"};
   return c;
 }
 
@@ -44,7 +44,7 @@ v1::Event Expired(const std::string& bucket, const std::string& key) {
   return e;
 }
 
-EventFilter Make(const v1::EventFilter& f, const config::Caller& caller = App()) {
+EventFilter Make(const v1::EventFilter& f, const auth::Identity& caller = App()) {
   auto filter = EventFilter::Create(f, caller);
   EXPECT_TRUE(filter.ok()) << filter.status();
   return *std::move(filter);
@@ -152,9 +152,9 @@ TEST(EventFilterTest, RefusesBucketsAndPrefixesOutsideTheScopeNamingTheField) {
 }
 
 TEST(EventFilterTest, CallerWithoutPrefixesSeesAnyKeyInItsBuckets) {
-  config::Caller admin;
+  auth::Identity admin;
   admin.name = "admin";
-  admin.buckets = {"photos"};
+  admin.scope.buckets = {"photos"};
   v1::EventFilter req;
   req.add_key_prefixes("");
   EventFilter f = Make(req, admin);

@@ -173,9 +173,10 @@ inline uint64_t AppendEvent(ledger::Ledger& ledger, const std::string& id, const
 }
 
 // Polls `cond` until it holds or `timeout` passes (for state that has no
-// notification, such as the streamer's registry).
+// notification, such as the streamer's registry). The default is generous:
+// a true condition returns at once, only a broken one waits it out.
 template <typename Cond>
-bool Eventually(Cond cond, absl::Duration timeout = absl::Seconds(10)) {
+bool Eventually(Cond cond, absl::Duration timeout = absl::Seconds(60)) {
   absl::Time deadline = absl::Now() + timeout;
   while (!cond()) {
     if (absl::Now() > deadline) return false;

@@ -16,13 +16,14 @@ namespace uploadbroker::testing {
 // listens there; the key comes from a file.
 inline constexpr char kTestKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
 
-// The listen, callback, ledger and credentials sections of a broker config
+// The development switch and the listen, callback, ledger and credentials sections of a broker config
 // for `dir` (ports 0, AccessKey files written there), trusting `signer`.
 // `callback_extra` is appended inside the callback map (YAML flow entries).
 inline std::string BrokerYamlHead(const TempDir& dir, const callback::TestSigner& signer,
                                   const std::string& callback_url,
                                   const std::string& callback_extra = "") {
   return absl::StrCat(
+      "development: true\n",  // the trusted key is named by an http:// URL
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       "callback: {url: \"", callback_url, "\", trusted_key_url: \"", kTestKeyUrl,
       "\", trusted_key_file: ", dir.WriteFile("sim.pem", signer.PublicPem()), callback_extra, "}\n",

@@ -19,6 +19,31 @@ const API_KEY = 'interop-api-key';
 const CALLBACK_URL = 'https://broker.example.com/oss/callback';
 const ENDPOINT = 'https://oss-cn-hangzhou.aliyuncs.com';
 
+// Resolves once `file` exists (the binaries publish it by rename, so it is
+// complete), woken by fs.watch on its directory rather than by polling;
+// rejects when `child` exits first or after a generous two minutes.
+function waitReady(child, file, what) {
+  return new Promise((resolve, reject) => {
+    let watcher;
+    const finish = (err) => {
+      clearTimeout(timer);
+      watcher.close();
+      child.off('exit', onExit);
+      if (err) reject(err); else resolve();
+    };
+    const check = () => { if (fs.existsSync(file)) finish(); };
+    const onExit = (code) => finish(new Error(`${what} exited with ${code} before becoming ready`));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(new Error(`${what} did not become ready within 120s`));
+    }, 120e3);
+    watcher = fs.watch(path.dirname(file), check);
+    child.once('exit', onExit);
+    if (child.exitCode !== null) onExit(child.exitCode);
+    else check();  // it may have appeared before the watch began
+  });
+}
+
 function yamlFor(dir, { sts, extraYaml = '', trustedKey, callbackUrl = CALLBACK_URL, endpoint = ENDPOINT }) {
   // trustedKey {url, pem}: the broker also accepts callbacks signed with
   // this key when x-oss-pub-key-url names `url` (simulator/test setups).
@@ -30,7 +55,10 @@ function yamlFor(dir, { sts, extraYaml = '', trustedKey, callbackUrl = CALLBACK_
   const creds = sts
     ? `  sts_file: ${path.join(dir, 'sts.json')}`
     : `  access_key_id_file: ${path.join(dir, 'ak')}\n  access_key_secret_file: ${path.join(dir, 'sk')}`;
-  return `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+  // A trusted test key is named by an http:// URL, and a local stand-in
+  // for OSS is plain HTTP: both development only.
+  const development = trustedKey || endpoint.startsWith('http://');
+  return `${development ? 'development: true\n' : ''}listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 ${callback}
 ledger: {path: ${path.join(dir, 'ledger.db')}}
 credentials:
@@ -63,12 +91,7 @@ async function startBroker({ sts = false, extraYaml = '', trustedKey, callbackUr
   const ready = path.join(dir, 'ready.json');
   const child = spawn(bin, ['--config', path.join(dir, 'broker.yaml'), '--ready_file', ready],
                       { stdio: ['ignore', 'inherit', 'inherit'] });
-  const deadline = Date.now() + 15000;
-  while (!fs.existsSync(ready)) {
-    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error('broker did not become ready'); }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitReady(child, ready, 'broker');
   const ports = JSON.parse(fs.readFileSync(ready, 'utf8'));
   return {
     dir,
@@ -86,4 +109,4 @@ async function startBroker({ sts = false, extraYaml = '', trustedKey, callbackUr
   };
 }
 
-module.exports = { startBroker, AK, SK, STS, API_KEY, sha256 };
+module.exports = { startBroker, waitReady, AK, SK, STS, API_KEY, sha256 };

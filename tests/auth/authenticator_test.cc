@@ -1,0 +1,84 @@
+#include "auth/authenticator.h"
+
+#include <string>
+#include <vector>
+
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace uploadbroker::auth {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+config::Caller Configured(const std::string& name, const std::string& key) {
+  config::Caller c;
+  c.name = name;
+  c.api_key_sha256 = common::HexEncode(common::Sha256(key));
+  c.buckets = {"photos"};
+  c.key_prefixes = {"uploads/" + name + "/"};
+  c.max_size = 1000;
+  c.content_types = {"image/png"};
+  c.max_ttl = absl::Minutes(5);
+  return c;
+}
+
+TEST(AuthenticatorTest, BearerKeyMapsToTheCallersIdentityAndScope) {
+  Authenticator auth({Configured("app", "key-app"), Configured("other", "key-other")});
+  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer key-app");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ((*id)->name, "app");
+  EXPECT_THAT((*id)->scope.buckets, ElementsAre("photos"));
+  EXPECT_THAT((*id)->scope.key_prefixes, ElementsAre("uploads/app/"));
+  EXPECT_EQ((*id)->scope.max_size, 1000);
+  EXPECT_THAT((*id)->scope.content_types, ElementsAre("image/png"));
+  EXPECT_EQ((*id)->scope.max_ttl, absl::Minutes(5));
+}
+
+TEST(AuthenticatorTest, SchemeIsCaseInsensitiveAndKeyIsTrimmed) {
+  Authenticator auth({Configured("app", "key-app")});
+  absl::StatusOr<const Identity*> id = auth.Authenticate("bEaReR  key-app ");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ((*id)->name, "app");
+}
+
+TEST(AuthenticatorTest, MissingHeaderIsUnauthenticated) {
+  Authenticator auth({Configured("app", "key-app")});
+  absl::StatusOr<const Identity*> id = auth.Authenticate("");
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(id.status().message(), "missing 'authorization: Bearer <api key>' metadata");
+}
+
+TEST(AuthenticatorTest, OtherSchemeIsUnauthenticated) {
+  Authenticator auth({Configured("app", "key-app")});
+  for (const char* header : {"Basic a2V5LWFwcA==", "Bearer", "Bearer "}) {
+    absl::StatusOr<const Identity*> id = auth.Authenticate(header);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated) << header;
+    EXPECT_EQ(id.status().message(), "authorization metadata must be 'Bearer <api key>'") << header;
+  }
+}
+
+TEST(AuthenticatorTest, UnknownKeyIsUnauthenticatedWithoutEchoingIt) {
+  Authenticator auth({Configured("app", "key-app")});
+  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer secret-guess");
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(id.status().message(), "unknown API key");
+  EXPECT_THAT(id.status().ToString(), Not(HasSubstr("secret-guess")));
+}
+
+TEST(AuthenticatorTest, DoesNotReferenceTheConfigAfterConstruction) {
+  std::vector<config::Caller> callers = {Configured("app", "key-app")};
+  Authenticator auth(callers);
+  callers.clear();
+  callers.shrink_to_fit();
+  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer key-app");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ((*id)->name, "app");
+}
+
+}  // namespace
+}  // namespace uploadbroker::auth
