@@ -34,6 +34,10 @@ for _ in $(seq 100); do [[ -f .dev/sim.ready ]] && break; sleep 0.1; done
 sed -i 's|^  url: "http://127.0.0.1:8080/oss/callback"$|&\n  trusted_key_url: "http://127.0.0.1:9000/sim_pub_key.pem"|' .dev/broker.yaml
 
 echo hello > .dev/hello.txt
+cd .dev
+if ((cluster)); then
+  exec "$OLDPWD/scripts/run_cluster.sh" "$build_dir" "$sim_pid"
+fi
 cat <<MSG
 oss-sim is serving on 127.0.0.1:9000 (bucket devbucket, objects in .dev/sim).
 upload-broker is starting (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080, ledger .dev/ledger.db).
@@ -49,10 +53,6 @@ Try it from another terminal:
       -H 'authorization: Bearer dev-api-key' --data '{"bucket":"devbucket","key":"uploads/a.txt"}' \\
       http://localhost:50051/uploadbroker.v1.UploadBroker/CreatePostPolicy
 MSG
-cd .dev
-if ((cluster)); then
-  exec "$OLDPWD/scripts/run_cluster.sh" "$build_dir" "$sim_pid"
-fi
 "$build_dir/service/main/upload-broker" --config broker.yaml &
 broker_pid=$!
 trap 'kill $broker_pid $sim_pid 2>/dev/null || true' EXIT INT TERM

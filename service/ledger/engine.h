@@ -60,6 +60,10 @@ class EngineWriter {
   // an engine shared by several processes serializes cursor numbering here,
   // for the rest of the transaction.
   virtual absl::Status PrepareToAppend() = 0;
+  // Called right after PrepareToAppend with the uploads the batch's
+  // operations will settle: an engine may lock and fetch them all at once,
+  // so that LockIntent needs no lookup of its own. It may do nothing.
+  virtual absl::Status LockIntents(const std::vector<std::string>& upload_ids) = 0;
   virtual absl::Status Savepoint() = 0;
   virtual absl::Status ReleaseSavepoint() = 0;
   // Undoes the operation's writes; an error dooms the batch.

@@ -26,8 +26,9 @@ class WriteOp {
   // the result with SetCreated instead of calling Apply.
   virtual Upload* new_intent() { return nullptr; }
   virtual void SetCreated(absl::Status) {}
-  // True if Apply may append events (see EngineWriter::PrepareToAppend).
-  virtual bool appends() const = 0;
+  // The upload whose intent Apply settles, appending an event (see
+  // EngineWriter::PrepareToAppend and LockIntents); empty if it appends none.
+  virtual const std::string& settles() const = 0;
   virtual absl::Status Apply(EngineWriter& writer) = 0;
   virtual void Finish(const absl::Status& commit) = 0;
 };
@@ -54,12 +55,12 @@ class TypedOp final : public WriteOp {
   using ApplyFn = std::function<absl::StatusOr<T>(EngineWriter&)>;
   using DoneFn = std::function<void(absl::StatusOr<T>)>;
 
-  TypedOp(bool appends, ApplyFn apply, DoneFn done)
-      : appends_(appends), apply_(std::move(apply)), done_(std::move(done)) {
+  TypedOp(std::string settles, ApplyFn apply, DoneFn done)
+      : settles_(std::move(settles)), apply_(std::move(apply)), done_(std::move(done)) {
     UB_CHECK(done_ != nullptr);
   }
 
-  bool appends() const override { return appends_; }
+  const std::string& settles() const override { return settles_; }
 
   absl::Status Apply(EngineWriter& writer) override {
     result_ = apply_(writer);
@@ -75,7 +76,7 @@ class TypedOp final : public WriteOp {
   }
 
  private:
-  const bool appends_;
+  const std::string settles_;
   ApplyFn apply_;
   DoneFn done_;
   absl::StatusOr<T> result_ = absl::InternalError("write was never applied");
@@ -88,7 +89,7 @@ class CreateOp final : public WriteOp {
       : intent_(std::move(intent)), done_(std::move(done)) {
     UB_CHECK(done_ != nullptr);
   }
-  bool appends() const override { return false; }
+  const std::string& settles() const override { return kNone; }
   Upload* new_intent() override { return &intent_; }
   void SetCreated(absl::Status status) override { result_ = std::move(status); }
   absl::Status Apply(EngineWriter&) override {
@@ -100,6 +101,7 @@ class CreateOp final : public WriteOp {
   Upload intent_;
   std::function<void(absl::Status)> done_;
   absl::Status result_ = absl::InternalError("intent was never stored");
+  inline static const std::string kNone;
 };
 
 // The issue time encoded in an upload id ("up_" + 12 hex digits of Unix
@@ -166,8 +168,9 @@ void GroupCommitLedger::CreateIntent(Upload intent,
 void GroupCommitLedger::CompleteUpload(
     std::string upload_id, Completion completion, CompletionCheck check,
     std::function<void(absl::StatusOr<CompleteResult>)> done) {
+  std::string settles = upload_id;
   Enqueue(std::make_unique<TypedOp<CompleteResult>>(
-      /*appends=*/true,
+      std::move(settles),
       [this, upload_id = std::move(upload_id),
        completion = std::move(completion),
        check = std::move(check)](EngineWriter& writer) mutable {
@@ -179,8 +182,9 @@ void GroupCommitLedger::CompleteUpload(
 
 void GroupCommitLedger::ExpireUpload(
     std::string upload_id, std::function<void(absl::StatusOr<Event>)> done) {
+  std::string settles = upload_id;
   Enqueue(std::make_unique<TypedOp<Event>>(
-      /*appends=*/true,
+      std::move(settles),
       [this, upload_id = std::move(upload_id)](EngineWriter& writer) {
         return ExpireUploadIn(writer, upload_id, options_.clock->Now());
       },
@@ -190,7 +194,7 @@ void GroupCommitLedger::ExpireUpload(
 std::unique_ptr<WriteOp> GroupCommitLedger::MakePruneOp(
     std::function<void(absl::StatusOr<int64_t>)> done) {
   return std::make_unique<TypedOp<int64_t>>(
-      /*appends=*/false,
+      /*settles=*/std::string(),
       [this](EngineWriter& writer) {
         return writer.Prune(options_.retention, options_.clock->Now(),
                             kPruneChunk);
@@ -256,9 +260,16 @@ void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
       i = end - 1;
       continue;
     }
-    if (batch[i]->appends() && !prepared) {
-      status = writer_->PrepareToAppend();
+    if (!batch[i]->settles().empty() && !prepared) {
+      // Number cursors from here on, and lock every intent the batch will
+      // settle in one go.
       prepared = true;
+      status = writer_->PrepareToAppend();
+      std::vector<std::string> ids;
+      for (size_t j = i; status.ok() && j < batch.size(); ++j) {
+        if (!batch[j]->settles().empty()) ids.push_back(batch[j]->settles());
+      }
+      if (status.ok()) status = writer_->LockIntents(ids);
       if (!status.ok()) break;
     }
     status = writer_->Savepoint();

@@ -108,6 +108,20 @@ absl::StatusOr<PgResult> PgConn::Query(const char* sql,
                what);
 }
 
+std::string PgTextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 int64_t PgInt64(const PGresult* r, int row, int col) {
   const char* v = PQgetvalue(r, row, col);
   const int len = PQgetlength(r, row, col);

@@ -76,6 +76,9 @@ class PgConn {
   std::map<std::string, std::string, std::less<>> prepared_;  // SQL -> statement name
 };
 
+// A text[] parameter value: `items` as a PostgreSQL array literal.
+std::string PgTextArray(const std::vector<std::string>& items);
+
 // Reads a binary int8/int4/int2 column, or a text column holding digits.
 int64_t PgInt64(const PGresult* r, int row, int col);
 // A column's raw bytes (bytea in binary format, or text).

@@ -55,6 +55,9 @@ absl::Status PgWriter::Forget(absl::Status status) {
 
 absl::Status PgWriter::Begin() {
   locked_ = false;
+  fetched_.clear();
+  settled_.clear();
+  settled_index_.clear();
   counter_at_lock_ = tx_last_cursor_ = op_last_cursor_ = 0;
   xid_.clear();
   UB_RETURN_IF_ERROR(EnsureConnected());
@@ -76,7 +79,53 @@ absl::Status PgWriter::PrepareToAppend() {
   return absl::OkStatus();
 }
 
+absl::Status PgWriter::LockIntents(const std::vector<std::string>& upload_ids) {
+  if (upload_ids.empty()) return absl::OkStatus();
+  absl::StatusOr<PgResult> rows = conn_->Query(
+      "SELECT upload_id, record FROM ub_intents WHERE upload_id = ANY($1::text[]) FOR UPDATE",
+      {PgParam::Text(PgTextArray(upload_ids))}, "locking intents");
+  if (!rows.ok()) return Forget(rows.status());
+  for (int i = 0; i < PQntuples(rows->get()); ++i) {
+    std::string id(PgBytes(rows->get(), i, 0));
+    Upload upload;
+    UB_RETURN_IF_ERROR(ParseStored(PgBytes(rows->get(), i, 1), upload, absl::StrCat("upload ", id)));
+    fetched_.emplace(std::move(id), std::move(upload));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgWriter::WriteSettlements() {
+  if (settled_.empty()) return absl::OkStatus();
+  std::string values, events;
+  std::vector<PgParam> params;
+  params.reserve(settled_.size() * 8);
+  for (size_t i = 0; i < settled_.size(); ++i) {
+    const Settled& s = settled_[i];
+    const size_t n = params.size();
+    absl::StrAppend(&values, i ? ", " : "", "($", n + 1, "::text, $", n + 2, "::smallint, $",
+                    n + 3, "::bytea, $", n + 4, "::bigint)");
+    absl::StrAppend(&events, i ? ", " : "", "($", n + 5, "::bigint, $", n + 1, ", $", n + 6,
+                    "::smallint, $", n + 7, "::bigint, $", n + 8, "::bytea)");
+    params.push_back(PgParam::Text(s.upload.upload_id()));
+    params.push_back(PgParam::Int(s.upload.state()));
+    params.push_back(PgParam::Bytes(s.upload.SerializeAsString()));
+    params.push_back(PgParam::Int(s.settled_at));
+    params.push_back(PgParam::Int(static_cast<int64_t>(s.event.cursor())));
+    params.push_back(PgParam::Int(s.event.type()));
+    params.push_back(PgParam::Int(ToUnixNanos(s.event.committed_at())));
+    params.push_back(PgParam::Bytes(s.event.SerializeAsString()));
+  }
+  const std::string sql = absl::StrCat(
+      "WITH v(upload_id, state, record, settled_at) AS (VALUES ", values, "), "
+      "settled AS (UPDATE ub_intents i SET state = v.state, record = v.record, "
+      "settled_at = v.settled_at FROM v WHERE i.upload_id = v.upload_id) "
+      "INSERT INTO ub_events(cursor, upload_id, type, committed_at, record) VALUES ", events);
+  // The text differs with the batch's length: not worth preparing.
+  return Forget(conn_->Query(sql.c_str(), params, "settle intents", /*prepare=*/false).status());
+}
+
 absl::Status PgWriter::Commit() {
+  UB_RETURN_IF_ERROR(WriteSettlements());
   std::string sql = "COMMIT";
   if (locked_ && tx_last_cursor_ > counter_at_lock_) {
     // Delivered to listeners only if the transaction commits.
@@ -145,6 +194,12 @@ absl::Status PgWriter::ReleaseSavepoint() {
 
 absl::Status PgWriter::RollbackSavepoint(const absl::Status& cause) {
   op_last_cursor_ = tx_last_cursor_;
+  // Settle is an operation's last step, so a refused operation recorded
+  // none; drop any all the same rather than write it.
+  while (!settled_.empty() && settled_.back().event.cursor() > tx_last_cursor_) {
+    settled_index_.erase(settled_.back().upload.upload_id());
+    settled_.pop_back();
+  }
   if (conn_ == nullptr || conn_->broken() || conn_->in_failed_transaction()) {
     (void)Forget(absl::OkStatus());
     return absl::UnavailableError(absl::StrCat(
@@ -194,6 +249,10 @@ absl::StatusOr<std::vector<absl::Status>> PgWriter::InsertIntents(
 }
 
 absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
+  if (auto it = settled_index_.find(upload_id); it != settled_index_.end()) {
+    return settled_[it->second].upload;  // settled earlier in this batch
+  }
+  if (auto it = fetched_.find(upload_id); it != fetched_.end()) return it->second;
   UB_ASSIGN_OR_RETURN(
       PgResult r,
       conn_->Query("SELECT record FROM ub_intents WHERE upload_id = $1 FOR UPDATE",
@@ -208,6 +267,10 @@ absl::StatusOr<Upload> PgWriter::LockIntent(const std::string& upload_id) {
 }
 
 absl::StatusOr<Event> PgWriter::LoadCompletedEvent(const std::string& upload_id) {
+  if (auto it = settled_index_.find(upload_id); it != settled_index_.end() &&
+      settled_[it->second].event.type() == v1::EVENT_TYPE_UPLOAD_COMPLETED) {
+    return settled_[it->second].event;
+  }
   UB_ASSIGN_OR_RETURN(
       PgResult r,
       conn_->Query("SELECT record FROM ub_events WHERE upload_id = $1 AND type = $2",
@@ -226,19 +289,8 @@ absl::Status PgWriter::Settle(const Upload& upload, absl::Time now, Event& event
   if (!locked_) return absl::InternalError("event appended without the counter lock");
   const uint64_t cursor = op_last_cursor_ + 1;
   event.set_cursor(cursor);
-  UB_RETURN_IF_ERROR(
-      conn_->Query("WITH settled AS (UPDATE ub_intents SET state = $2, record = $3, "
-                   "settled_at = $4 WHERE upload_id = $1) "
-                   "INSERT INTO ub_events(cursor, upload_id, type, committed_at, record) "
-                   "VALUES ($5, $1, $6, $7, $8)",
-                   {PgParam::Text(upload.upload_id()), PgParam::Int(upload.state()),
-                    PgParam::Bytes(upload.SerializeAsString()),
-                    PgParam::Int(absl::ToUnixNanos(now)),
-                    PgParam::Int(static_cast<int64_t>(cursor)), PgParam::Int(event.type()),
-                    PgParam::Int(ToUnixNanos(event.committed_at())),
-                    PgParam::Bytes(event.SerializeAsString())},
-                   "settle intent")
-          .status());
+  settled_index_[upload.upload_id()] = settled_.size();
+  settled_.push_back({upload, absl::ToUnixNanos(now), event});
   op_last_cursor_ = cursor;
   return absl::OkStatus();
 }

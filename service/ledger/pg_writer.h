@@ -9,12 +9,17 @@
 // never later finds a committed event below N. Batches that only create
 // intents never take the lock.
 //
-// Savepoints: every operation writes with at most one statement, issued
-// after everything that can refuse it (lookups, the check, state rules).
-// An operation that fails has therefore written nothing, and no SQL
-// savepoint is needed; if its one statement fails, PostgreSQL has aborted
-// the transaction and the batch fails as a whole (RollbackSavepoint says
-// so).
+// Round trips: a batch costs a handful whatever its size. Its creations
+// are one multi-row INSERT; the intents it settles are locked and fetched
+// with one SELECT ... FOR UPDATE (LockIntents); settlements are kept and
+// written at Commit with one statement (each later lookup in the batch sees
+// them), then the counter, NOTIFY and COMMIT go in one more.
+//
+// Savepoints: an operation writes nothing until Commit, and refusals
+// (lookups, the check, state rules) happen before it records anything, so
+// a refused operation leaves nothing to undo and no SQL savepoint is
+// needed. If a statement fails, PostgreSQL has aborted the transaction and
+// the batch fails as a whole (RollbackSavepoint says so).
 //
 // Connection loss: the writer reconnects at the next Begin, at most once
 // per backoff interval (100 ms doubling to 5 s), failing fast with
@@ -29,6 +34,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "ledger/engine.h"
 #include "ledger/pg_conn.h"
@@ -44,6 +50,7 @@ class PgWriter final : public EngineWriter {
   absl::Status Commit() override;
   void Rollback() override;
   absl::Status PrepareToAppend() override;
+  absl::Status LockIntents(const std::vector<std::string>& upload_ids) override;
   absl::Status Savepoint() override { return absl::OkStatus(); }
   absl::Status ReleaseSavepoint() override;
   absl::Status RollbackSavepoint(const absl::Status& cause) override;
@@ -56,7 +63,7 @@ class PgWriter final : public EngineWriter {
   // SELECT ... FOR UPDATE.
   absl::StatusOr<Upload> LockIntent(const std::string& upload_id) override;
   absl::StatusOr<Event> LoadCompletedEvent(const std::string& upload_id) override;
-  // One statement; requires PrepareToAppend first.
+  // Recorded, written at Commit; requires PrepareToAppend first.
   absl::Status Settle(const Upload& upload, absl::Time now, Event& event) override;
   absl::StatusOr<int64_t> Prune(const Retention& retention, absl::Time now,
                                 int max_rows) override;
@@ -68,13 +75,24 @@ class PgWriter final : public EngineWriter {
   // Drops a broken connection so the next Begin reconnects.
   absl::Status Forget(absl::Status status);
   absl::Status ResolveLostCommit(const absl::Status& cause);
+  // Writes the recorded settlements (one statement).
+  absl::Status WriteSettlements();
 
   const std::string dsn_;  // secret: never logged or put in a status
   std::unique_ptr<PgConn> conn_;
   absl::Time next_attempt_ = absl::InfinitePast();
   absl::Duration backoff_ = absl::ZeroDuration();
 
+  // A settlement recorded by Settle, written by Commit.
+  struct Settled {
+    Upload upload;
+    int64_t settled_at;  // Unix nanoseconds
+    Event event;
+  };
   std::string xid_;              // of the open transaction
+  absl::flat_hash_map<std::string, Upload> fetched_;  // by LockIntents
+  std::vector<Settled> settled_;
+  absl::flat_hash_map<std::string, size_t> settled_index_;  // into settled_
   bool locked_ = false;          // holds the cursor counter
   uint64_t counter_at_lock_ = 0;
   uint64_t tx_last_cursor_ = 0;  // as of the last released operation

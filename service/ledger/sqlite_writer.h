@@ -44,6 +44,10 @@ class SqliteWriter final : public EngineWriter {
   void Rollback() override;
   // One process writes at a time (the write lock), so nothing to do.
   absl::Status PrepareToAppend() override { return absl::OkStatus(); }
+  // Lookups are local: nothing to gain.
+  absl::Status LockIntents(const std::vector<std::string>&) override {
+    return absl::OkStatus();
+  }
 
   // Per-operation savepoint. RollbackSavepoint undoes the operation's
   // writes; it fails (dooming the batch) if SQLite already aborted the
