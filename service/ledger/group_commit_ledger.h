@@ -8,13 +8,18 @@
 //
 // Threads: one committer thread owns the engine's writer. Writes are
 // queued; the committer takes everything waiting (up to max_batch) and
-// commits it as one transaction, each operation in its own savepoint so
-// that one failing operation does not affect the others. After the commit
+// commits it as one transaction: each operation in its own savepoint, and
+// runs of creations stored together (EngineWriter::InsertIntents), so that
+// one refused operation does not affect the others. After the commit
 // it runs the batch's `done` callbacks, then the listeners, on that thread
 // with no lock held. `done` callbacks and listeners may start new
 // asynchronous writes but must never wait for one (that would deadlock).
 // Reads go straight to the engine's reader and never wait for the
 // committer. All methods are thread-safe.
+//
+// Health: false after a failed commit; while so, the idle committer tries
+// an empty transaction every second, and the first that commits makes it
+// true again (so the ledger recovers without new writes).
 //
 // Listeners: called with the newest cursor after every local commit that
 // appended events, and by NotifyCommitted() for commits an engine learns of

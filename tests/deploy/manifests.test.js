@@ -12,7 +12,7 @@ const path = require('node:path');
 const YAML = require('yaml');
 
 const root = path.resolve(__dirname, '../..');
-const overlays = ['deploy/k8s/sqlite', 'deploy/k8s/postgres', 'deploy/k8s/cnpg'];
+const overlays = ['deploy/k8s/base', 'deploy/k8s/sqlite', 'deploy/k8s/postgres', 'deploy/k8s/cnpg'];
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
 
 function render(dir) {
@@ -75,9 +75,25 @@ test('the postgres overlay is highly available', { skip }, () => {
   const pod = d.spec.template.spec;
   assert.ok(pod.topologySpreadConstraints.some((c) => c.topologyKey === 'kubernetes.io/hostname'));
   assert.equal(pod.automountServiceAccountToken, false);
-  const np = objects.find((o) => o.kind === 'NetworkPolicy');
-  assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
-  assert.ok(np.spec.egress.some((e) => (e.ports || []).some((p) => p.port === 5432)));
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+  for (const np of policies) {
+    assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
+  }
+  assert.ok(policies.some((np) => np.spec.egress.some((e) => (e.ports || []).some((p) => p.port === 5432))));
+});
+
+test('the base selects only the broker on its own, and no pod gets a service account token', { skip }, () => {
+  const base = render('deploy/k8s/base');
+  const pdb = base.find((o) => o.kind === 'PodDisruptionBudget');
+  assert.equal(pdb.spec.selector.matchLabels['app.kubernetes.io/name'], 'upload-broker');
+  assert.equal(base.find((o) => o.kind === 'Service').spec.selector['app.kubernetes.io/name'],
+               'upload-broker');
+  const np = base.find((o) => o.kind === 'NetworkPolicy');
+  assert.equal(np.spec.podSelector.matchLabels['app.kubernetes.io/name'], 'upload-broker');
+  assert.deepEqual(np.spec.policyTypes, ['Ingress', 'Egress']);
+  for (const dir of ['deploy/k8s/sqlite', 'deploy/k8s/postgres']) {
+    assert.equal(workload(render(dir)).spec.template.spec.automountServiceAccountToken, false, dir);
+  }
 });
 
 test('every workload names its image by a version tag', { skip }, () => {
