@@ -28,6 +28,33 @@ absl::Status NotFound(const std::string& upload_id) {
   return absl::NotFoundError(absl::StrCat("upload_id: no upload '", upload_id, "'"));
 }
 
+// The configured bucket of `intent`; FailedPrecondition if it is gone.
+absl::StatusOr<const config::Bucket*> IntentBucket(const config::Config& config,
+                                                   const v1::Upload& intent) {
+  const config::Bucket* bucket = config.FindBucket(intent.bucket());
+  if (bucket == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bucket: '", intent.bucket(), "' is no longer configured on this broker"));
+  }
+  return bucket;
+}
+
+// What every presigned request for `intent`'s object shares.
+policy::PresignInput PresignFor(const char* method, const config::Bucket& bucket,
+                                const v1::Upload& intent, absl::Time now, absl::Duration ttl) {
+  policy::PresignInput in;
+  in.method = method;
+  in.scheme = bucket.scheme;
+  in.host = bucket.public_host;
+  in.path_style = bucket.path_style;
+  in.bucket = intent.bucket();
+  in.key = intent.key();
+  in.now = now;
+  in.expires = ttl;
+  in.region = bucket.region;
+  return in;
+}
+
 }  // namespace
 
 absl::StatusOr<v1::MultipartPlan> PlanParts(int64_t total_size, int64_t part_size) {
@@ -185,25 +212,12 @@ absl::Status MultipartIssuer::SignParts(const auth::Identity& caller,
                                                      plan.part_count(), " (the plan's parts)"));
     }
   }
-  const config::Bucket* bucket = config_.FindBucket(intent.bucket());
-  if (bucket == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("bucket: '", intent.bucket(), "' is no longer configured on this broker"));
-  }
+  UB_ASSIGN_OR_RETURN(const config::Bucket* bucket, IntentBucket(config_, intent));
   UB_ASSIGN_OR_RETURN(policy::Credential cred, creds_.Get());
   const absl::Time now = clock_.Now();
   UB_ASSIGN_OR_RETURN(absl::Duration ttl, UrlTtl(caller, intent, req.ttl_seconds(), cred, now));
-  policy::PresignInput in;
-  in.method = "PUT";
-  in.scheme = bucket->scheme;
-  in.host = bucket->public_host;
-  in.path_style = bucket->path_style;
-  in.bucket = intent.bucket();
-  in.key = intent.key();
+  policy::PresignInput in = PresignFor("PUT", *bucket, intent, now, ttl);
   in.additional_headers = {"content-length"};
-  in.now = now;
-  in.expires = ttl;
-  in.region = bucket->region;
   resp->mutable_parts()->Reserve(static_cast<int>(numbers.size()));
   for (int n : numbers) {
     const int64_t size = PartSize(plan, n);
@@ -225,11 +239,7 @@ absl::Status MultipartIssuer::ListParts(const auth::Identity& caller,
                                         const v1::ListUploadedPartsRequest& req,
                                         v1::ListUploadedPartsResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), true));
-  const config::Bucket* bucket = config_.FindBucket(intent.bucket());
-  if (bucket == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("bucket: '", intent.bucket(), "' is no longer configured on this broker"));
-  }
+  UB_ASSIGN_OR_RETURN(const config::Bucket* bucket, IntentBucket(config_, intent));
   UB_ASSIGN_OR_RETURN(std::vector<ossapi::HeldPart> parts,
                       oss_.ListParts(*bucket, intent.key(), intent.multipart().oss_upload_id()));
   for (const ossapi::HeldPart& p : parts) {
@@ -246,21 +256,11 @@ absl::Status MultipartIssuer::Complete(const auth::Identity& caller,
                                        const v1::CompleteMultipartUploadRequest& req,
                                        v1::CompleteMultipartUploadResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), true));
-  const config::Bucket* bucket = config_.FindBucket(intent.bucket());
-  if (bucket == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("bucket: '", intent.bucket(), "' is no longer configured on this broker"));
-  }
+  UB_ASSIGN_OR_RETURN(const config::Bucket* bucket, IntentBucket(config_, intent));
   UB_ASSIGN_OR_RETURN(policy::Credential cred, creds_.Get());
   const absl::Time now = clock_.Now();
   UB_ASSIGN_OR_RETURN(absl::Duration ttl, UrlTtl(caller, intent, req.ttl_seconds(), cred, now));
-  policy::PresignInput in;
-  in.method = "POST";
-  in.scheme = bucket->scheme;
-  in.host = bucket->public_host;
-  in.path_style = bucket->path_style;
-  in.bucket = intent.bucket();
-  in.key = intent.key();
+  policy::PresignInput in = PresignFor("POST", *bucket, intent, now, ttl);
   in.query = {{"uploadId", intent.multipart().oss_upload_id()}};
   // A Content-Type is signed so HTTP clients that add one to every POST send
   // the signed one; the body is empty: OSS assembles every part it holds.
@@ -270,9 +270,6 @@ absl::Status MultipartIssuer::Complete(const auth::Identity& caller,
   if (!intent.multipart().allow_overwrite()) {
     in.headers.emplace_back("x-oss-forbid-overwrite", "true");
   }
-  in.now = now;
-  in.expires = ttl;
-  in.region = bucket->region;
   policy::PresignedRequest signed_req = policy::PresignV4(in, cred);
   resp->set_url(std::move(signed_req.url));
   resp->set_method("POST");
@@ -291,11 +288,7 @@ absl::Status MultipartIssuer::Abort(const auth::Identity& caller, const v1::Abor
         "upload_id: '", req.upload_id(), "' has expired; the reconciler settles it"));
   }
   if (intent.method() == v1::UPLOAD_METHOD_MULTIPART) {
-    const config::Bucket* bucket = config_.FindBucket(intent.bucket());
-    if (bucket == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "bucket: '", intent.bucket(), "' is no longer configured on this broker"));
-    }
+    UB_ASSIGN_OR_RETURN(const config::Bucket* bucket, IntentBucket(config_, intent));
     absl::Status aborted =
         oss_.Abort(*bucket, intent.key(), intent.multipart().oss_upload_id());
     // NotFound: OSS no longer has the upload (aborted before, or completed
