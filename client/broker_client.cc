@@ -15,8 +15,13 @@ absl::Status FromGrpc(const grpc::Status& st) {
 
 BrokerClient::BrokerClient(const std::string& target, std::string api_key,
                            absl::Duration deadline)
-    : stub_(v1::UploadBroker::NewStub(
-          grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
+    : BrokerClient(target, nullptr, std::move(api_key), deadline) {}
+
+BrokerClient::BrokerClient(const std::string& target,
+                           std::shared_ptr<grpc::ChannelCredentials> credentials,
+                           std::string api_key, absl::Duration deadline)
+    : stub_(v1::UploadBroker::NewStub(grpc::CreateChannel(
+          target, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials()))),
       api_key_(std::move(api_key)),
       deadline_(deadline) {}
 

@@ -17,6 +17,9 @@ class BrokerClient {
   // `target` is a gRPC target such as "localhost:50051" (plaintext).
   BrokerClient(const std::string& target, std::string api_key,
                absl::Duration deadline = absl::Seconds(10));
+  // Over `credentials` (client/channel.h: TLS, mutual TLS); null: plaintext.
+  BrokerClient(const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials,
+               std::string api_key, absl::Duration deadline = absl::Seconds(10));
 
   absl::StatusOr<v1::CreatePostPolicyResponse> CreatePostPolicy(
       const v1::CreatePostPolicyRequest& req);

@@ -33,7 +33,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Subscriber::Options& o) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Millis(o.initial_backoff));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, Millis(o.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Millis(o.max_backoff));
-  return grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      o.target, o.credentials != nullptr ? o.credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 absl::Status FromGrpc(const grpc::Status& st) {

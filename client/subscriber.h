@@ -39,7 +39,9 @@ namespace uploadbroker::client {
 class Subscriber {
  public:
   struct Options {
-    std::string target;   // gRPC target, e.g. "localhost:50051" (plaintext)
+    std::string target;   // gRPC target, e.g. "localhost:50051"
+    // client/channel.h (TLS, mutual TLS); null: plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::string api_key;  // sent as `authorization: Bearer <key>`
     // Start and filter of the first connection. With
     // START_POSITION_AFTER_CURSOR, `after_cursor` counts as acknowledged.

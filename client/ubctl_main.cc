@@ -26,6 +26,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
+#include "client/channel.h"
 #include "client/upload.h"
 #include "client/verify_callback.h"
 #include "client/watch.h"
@@ -34,6 +35,11 @@
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
 ABSL_FLAG(std::string, api_key, "", "API key (default $UB_API_KEY)");
+ABSL_FLAG(bool, tls, false, "Connect to the broker over TLS (implied by --ca, --cert, --cert-key)");
+ABSL_FLAG(std::string, ca, "", "TLS: PEM file of the CA(s) to trust for the broker's certificate (default: system roots)");
+ABSL_FLAG(std::string, cert, "", "Mutual TLS: PEM client certificate chain (with --cert-key); may replace --api-key");
+// Not --key: that flag is the object key.
+ABSL_FLAG(std::string, cert_key, "", "Mutual TLS: PEM private key of --cert");
 ABSL_FLAG(std::string, bucket, "", "Bucket name");
 ABSL_FLAG(std::string, key, "", "Exact object key");
 ABSL_FLAG(std::string, key_prefix, "", "Key prefix the uploader may choose under (policy)");
@@ -90,7 +96,8 @@ constexpr char kUsage[] =
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
-    "--api-key or $UB_API_KEY.";
+    "--api-key or $UB_API_KEY. --tls (with --ca) connects over TLS; --cert and\n"
+    "--cert-key add a client certificate (mutual TLS).";
 
 std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
   if (!flag.empty()) return flag;
@@ -204,11 +211,22 @@ int main(int argc, char** argv) {
     a.trusted_key_url = absl::GetFlag(FLAGS_trusted_key_url);
     return uploadbroker::client::VerifyCallback(a, std::cout, std::cerr);
   }
+  uploadbroker::client::ChannelSecurity security;
+  security.tls = absl::GetFlag(FLAGS_tls);
+  security.ca_file = absl::GetFlag(FLAGS_ca);
+  security.cert_file = absl::GetFlag(FLAGS_cert);
+  security.key_file = absl::GetFlag(FLAGS_cert_key);
+  auto credentials = uploadbroker::client::MakeChannelCredentials(security);
+  if (!credentials.ok()) {
+    std::cerr << "error: " << credentials.status().message() << "\n";
+    return 2;
+  }
   BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
-                      FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
+                      *credentials, FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
   if (cmd == "upload") {
     uploadbroker::client::UploadArgs a;
     a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
+    a.credentials = *credentials;
     a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
     a.file = args.size() > 2 ? args[2] : "";
     a.bucket = absl::GetFlag(FLAGS_bucket);
@@ -232,6 +250,7 @@ int main(int argc, char** argv) {
   if (cmd == "watch") {
     uploadbroker::client::WatchArgs a;
     a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
+    a.credentials = *credentials;
     a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
     a.buckets = absl::GetFlag(FLAGS_buckets);
     if (!absl::GetFlag(FLAGS_bucket).empty()) a.buckets.push_back(absl::GetFlag(FLAGS_bucket));

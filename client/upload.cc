@@ -130,7 +130,7 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
           << args.multipart_threshold << "); uploading in parts\n";
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    BrokerClient broker(args.target, args.api_key);
+    BrokerClient broker(args.target, args.credentials, args.api_key);
     return UploadMultipart(broker, args, size,
                            args.key.empty() ? args.key_prefix + filename : args.key, out, err);
   }
@@ -139,7 +139,7 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
   s << file.rdbuf();
   std::string data = s.str();
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  BrokerClient broker(args.target, args.api_key);
+  BrokerClient broker(args.target, args.credentials, args.api_key);
   return args.presigned ? UploadPut(broker, args, data, filename, out, err)
                         : UploadPost(broker, args, data, filename, out, err);
 }

@@ -8,14 +8,18 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <grpcpp/security/credentials.h>
 
 namespace uploadbroker::client {
 
 struct UploadArgs {
   std::string target;   // broker gRPC address
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // client/channel.h; null: plaintext
   std::string api_key;
   std::string file;     // local path
   std::string bucket;

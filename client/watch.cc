@@ -111,6 +111,7 @@ int Watch(const WatchArgs& args, std::ostream& out, std::ostream& err) {
 
   Subscriber::Options options;
   options.target = args.target;
+  options.credentials = args.credentials;
   options.api_key = args.api_key;
   options.request = *request;
   if (!args.cursor_file.empty()) {

@@ -7,7 +7,10 @@
 #ifndef UPLOADBROKER_CLIENT_WATCH_H_
 #define UPLOADBROKER_CLIENT_WATCH_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -20,6 +23,7 @@ namespace uploadbroker::client {
 
 struct WatchArgs {
   std::string target;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // client/channel.h; null: plaintext
   std::string api_key;
   std::vector<std::string> buckets;
   std::vector<std::string> key_prefixes;

@@ -21,7 +21,7 @@ Identity IdentityOf(const config::Caller& caller) {
 
 Authenticator::Authenticator(const std::vector<config::Caller>& callers) {
   known_.reserve(callers.size());
-  for (const config::Caller& c : callers) known_.push_back({c.api_key_sha256, IdentityOf(c)});
+  for (const config::Caller& c : callers) known_.push_back({c.api_key_sha256, c.client_cert_uri, IdentityOf(c)});
 }
 
 absl::StatusOr<const Identity*> Authenticator::Authenticate(absl::string_view header) const {
@@ -43,6 +43,28 @@ absl::StatusOr<const Identity*> Authenticator::Authenticate(absl::string_view he
     if (common::ConstantTimeEquals(presented, k.api_key_sha256)) found = &k.identity;
   }
   if (found == nullptr) return absl::UnauthenticatedError("unknown API key");
+  return found;
+}
+
+absl::StatusOr<const Identity*> Authenticator::AuthenticateCertificate(
+    absl::Span<const std::string> peer_uris) const {
+  const Identity* found = nullptr;
+  for (const Known& k : known_) {
+    if (k.client_cert_uri.empty()) continue;
+    for (const std::string& uri : peer_uris) {
+      if (uri != k.client_cert_uri) continue;
+      if (found != nullptr && found != &k.identity) {
+        return absl::UnauthenticatedError(
+            "the client certificate's URIs name more than one caller");
+      }
+      found = &k.identity;
+    }
+  }
+  if (found == nullptr) {
+    return absl::UnauthenticatedError(
+        "missing 'authorization: Bearer <api key>' metadata, and no client certificate URI "
+        "names a caller");
+  }
   return found;
 }
 

@@ -1,5 +1,7 @@
-// Authenticator: maps the `authorization: Bearer <key>` metadata of an RPC to
-// the Identity of a configured caller.
+// Authenticator: maps the `authorization: Bearer <key>` metadata of an RPC,
+// or the URI SANs of a verified client certificate (mutual TLS), to the
+// Identity of a configured caller. Either way the caller gets the same
+// Identity and Scope.
 //
 // API keys are never stored: the config holds their SHA-256, and every
 // configured hash is compared in constant time. The Authenticator copies
@@ -14,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "auth/identity.h"
 #include "config/config.h"
 
@@ -30,9 +33,17 @@ class Authenticator {
   // message never echoes the key.
   absl::StatusOr<const Identity*> Authenticate(absl::string_view authorization_header) const;
 
+  // The caller whose client_cert_uri is one of `peer_uris`: the URI SANs of
+  // a client certificate the TLS layer has already verified against
+  // tls.grpc.client_ca_file (tls::PeerCertificateUris). Unauthenticated when
+  // no caller, or more than one, matches.
+  absl::StatusOr<const Identity*> AuthenticateCertificate(
+      absl::Span<const std::string> peer_uris) const;
+
  private:
   struct Known {
-    std::string api_key_sha256;  // lowercase hex
+    std::string api_key_sha256;  // lowercase hex; empty: no API key
+    std::string client_cert_uri;  // empty: no certificate identity
     Identity identity;
   };
   std::vector<Known> known_;

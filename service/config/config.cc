@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "config/reader.h"
+#include "config/tls.h"
 #include "yaml-cpp/yaml.h"
 
 namespace uploadbroker::config {
@@ -21,7 +22,8 @@ namespace {
 // The keys each mapping accepts (Reader::Map); one list per mapping.
 constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callback",
                                            "ledger",      "credentials", "buckets",
-                                           "callers",     "default_ttl", "reconcile"};
+                                           "callers",     "default_ttl", "reconcile",
+                                           "tls"};
 constexpr absl::string_view kListenKeys[] = {"grpc", "http"};
 constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
                                                "trusted_key_url"};
@@ -35,7 +37,7 @@ constexpr absl::string_view kBucketKeys[] = {"name", "region", "endpoint", "publ
                                              "path_style"};
 constexpr absl::string_view kCallerKeys[] = {"name",     "api_key_sha256", "buckets",
                                              "key_prefixes", "max_size",   "content_types",
-                                             "max_ttl"};
+                                             "max_ttl", "client_cert_uri"};
 
 absl::Status ParseBucket(const Reader& r, const YAML::Node& n, const std::string& f,
                          Bucket* b) {
@@ -91,8 +93,17 @@ absl::Status ParseCaller(const Reader& r, const YAML::Node& n, const std::string
   if (!n.IsMap()) return r.Fail(f, "must be a map");
   UB_RETURN_IF_ERROR(r.Map(n, f, kCallerKeys));
   UB_RETURN_IF_ERROR(r.String(n["name"], f + ".name", &c->name, true));
-  UB_RETURN_IF_ERROR(r.String(n["api_key_sha256"], f + ".api_key_sha256", &c->api_key_sha256, true));
-  if (c->api_key_sha256.size() != 64 || !IsLowerHex(c->api_key_sha256)) {
+  UB_RETURN_IF_ERROR(r.String(n["client_cert_uri"], f + ".client_cert_uri", &c->client_cert_uri));
+  if (!c->client_cert_uri.empty() &&
+      (c->client_cert_uri.find(':') == std::string::npos ||
+       c->client_cert_uri.find_first_of(" \t\r\n") != std::string::npos)) {
+    return r.Fail(f + ".client_cert_uri",
+                  "must be a URI (a URI SAN of the client certificate, e.g. spiffe://example.org/app)");
+  }
+  // With a client certificate URI the API key is optional.
+  UB_RETURN_IF_ERROR(r.String(n["api_key_sha256"], f + ".api_key_sha256", &c->api_key_sha256,
+                              c->client_cert_uri.empty()));
+  if (!c->api_key_sha256.empty() && (c->api_key_sha256.size() != 64 || !IsLowerHex(c->api_key_sha256))) {
     return r.Fail(f + ".api_key_sha256", "must be 64 lowercase hex digits (sha256 of the API key)");
   }
   UB_RETURN_IF_ERROR(r.StringList(n["buckets"], f + ".buckets", &c->buckets));
@@ -207,11 +218,11 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
     UB_RETURN_IF_ERROR(ParseCaller(r, callers[i], f, *cfg, &c));
     for (const Caller& other : cfg->callers) {
       if (other.name == c.name) return r.Fail(f + ".name", "duplicate caller");
-      if (other.api_key_sha256 == c.api_key_sha256) return r.Fail(f + ".api_key_sha256", "same key as another caller");
+      if (!c.api_key_sha256.empty() && other.api_key_sha256 == c.api_key_sha256) return r.Fail(f + ".api_key_sha256", "same key as another caller");
     }
     cfg->callers.push_back(std::move(c));
   }
-  return absl::OkStatus();
+  return internal::ParseTls(r, root["tls"], cfg);
 }
 
 absl::Status ValidateCallbackUrl(const Reader& r, const Config& cfg) {
@@ -259,6 +270,7 @@ absl::Status CheckDevelopmentOnly(const Reader& r, const Config& cfg) {
 // Rules across fields, checked on the file and again after overrides.
 absl::Status Validate(const Reader& r, const Config& cfg) {
   UB_RETURN_IF_ERROR(ValidateCallbackUrl(r, cfg));
+  UB_RETURN_IF_ERROR(internal::ValidateTls(r, cfg));
   return CheckDevelopmentOnly(r, cfg);
 }
 

@@ -53,6 +53,28 @@ struct Caller {
   int64_t max_size = common::kMaxSingleUploadSize;
   std::vector<std::string> content_types;  // empty: any
   absl::Duration max_ttl = absl::Hours(1);
+  // Mutual TLS: a client certificate (verified against
+  // tls.grpc.client_ca_file) with this URI SAN, e.g.
+  // "spiffe://example.org/photo-service", authenticates as this caller
+  // without an API key. Empty: API key only. A caller has an API key, a
+  // certificate URI, or both.
+  std::string client_cert_uri;
+};
+
+// TLS on the gRPC API (`tls.grpc`). Empty cert_file: plaintext. Files are
+// re-read every Config::tls_reload_interval (see tls/).
+struct GrpcTls {
+  std::string cert_file;       // PEM certificate chain, leaf first
+  std::string key_file;        // PEM private key of the leaf
+  std::string client_ca_file;  // PEM CA bundle: client certificates are verified against it
+  bool require_client_cert = false;  // refuse handshakes without one (needs client_ca_file)
+};
+
+// HTTPS on the callback listener (`tls.http`). Empty cert_file: plain HTTP
+// (TLS terminated by an ingress).
+struct HttpTls {
+  std::string cert_file;
+  std::string key_file;
 };
 
 struct Config {
@@ -93,6 +115,13 @@ struct Config {
   CredentialSource credentials;
   std::vector<Bucket> buckets;
   std::vector<Caller> callers;
+  // The `tls` section (config/tls.cc).
+  GrpcTls grpc_tls;
+  HttpTls http_tls;
+  absl::Duration tls_reload_interval = absl::Minutes(1);
+  // Plaintext gRPC on a non-loopback listen.grpc is refused unless this is
+  // set (TLS terminated in front of the broker); the broker then warns.
+  bool allow_plaintext_grpc = false;
 
   const Bucket* FindBucket(const std::string& name) const;
 };

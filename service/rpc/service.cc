@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "tls/grpc_credentials.h"
 
 namespace uploadbroker::rpc {
 namespace {
@@ -49,6 +50,11 @@ absl::StatusOr<const auth::Identity*> UploadBrokerService::Caller(
   auto it = md.find("authorization");
   absl::string_view header;
   if (it != md.end()) header = absl::string_view(it->second.data(), it->second.size());
+  // No API key: a verified client certificate (mutual TLS) may name the caller.
+  if (header.empty() && ctx->auth_context() != nullptr) {
+    std::vector<std::string> uris = tls::PeerCertificateUris(*ctx->auth_context());
+    if (!uris.empty()) return auth_.AuthenticateCertificate(uris);
+  }
   return auth_.Authenticate(header);
 }
 

@@ -1,5 +1,6 @@
 // UploadBrokerService: the gRPC adapter (callback API). It authenticates the
-// caller, delegates to the Issuer, the Ledger and (for Subscribe) the
+// caller (API key, or a verified client certificate when the connection is
+// mutual TLS), delegates to the Issuer, the Ledger and (for Subscribe) the
 // EventStreamer, and converts statuses at the edge.
 //
 // Handlers never block a gRPC callback thread on the ledger: issuance

@@ -32,6 +32,7 @@
 #include "server/open_ledger.h"
 #include "spdlog/spdlog.h"
 #include "stream/event_streamer.h"
+#include "tls/grpc_credentials.h"
 
 namespace uploadbroker::server {
 namespace {
@@ -148,7 +149,9 @@ class BrokerServer final : public Server {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     common::SetServerKeepalive(builder);
-    builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+    UB_ASSIGN_OR_RETURN(tls::GrpcServerSecurity security, tls::MakeGrpcServerSecurity(config_));
+    WarnIfPlaintextOffLoopback();
+    builder.AddListeningPort(config_.grpc_listen, security.credentials, &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());
     grpc_server_ = builder.BuildAndStart();
@@ -156,9 +159,18 @@ class BrokerServer final : public Server {
       return absl::UnavailableError(
           absl::StrCat(config_.source, ": listen.grpc: cannot listen on '", config_.grpc_listen, "'"));
     }
-    spdlog::info("gRPC API listening on port {} (config {}, ledger {})", grpc_port_,
-                 config_.source, LedgerName(config_));
+    spdlog::info("gRPC API listening on port {} ({}; config {}, ledger {})", grpc_port_,
+                 security.description, config_.source, LedgerName(config_));
     return absl::OkStatus();
+  }
+
+  // config/ refuses plaintext gRPC off loopback unless tls.allow_plaintext_grpc.
+  void WarnIfPlaintextOffLoopback() const {
+    if (!config_.grpc_tls.cert_file.empty() || !config_.allow_plaintext_grpc) return;
+    spdlog::warn("!!! PLAINTEXT gRPC (tls.allow_plaintext_grpc: true) on {}: API keys and upload "
+                 "authorizations cross the network unencrypted unless TLS is terminated in front "
+                 "of the broker. !!!",
+                 config_.grpc_listen);
   }
 
   void StartReconciler() {

@@ -80,5 +80,60 @@ TEST(AuthenticatorTest, DoesNotReferenceTheConfigAfterConstruction) {
   EXPECT_EQ((*id)->name, "app");
 }
 
+// Mutual TLS: a verified client certificate's URI SAN names the caller.
+TEST(AuthenticatorTest, ClientCertificateUriMapsToTheSameIdentityAsTheApiKey) {
+  config::Caller app = Configured("app", "key-app");
+  app.client_cert_uri = "spiffe://example.org/app";
+  config::Caller cert_only = Configured("cert-only", "unused");
+  cert_only.api_key_sha256.clear();
+  cert_only.client_cert_uri = "spiffe://example.org/cert-only";
+  Authenticator auth({app, cert_only});
+  absl::StatusOr<const Identity*> by_key = auth.Authenticate("Bearer key-app");
+  absl::StatusOr<const Identity*> by_cert =
+      auth.AuthenticateCertificate({"https://unrelated.example", "spiffe://example.org/app"});
+  ASSERT_TRUE(by_key.ok() && by_cert.ok()) << by_cert.status();
+  EXPECT_EQ(*by_key, *by_cert);
+  EXPECT_EQ((*by_cert)->scope.key_prefixes, std::vector<std::string>{"uploads/app/"});
+  absl::StatusOr<const Identity*> only = auth.AuthenticateCertificate({"spiffe://example.org/cert-only"});
+  ASSERT_TRUE(only.ok()) << only.status();
+  EXPECT_EQ((*only)->name, "cert-only");
+}
+
+TEST(AuthenticatorTest, UnknownCertificateUriIsUnauthenticated) {
+  config::Caller app = Configured("app", "key-app");
+  app.client_cert_uri = "spiffe://example.org/app";
+  Authenticator auth({app});
+  for (std::vector<std::string> uris :
+       {std::vector<std::string>{}, std::vector<std::string>{"spiffe://example.org/other"},
+        std::vector<std::string>{"spiffe://example.org/app/"}}) {
+    absl::StatusOr<const Identity*> id = auth.AuthenticateCertificate(uris);
+    ASSERT_FALSE(id.ok());
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(id.status().message(), HasSubstr("no client certificate URI names a caller"));
+  }
+}
+
+TEST(AuthenticatorTest, CertificateNamingTwoCallersIsRefused) {
+  config::Caller a = Configured("a", "key-a");
+  a.client_cert_uri = "spiffe://example.org/a";
+  config::Caller b = Configured("b", "key-b");
+  b.client_cert_uri = "spiffe://example.org/b";
+  Authenticator auth({a, b});
+  absl::StatusOr<const Identity*> id =
+      auth.AuthenticateCertificate({"spiffe://example.org/a", "spiffe://example.org/b"});
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(id.status().message(), HasSubstr("more than one caller"));
+}
+
+TEST(AuthenticatorTest, CallerWithoutApiKeyCannotBeReachedByAnEmptyKey) {
+  config::Caller cert_only = Configured("cert-only", "unused");
+  cert_only.api_key_sha256.clear();
+  cert_only.client_cert_uri = "spiffe://example.org/cert-only";
+  Authenticator auth({cert_only});
+  EXPECT_FALSE(auth.Authenticate("Bearer x").ok());
+  EXPECT_FALSE(auth.Authenticate("Bearer  ").ok());
+}
+
 }  // namespace
 }  // namespace uploadbroker::auth

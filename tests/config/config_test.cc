@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
@@ -55,6 +56,65 @@ TEST(ParseConfig, ReadsEveryField) {
   EXPECT_EQ(cfg->callers[0].key_prefixes, std::vector<std::string>{"uploads/"});
 }
 
+// The `tls` section: gRPC TLS with mutual TLS, HTTPS callbacks, and a caller
+// that authenticates with a client certificate only.
+TEST(ParseConfig, ReadsTheTlsSection) {
+  std::string text = Valid() + R"(  - name: cert-app
+    client_cert_uri: "spiffe://example.org/cert-app"
+    buckets: [photos]
+tls:
+  grpc: {cert_file: /tls/server.pem, key_file: /tls/server.key, client_ca_file: /tls/ca.pem,
+         require_client_cert: true}
+  http: {cert_file: /tls/http.pem, key_file: /tls/http.key}
+  reload_interval: 5s
+)";
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->grpc_tls.cert_file, "/tls/server.pem");
+  EXPECT_EQ(cfg->grpc_tls.key_file, "/tls/server.key");
+  EXPECT_EQ(cfg->grpc_tls.client_ca_file, "/tls/ca.pem");
+  EXPECT_TRUE(cfg->grpc_tls.require_client_cert);
+  EXPECT_EQ(cfg->http_tls.cert_file, "/tls/http.pem");
+  EXPECT_EQ(cfg->http_tls.key_file, "/tls/http.key");
+  EXPECT_EQ(cfg->tls_reload_interval, absl::Seconds(5));
+  EXPECT_FALSE(cfg->allow_plaintext_grpc);
+  ASSERT_EQ(cfg->callers.size(), 2u);
+  EXPECT_EQ(cfg->callers[1].client_cert_uri, "spiffe://example.org/cert-app");
+  EXPECT_EQ(cfg->callers[1].api_key_sha256, "");
+}
+
+TEST(ParseConfig, PlaintextGrpcOffLoopbackNeedsTheExplicitSwitch) {
+  for (const char* loopback : {"127.0.0.1:0", "localhost:50051", "[::1]:50051", "127.1.2.3:1"}) {
+    std::string text = Valid();
+    text.replace(text.find("grpc: \"127.0.0.1:0\""), 19, absl::StrCat("grpc: \"", loopback, "\""));
+    EXPECT_TRUE(ParseConfig(text, "broker.yaml").ok()) << loopback;
+  }
+  for (const char* open : {"0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051"}) {
+    std::string text = Valid();
+    text.replace(text.find("grpc: \"127.0.0.1:0\""), 19, absl::StrCat("grpc: \"", open, "\""));
+    auto cfg = ParseConfig(text, "broker.yaml");
+    ASSERT_FALSE(cfg.ok()) << open;
+    EXPECT_THAT(cfg.status().message(),
+                HasSubstr(absl::StrCat("broker.yaml: listen.grpc: '", open, "' is not a loopback address")));
+    EXPECT_THAT(cfg.status().message(), HasSubstr("tls.allow_plaintext_grpc: true"));
+    auto allowed = ParseConfig(text + "tls: {allow_plaintext_grpc: true}\n", "broker.yaml");
+    ASSERT_TRUE(allowed.ok()) << allowed.status();
+    EXPECT_TRUE(allowed->allow_plaintext_grpc);
+    auto with_tls = ParseConfig(text + "tls: {grpc: {cert_file: /c.pem, key_file: /k.pem}}\n", "broker.yaml");
+    EXPECT_TRUE(with_tls.ok()) << with_tls.status();
+  }
+}
+
+TEST(LoadConfig, PlaintextCheckRunsAgainAfterTheListenOverride) {
+  testing::TempDir dir;
+  std::string path = dir.WriteFile("broker.yaml", Valid());
+  setenv("UB_GRPC_LISTEN", "0.0.0.0:50051", 1);
+  auto cfg = LoadConfig(path);
+  unsetenv("UB_GRPC_LISTEN");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("(after environment overrides): listen.grpc: '0.0.0.0:50051'"));
+}
+
 struct BadCase {
   std::string name;  // the case's name in ctest: .../NamingFileFieldAndReason/<name>
   std::string from, to, expect;
@@ -105,6 +165,41 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"Reconcile", "reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
                 "reconcile: must be a map"},
         BadCase{"YamlSyntax", "listen: {", "listen: {{", "line 2"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// The `tls` section: pairs, dependencies and unknown keys, each naming the field.
+INSTANTIATE_TEST_SUITE_P(
+    Tls, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"TlsUnknown", "default_ttl: 10m", "default_ttl: 10m\ntls: {grcp: {}}", "tls.grcp: unknown field"},
+        BadCase{"TlsGrpcUnknown", "default_ttl: 10m", "default_ttl: 10m\ntls: {grpc: {cert: /c}}", "tls.grpc.cert: unknown field"},
+        BadCase{"TlsHttpUnknown", "default_ttl: 10m", "default_ttl: 10m\ntls: {http: {ca_file: /c}}", "tls.http.ca_file: unknown field"},
+        BadCase{"TlsNotMap", "default_ttl: 10m", "default_ttl: 10m\ntls: on", "tls: must be a map"},
+        BadCase{"TlsRepeated", "default_ttl: 10m", "default_ttl: 10m\ntls: {reload_interval: 1s, reload_interval: 2s}",
+                "tls.reload_interval: repeated field"},
+        BadCase{"TlsKeyWithoutCert", "default_ttl: 10m", "default_ttl: 10m\ntls: {grpc: {key_file: /k}}",
+                "tls.grpc.cert_file: required with key_file"},
+        BadCase{"TlsCertWithoutKey", "default_ttl: 10m", "default_ttl: 10m\ntls: {grpc: {cert_file: /c}}",
+                "tls.grpc.key_file: required with cert_file"},
+        BadCase{"TlsHttpPair", "default_ttl: 10m", "default_ttl: 10m\ntls: {http: {cert_file: /c}}",
+                "tls.http.key_file: required with cert_file"},
+        BadCase{"TlsCaWithoutTls", "default_ttl: 10m", "default_ttl: 10m\ntls: {grpc: {client_ca_file: /ca}}",
+                "tls.grpc.client_ca_file: needs cert_file and key_file"},
+        BadCase{"TlsRequireWithoutCa", "default_ttl: 10m",
+                "default_ttl: 10m\ntls: {grpc: {cert_file: /c, key_file: /k, require_client_cert: true}}",
+                "tls.grpc.require_client_cert: needs client_ca_file"},
+        BadCase{"TlsRequireNotBool", "default_ttl: 10m",
+                "default_ttl: 10m\ntls: {grpc: {cert_file: /c, key_file: /k, client_ca_file: /ca, require_client_cert: yes please}}",
+                "tls.grpc.require_client_cert: must be true or false"},
+        BadCase{"TlsReload", "default_ttl: 10m", "default_ttl: 10m\ntls: {reload_interval: 500ms}",
+                "tls.reload_interval: must be at least 1s"},
+        BadCase{"TlsPlaintextNotBool", "default_ttl: 10m", "default_ttl: 10m\ntls: {allow_plaintext_grpc: sure}",
+                "tls.allow_plaintext_grpc: must be true or false"},
+        BadCase{"CertUriWithoutCa", "max_ttl: 30m", "max_ttl: 30m\n    client_cert_uri: spiffe://x/app",
+                "callers[0].client_cert_uri: needs tls.grpc.client_ca_file"},
+        BadCase{"CertUriNotUri", "max_ttl: 30m", "max_ttl: 30m\n    client_cert_uri: app",
+                "callers[0].client_cert_uri: must be a URI"},
+        BadCase{"NoKeyNoUri", std::string("api_key_sha256: ") + kHash, "", "callers[0].api_key_sha256: required"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
 // Every mapping rejects keys it does not know, naming the whole path: a
