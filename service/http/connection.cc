@@ -66,20 +66,50 @@ Connection::Connection(Socket socket, const tcp::endpoint& peer,
     : context_(std::move(context)),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor()),
-      peer_(absl::StrCat(peer.address().to_string(), ":", peer.port())) {}
+      peer_(absl::StrCat(peer.address().to_string(), ":", peer.port())) {
+  if (context_->options.tls) tls_context_ = context_->options.tls();
+  if (tls_context_ != nullptr) {
+    tls_ = std::make_unique<asio::ssl::stream<Socket&>>(socket_, *tls_context_);
+  }
+}
 
 void Connection::Start() {
   tracked_ = true;
   error_code ec;
   socket_.non_blocking(true, ec);  // answers are written without waiting
-  ReadNext();
+  Handshake(&Connection::ReadNext);
 }
 
 void Connection::StartRejected() {
   tracked_ = false;
   error_code ec;
   socket_.non_blocking(true, ec);
+  Handshake(&Connection::RejectOverCapacity);
+}
+
+void Connection::RejectOverCapacity() {
   Reject(503, "over_capacity", "server is at its connection limit");
+}
+
+void Connection::Handshake(void (Connection::*next)()) {
+  if (tls_ == nullptr) {
+    (this->*next)();
+    return;
+  }
+  phase_ = Phase::kReading;  // the read deadline cancels a slow handshake
+  ArmDeadline(context_->options.read_timeout);
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this(), next](error_code ec) {
+                          ++self->deadline_generation_;
+                          self->deadline_.cancel();
+                          if (self->closed_) return;
+                          if (ec) {
+                            self->context_->Rejected("tls_handshake");
+                            self->Close();
+                            return;
+                          }
+                          (self.get()->*next)();
+                        });
 }
 
 void Connection::Drain() {
@@ -142,11 +172,14 @@ void Connection::StartReading() {
 }
 
 void Connection::ReadSome() {
-  socket_.async_read_some(
-      buffer_.prepare(kReadChunk),
-      [self = shared_from_this()](error_code ec, size_t n) {
-        self->OnReadSome(ec, n);
-      });
+  auto on_read = [self = shared_from_this()](error_code ec, size_t n) {
+    self->OnReadSome(ec, n);
+  };
+  if (tls_ != nullptr) {
+    tls_->async_read_some(buffer_.prepare(kReadChunk), std::move(on_read));
+  } else {
+    socket_.async_read_some(buffer_.prepare(kReadChunk), std::move(on_read));
+  }
 }
 
 void Connection::OnReadSome(error_code ec, size_t n) {
@@ -164,7 +197,7 @@ void Connection::OnReadSome(error_code ec, size_t n) {
     Parse();
   } else if (timed_out_) {
     OnRequest(ec);
-  } else if (ec == asio::error::eof) {
+  } else if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
     beast::error_code parse_ec;
     parser_->put_eof(parse_ec);
     OnRequest(parse_ec ? parse_ec : bhttp::error::end_of_stream);
@@ -277,7 +310,8 @@ void Connection::Send(bool keep_alive) {
   phase_ = Phase::kWriting;
   keep_after_write_ = keep_alive;
   error_code ec;
-  size_t written = socket_.write_some(asio::buffer(out_), ec);
+  // Over TLS every write goes through the TLS stream, asynchronously.
+  size_t written = tls_ != nullptr ? 0 : socket_.write_some(asio::buffer(out_), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     written = 0;
   } else if (ec) {
@@ -289,16 +323,21 @@ void Connection::Send(bool keep_alive) {
     return;
   }
   ArmDeadline(context_->options.write_timeout);
-  asio::async_write(socket_, asio::buffer(out_.data() + written, out_.size() - written),
-                    [self = shared_from_this()](error_code write_ec, size_t) {
-                      ++self->deadline_generation_;
-                      self->deadline_.cancel();
-                      if (write_ec || self->closed_) {
-                        self->Close();
-                      } else {
-                        self->OnWritten();
-                      }
-                    });
+  auto on_written = [self = shared_from_this()](error_code write_ec, size_t) {
+    ++self->deadline_generation_;
+    self->deadline_.cancel();
+    if (write_ec || self->closed_) {
+      self->Close();
+    } else {
+      self->OnWritten();
+    }
+  };
+  auto rest = asio::buffer(out_.data() + written, out_.size() - written);
+  if (tls_ != nullptr) {
+    asio::async_write(*tls_, rest, std::move(on_written));
+  } else {
+    asio::async_write(socket_, rest, std::move(on_written));
+  }
 }
 
 void Connection::OnWritten() {

@@ -6,7 +6,8 @@
 // (no strand needed). Its phases: idle (waiting for a request's first byte,
 // idle_timeout) -> reading (whole request within read_timeout) -> handling
 // (Handler owns a Responder) -> writing (write_timeout) -> idle again, or
-// closing. One timer enforces whichever limit the current phase has.
+// closing. One timer enforces whichever limit the current phase has. Over
+// HTTPS a TLS handshake comes first, bounded like a request read.
 #ifndef UPLOADBROKER_HTTP_CONNECTION_H_
 #define UPLOADBROKER_HTTP_CONNECTION_H_
 
@@ -14,6 +15,8 @@
 #include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -99,6 +102,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Parser =
       boost::beast::http::request_parser<boost::beast::http::string_body>;
 
+  // HTTPS: the handshake (within read_timeout), then `next`; plain HTTP:
+  // `next` at once.
+  void Handshake(void (Connection::*next)());
+  void RejectOverCapacity();
   void ReadNext();
   void StartReading();
   void ReadSome();
@@ -119,6 +126,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<ServerContext> context_;
   bool tracked_ = false;  // in context_->connections (false: 503 path)
   Socket socket_;
+  // HTTPS (ServerOptions::tls): TLS over socket_; null for plain HTTP.
+  // Reads and writes of the request go through it; lingering and closing
+  // act on socket_ directly.
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<Socket&>> tls_;
   Timer deadline_;
   uint64_t deadline_generation_ = 0;
   boost::beast::flat_buffer buffer_;  // received, not yet parsed

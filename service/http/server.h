@@ -24,6 +24,7 @@
 #ifndef UPLOADBROKER_HTTP_SERVER_H_
 #define UPLOADBROKER_HTTP_SERVER_H_
 
+#include <boost/asio/ssl/context.hpp>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -58,11 +59,16 @@ struct ServerOptions {
   int max_connections = 1024;
   // Called for each protocol-level rejection with a stable reason:
   // "malformed", "read_timeout", "body_too_large", "headers_too_large",
-  // "over_capacity". Runs on a server thread; must be thread-safe and fast.
+  // "over_capacity", "tls_handshake". Runs on a server thread; must be thread-safe and fast.
   std::function<void(absl::string_view reason)> on_reject;
   // Source of Request::received_at; null means the real clock. Not owned;
   // must outlive the server.
   const common::Clock* clock = nullptr;
+  // HTTPS: called for each accepted connection, returns the TLS context to
+  // serve it with (e.g. tls::ReloadingSslContext::Current). Null (or a null
+  // context): plain HTTP. The TLS handshake must finish within read_timeout;
+  // a failed one is closed and reported to on_reject as "tls_handshake".
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
 };
 
 // Parses "host:port": an IPv4 literal ("0.0.0.0" for all interfaces), a

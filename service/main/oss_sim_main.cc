@@ -28,6 +28,8 @@ ABSL_FLAG(std::string, vhost_domain, "localhost",
           "Host suffix for virtual-hosted buckets (<bucket>.<domain>); other Hosts mean path-style");
 ABSL_FLAG(int64_t, max_body_bytes, 256 * 1024 * 1024,
           "Largest request body accepted (a PutObject, a part) in bytes");
+ABSL_FLAG(std::string, callback_ca_file, "",
+          "PEM CA file trusted for https:// callback URLs instead of the system's (a test CA; development only)");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"port\":N} to this file");
 ABSL_FLAG(uploadbroker::runtime::LogFormat, log_format, uploadbroker::runtime::LogFormat::kText,
           uploadbroker::runtime::kLogFormatHelp);
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.key_file = absl::GetFlag(FLAGS_key_file);
   options.vhost_domain = absl::GetFlag(FLAGS_vhost_domain);
+  options.callback_ca_file = absl::GetFlag(FLAGS_callback_ca_file);
   options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes));
   options.credentials.access_key_id =
       FlagOrFile(absl::GetFlag(FLAGS_access_key_id), absl::GetFlag(FLAGS_access_key_id_file));

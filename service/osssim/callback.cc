@@ -74,7 +74,7 @@ struct Answer {
 };
 
 Answer Post(const std::string& url, const std::vector<std::string>& headers,
-            const std::string& body, absl::Duration timeout) {
+            const std::string& body, absl::Duration timeout, const std::string& ca_file) {
   Answer a;
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   curl_slist* list = nullptr;
@@ -89,6 +89,7 @@ Answer Post(const std::string& url, const std::vector<std::string>& headers,
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  if (!ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
   a.code = curl_easy_perform(c);
@@ -212,7 +213,7 @@ CallbackOutcome SendCallback(const CallbackParam& param, const std::string& body
         "x-oss-tag: CALLBACK",
     };
     if (!param.host.empty()) headers.push_back(absl::StrCat("Host: ", param.host));
-    Answer a = Post(url, headers, body, info.timeout);
+    Answer a = Post(url, headers, body, info.timeout, info.ca_file);
     if (a.code == CURLE_OPERATION_TIMEDOUT) {
       int64_t ms = absl::ToInt64Milliseconds(info.timeout);
       outcome.message = absl::StrCat("error status:-1 ", host_port, " reply timeout, cost: ", ms,

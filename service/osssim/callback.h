@@ -43,6 +43,9 @@ struct CallbackRequestInfo {
   std::string request_id;
   std::string bucket;
   absl::Duration timeout = absl::Seconds(5);
+  // https:// callback URLs: trust the PEM CAs in this file instead of the
+  // system's (a test CA; development only). Empty: the system's roots.
+  std::string ca_file;
 };
 
 struct CallbackOutcome {

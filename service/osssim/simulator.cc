@@ -335,7 +335,8 @@ http::Response Simulator::Finish(const std::optional<CallbackParam>& callback,
   absl::StatusOr<std::string> body = RenderCallbackBody(*callback, system, custom_vars);
   CallbackOutcome outcome;
   if (body.ok()) {
-    CallbackRequestInfo call{public_key_url(), request_id, bucket, options_.callback_timeout};
+    CallbackRequestInfo call{public_key_url(), request_id, bucket, options_.callback_timeout,
+                             options_.callback_ca_file};
     outcome = SendCallback(*callback, *body, key_, call);
   } else {
     outcome.message = std::string(body.status().message());

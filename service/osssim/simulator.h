@@ -41,6 +41,9 @@ struct SimulatorOptions {
   size_t max_body_bytes = 256 * 1024 * 1024;
   int workers = 4;
   absl::Duration callback_timeout = absl::Seconds(5);
+  // Trust the PEM CAs in this file, instead of the system's, for https://
+  // callback URLs (a test CA). Development only: real OSS trusts public CAs.
+  std::string callback_ca_file;
 };
 
 class Simulator {

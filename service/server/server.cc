@@ -33,6 +33,7 @@
 #include "spdlog/spdlog.h"
 #include "stream/event_streamer.h"
 #include "tls/grpc_credentials.h"
+#include "tls/ssl_context.h"
 
 namespace uploadbroker::server {
 namespace {
@@ -128,10 +129,12 @@ class BrokerServer final : public Server {
     http::ServerOptions ho;
     ho.listen = config_.http_listen;
     ho.on_reject = [&rejected](absl::string_view reason) { rejected.Inc({std::string(reason)}); };
+    UB_RETURN_IF_ERROR(ConfigureHttps(ho));
     UB_ASSIGN_OR_RETURN(http_server_, http::Server::Create(
                                           ho, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_)));
-    spdlog::info("HTTP listening on port {} (callbacks verified against path {})",
-                 http_server_->port(), verifier_->decoded_path());
+    spdlog::info("{} listening on port {} (callbacks verified against path {})",
+                 http_tls_ != nullptr ? "HTTPS" : "HTTP", http_server_->port(),
+                 verifier_->decoded_path());
     return absl::OkStatus();
   }
 
@@ -161,6 +164,20 @@ class BrokerServer final : public Server {
     }
     spdlog::info("gRPC API listening on port {} ({}; config {}, ledger {})", grpc_port_,
                  security.description, config_.source, LedgerName(config_));
+    return absl::OkStatus();
+  }
+
+  // tls.http: the callback listener serves HTTPS, re-reading the files
+  // when they change (checked every tls.reload_interval).
+  absl::Status ConfigureHttps(http::ServerOptions& ho) {
+    if (config_.http_tls.cert_file.empty()) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<tls::ReloadingSslContext>> ctx = tls::ReloadingSslContext::Create(
+        "tls.http", config_.http_tls.cert_file, config_.http_tls.key_file, config_.tls_reload_interval);
+    if (!ctx.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": ", ctx.status().message()));
+    }
+    http_tls_ = *std::move(ctx);
+    ho.tls = [ctx = http_tls_.get()] { return ctx->Current(); };
     return absl::OkStatus();
   }
 
@@ -239,6 +256,7 @@ class BrokerServer final : public Server {
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<callback::Verifier> verifier_;
   std::unique_ptr<ingest::CallbackHandler> callbacks_;
+  std::unique_ptr<tls::ReloadingSslContext> http_tls_;
   std::unique_ptr<http::Server> http_server_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<issue::Issuer> issuer_;
