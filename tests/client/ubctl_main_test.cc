@@ -33,6 +33,25 @@ TEST(UbctlMain, HelpListsItsFlagsAndExitsZero) {
   EXPECT_THAT(e.out, Not(HasSubstr("No flags matched")));
 }
 
+TEST(UbctlMain, HelpListsTheTlsFlags) {
+  Exited e = Subprocess::Run({UB_UBCTL_BIN, "--help"});
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_THAT(e.out, HasSubstr("  --tls\n      Connect to the broker over TLS"));
+  EXPECT_THAT(e.out, HasSubstr("  --ca=VALUE\n"));
+  EXPECT_THAT(e.out, HasSubstr("  --cert=VALUE\n"));
+  EXPECT_THAT(e.out, HasSubstr("  --cert-key=VALUE\n"));
+}
+
+TEST(UbctlMain, UnreadableTlsFilesAreUsageErrorsNamingTheFlag) {
+  testing::TempDir dir;
+  Exited ca = Subprocess::Run({UB_UBCTL_BIN, "--ca", dir.File("missing.pem"), "list"});
+  EXPECT_EQ(ca.code, 2);
+  EXPECT_THAT(ca.err, HasSubstr("error: --ca: cannot read '"));
+  Exited half = Subprocess::Run({UB_UBCTL_BIN, "--cert", dir.WriteFile("c.pem", "x"), "list"});
+  EXPECT_EQ(half.code, 2);
+  EXPECT_THAT(half.err, HasSubstr("error: --cert and --cert-key go together"));
+}
+
 TEST(UbctlMain, VersionPrintsTheProjectVersion) {
   Exited e = Subprocess::Run({UB_UBCTL_BIN, "--version"});
   EXPECT_EQ(e.code, 0) << e.err;
