@@ -3,6 +3,8 @@
 #ifndef UPLOADBROKER_CLIENT_BROKER_CLIENT_H_
 #define UPLOADBROKER_CLIENT_BROKER_CLIENT_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <memory>
 #include <string>
 

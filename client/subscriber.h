@@ -21,6 +21,8 @@
 #ifndef UPLOADBROKER_CLIENT_SUBSCRIBER_H_
 #define UPLOADBROKER_CLIENT_SUBSCRIBER_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -80,7 +80,7 @@ std::shared_ptr<ssl::context> ReloadingSslContext::Current() {
       loaded = *std::move(next);
       spdlog::info("{}: reloaded the certificate from {}", section_, cert_file_);
     } else {
-      spdlog::warn("{}: keeping the previous certificate: {}", section_, next.status().message());
+      spdlog::warn("{}: keeping the previous certificate: {}", section_, std::string(next.status().message()));
     }
   }
   absl::MutexLock lock(&mu_);
