@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "osssim/simulator.h"
 #include "server/server.h"
 #include "tests/testing/http_get.h"
