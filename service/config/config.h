@@ -53,6 +53,23 @@ struct Caller {
   int64_t max_size = common::kMaxSingleUploadSize;
   std::vector<std::string> content_types;  // empty: any
   absl::Duration max_ttl = absl::Hours(1);
+  // Other callers whose uploads this one may read (GetUpload, ListUploads,
+  // Subscribe, multipart calls, AbortUpload), or "*" for every upload. Its
+  // own are always readable; buckets and key_prefixes still bound reads.
+  std::vector<std::string> read_callers;
+};
+
+// Bounds on what one RPC may ask for (`limits:`).
+struct Limits {
+  // Largest gRPC message the broker accepts; a larger one is
+  // RESOURCE_EXHAUSTED before any handler runs. The default leaves room for
+  // every legitimate request (the largest, SignUploadParts with 1,000 part
+  // numbers or a request with every repeated field at its cap, is well
+  // under 100 KiB).
+  int64_t grpc_max_receive_bytes = 1 << 20;
+  // Concurrent Subscribe streams per caller; the one over gets
+  // RESOURCE_EXHAUSTED.
+  int64_t subscribe_streams_per_caller = 16;
 };
 
 struct Config {
@@ -93,6 +110,7 @@ struct Config {
   CredentialSource credentials;
   std::vector<Bucket> buckets;
   std::vector<Caller> callers;
+  Limits limits;
 
   const Bucket* FindBucket(const std::string& name) const;
 };

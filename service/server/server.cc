@@ -140,7 +140,18 @@ class BrokerServer final : public Server {
     oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, *clock_);
     multipart_issuer_ = std::make_unique<issue::MultipartIssuer>(config_, *creds_, *ledger_,
                                                                  *oss_multipart_, *clock_);
-    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_);
+    stream::EventStreamer::Options so;
+    so.streams_per_caller = static_cast<int>(config_.limits.subscribe_streams_per_caller);
+    auto& refused = metrics_.AddCounter(
+        "upload_broker_subscribe_refused_total",
+        "Subscribe calls refused because the caller had limits.subscribe_streams_per_caller open",
+        {"caller"});
+    so.on_refused = [&refused, cap = so.streams_per_caller](const std::string& caller) {
+      refused.Inc({caller});
+      spdlog::warn("Subscribe refused: caller '{}' already has {} streams open "
+                   "(limits.subscribe_streams_per_caller)", caller, cap);
+    };
+    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_, so);
     service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *multipart_issuer_,
                                                           *ledger_, *streamer_);
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); },
@@ -148,6 +159,8 @@ class BrokerServer final : public Server {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     common::SetServerKeepalive(builder);
+    // A larger request is RESOURCE_EXHAUSTED before it reaches a handler.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.grpc_max_receive_bytes));
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());
