@@ -27,6 +27,7 @@
 #include "reconcile/reconciler.h"
 #include "metrics/registry.h"
 #include "rpc/health_service.h"
+#include "rpc/refusal_interceptor.h"
 #include "rpc/service.h"
 #include "server/http_routes.h"
 #include "server/open_ledger.h"
@@ -161,6 +162,10 @@ class BrokerServer final : public Server {
     common::SetServerKeepalive(builder);
     // A larger request is RESOURCE_EXHAUSTED before it reaches a handler.
     builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.grpc_max_receive_bytes));
+    // Refused requests (bad, over a cap or a limit) are counted and logged.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(rpc::MakeRefusalInterceptorFactory(metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());

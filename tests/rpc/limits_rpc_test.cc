@@ -141,6 +141,12 @@ TEST_F(LimitsRpcTest, RepeatedFieldsOverTheirCapNameFieldCapAndCount) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.expect;
     EXPECT_THAT(st.error_message(), HasSubstr(c.expect));
   }
+  // Each refusal is counted by method and code (and logged).
+  const std::string metrics =
+      testing::HttpGet(absl::StrCat("http://127.0.0.1:", server_->http_port(), "/metrics"));
+  EXPECT_THAT(metrics, HasSubstr(R"(upload_broker_rpc_refused_total{method="CreatePostPolicy",code="INVALID_ARGUMENT"} 3)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(upload_broker_rpc_refused_total{method="ListUploads",code="INVALID_ARGUMENT"} 1)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(upload_broker_rpc_refused_total{method="Subscribe",code="INVALID_ARGUMENT"} 6)"));
 }
 
 TEST_F(LimitsRpcTest, RepeatedContentTypesAreSignedOnce) {
@@ -218,6 +224,7 @@ TEST_F(LimitsRpcTest, ACallerHasAtMostTheConfiguredSubscribeStreams) {
 
   std::string metrics = testing::HttpGet(absl::StrCat("http://127.0.0.1:", server_->http_port(), "/metrics"));
   EXPECT_THAT(metrics, HasSubstr("upload_broker_subscribe_refused_total{caller=\"app\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr(R"(upload_broker_rpc_refused_total{method="Subscribe",code="RESOURCE_EXHAUSTED"} 1)"));
 
   // Closing one frees its slot (once the broker has seen it end).
   c1.TryCancel();
