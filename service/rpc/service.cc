@@ -92,8 +92,14 @@ grpc::ServerUnaryReactor* UploadBrokerService::GetUpload(
   // until Finish.
   boost::asio::post(*reads_, [this, reactor, req, resp, caller = *caller] {
     absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
-    // Uploads the caller may not read look absent, so ids cannot be probed.
-    if (upload.ok() && !VisibleTo(*caller, *upload)) {
+    // Uploads the caller may not read look absent — the same words as for
+    // an id never issued — so ids cannot be probed. Only "aged out", which
+    // the ledger tells from the id's own timestamp, is kept.
+    const bool aged_out =
+        absl::IsNotFound(upload.status()) && absl::StrContains(upload.status().message(), "aged out");
+    if (aged_out) {
+      upload = absl::NotFoundError(absl::StrCat("upload_id: ", upload.status().message()));
+    } else if (absl::IsNotFound(upload.status()) || (upload.ok() && !VisibleTo(*caller, *upload))) {
       upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
     }
     if (upload.ok()) *resp = *std::move(upload);

@@ -157,6 +157,7 @@ TEST(EventFilterTest, CallerWithoutPrefixesSeesAnyKeyInItsBuckets) {
   auth::Identity admin;
   admin.name = "admin";
   admin.scope.buckets = {"photos"};
+  admin.read_callers = {"*"};  // the events below are app's
   v1::EventFilter req;
   req.add_key_prefixes("");
   EventFilter f = Make(req, admin);
