@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -33,6 +34,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Subscriber::Options& o) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Millis(o.initial_backoff));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, Millis(o.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Millis(o.max_backoff));
+  if (o.max_receive_message_bytes > 0) args.SetMaxReceiveMessageSize(o.max_receive_message_bytes);
   return grpc::CreateCustomChannel(
       o.target, o.credentials != nullptr ? o.credentials : grpc::InsecureChannelCredentials(), args);
 }
@@ -53,6 +55,11 @@ bool IsFinalSubscribeError(absl::StatusCode code) {
     default:
       return false;
   }
+}
+
+bool IsMessageTooLarge(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         absl::StrContains(status.message(), "Received message larger than max");
 }
 
 absl::Duration BackoffDelay(const Subscriber::Options& o, int attempt, double u) {
@@ -85,6 +92,10 @@ void Subscriber::Stop() {
 
 absl::Status Subscriber::Run(const Handler& handler) {
   int attempt = 0;
+  // After a message too large for this client: one event per message from
+  // then on, and the resume point at which an event alone was too large.
+  bool one_per_message = false;
+  std::optional<std::optional<uint64_t>> too_large_at;
   for (;;) {
     grpc::ClientContext ctx;
     if (!options_.api_key.empty()) {
@@ -94,6 +105,7 @@ absl::Status Subscriber::Run(const Handler& handler) {
     if (request.max_events_per_message() == 0) {
       request.set_max_events_per_message(kEventsPerMessage);
     }
+    if (one_per_message) request.set_max_events_per_message(1);
     {
       absl::MutexLock lock(&mu_);
       if (stop_) return absl::OkStatus();
@@ -145,6 +157,19 @@ absl::Status Subscriber::Run(const Handler& handler) {
     if (!handler_status.ok()) return handler_status;
     absl::Status ended = FromGrpc(status);
     if (IsFinalSubscribeError(ended.code())) return ended;
+    if (IsMessageTooLarge(ended)) {
+      const std::optional<uint64_t> at = acked_cursor();
+      if (one_per_message && too_large_at == at) {
+        // The next event alone does not fit: reconnecting cannot help.
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the event after cursor ", at.has_value() ? absl::StrCat(*at) : "(start)",
+            " is larger than this client's receive limit (", ended.message(),
+            "); the broker sends messages of at most ", kBrokerMaxMessageBytes,
+            " bytes: raise the limit to that"));
+      }
+      one_per_message = true;
+      too_large_at = at;
+    }
     if (ended.ok()) {
       ended = absl::UnavailableError("the broker ended the stream");
     }

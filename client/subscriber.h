@@ -12,9 +12,11 @@
 //
 // Run() returns OK after Stop(); the status of a stream that failed with a
 // code retrying cannot fix (UNAUTHENTICATED, PERMISSION_DENIED,
-// INVALID_ARGUMENT, OUT_OF_RANGE); or the handler's error (that event is not
-// acknowledged). Every other code (UNAVAILABLE when the broker drains or
-// restarts, DEADLINE_EXCEEDED, ...) is retried.
+// INVALID_ARGUMENT, OUT_OF_RANGE); RESOURCE_EXHAUSTED when one event is
+// larger than max_receive_message_bytes (see there); or the handler's error
+// (that event is not acknowledged). Every other code (UNAVAILABLE when the
+// broker drains or restarts, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED for too
+// many streams of this caller, ...) is retried.
 //
 // Threads: Run() blocks its caller, and the handler and the callbacks run on
 // that thread. Stop() and acked_cursor() may be called from any thread.
@@ -60,6 +62,13 @@ class Subscriber {
     double jitter = 0.2;
     // Client keepalive pings on the stream (the broker accepts >= 10 s).
     absl::Duration keepalive = absl::Seconds(30);
+    // Largest message this client accepts (0: gRPC's default, 4 MiB). The
+    // broker's messages are at most 1 MiB (kBrokerMaxMessageBytes), one
+    // event far less. When a message is over this limit the stream ends with
+    // RESOURCE_EXHAUSTED; Run() then asks for one event per message and, if
+    // the next event alone is still too large, returns RESOURCE_EXHAUSTED
+    // naming the cursor instead of reconnecting at it forever.
+    int max_receive_message_bytes = 0;
     // Optional: each established stream, with the cursor it starts after.
     std::function<void(uint64_t)> on_connected;
     // Optional: each retryable end of a stream, with the delay before the
@@ -104,6 +113,14 @@ absl::Duration BackoffDelay(const Subscriber::Options& options, int attempt, dou
 
 // True for the codes Run() gives up on.
 bool IsFinalSubscribeError(absl::StatusCode code);
+
+// True when a stream ended because a message exceeded this client's
+// receive limit (gRPC's RESOURCE_EXHAUSTED "Received message larger than
+// max"), as opposed to the broker refusing the stream.
+bool IsMessageTooLarge(const absl::Status& status);
+
+// The largest SubscribeResponse the broker sends (stream::kMaxMessageBytes).
+inline constexpr int kBrokerMaxMessageBytes = 1 << 20;
 
 }  // namespace uploadbroker::client
 

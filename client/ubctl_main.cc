@@ -10,7 +10,7 @@
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
 //   ubctl [flags] watch [--buckets a,b] [--key-prefixes p,q] [--meta k=v] [--callers c]
 //                       [--types completed,expired] [--start latest|earliest]
-//                       [--cursor N] [--cursor-file F]
+//                       [--cursor N] [--cursor-file F] [--max-receive-bytes N]
 //   ubctl [flags] verify-callback (--request-file F | --path-and-query Q ...)
 //
 // Flags are spelled in kebab case (--content-type); snake case
@@ -78,6 +78,8 @@ ABSL_FLAG(std::vector<std::string>, types, {}, "watch: only these event types (c
 ABSL_FLAG(std::string, start, "latest", "watch: where to start without a cursor (latest, earliest)");
 ABSL_FLAG(int64_t, cursor, -1, "watch: start after this cursor");
 ABSL_FLAG(std::string, cursor_file, "", "watch: resume from and save the cursor to this file");
+ABSL_FLAG(int32_t, max_receive_bytes, 0,
+          "watch: largest message to accept (0: gRPC's 4 MiB; the broker sends at most 1 MiB)");
 
 namespace {
 
@@ -262,6 +264,7 @@ int main(int argc, char** argv) {
     a.start = absl::GetFlag(FLAGS_start);
     a.cursor = absl::GetFlag(FLAGS_cursor);
     a.cursor_file = absl::GetFlag(FLAGS_cursor_file);
+    a.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
     return uploadbroker::client::Watch(a, std::cout, std::cerr);
   }
   if (cmd == "policy") return Policy(client);

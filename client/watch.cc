@@ -114,6 +114,7 @@ int Watch(const WatchArgs& args, std::ostream& out, std::ostream& err) {
   options.credentials = args.credentials;
   options.api_key = args.api_key;
   options.request = *request;
+  options.max_receive_message_bytes = args.max_receive_bytes;
   if (!args.cursor_file.empty()) {
     // Record the start at once, so a restart before the first event still
     // resumes where this run began.

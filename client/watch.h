@@ -33,6 +33,7 @@ struct WatchArgs {
   std::string start;               // latest (default) or earliest
   int64_t cursor = -1;             // >= 0: start after this cursor
   std::string cursor_file;         // resume point, read and written
+  int max_receive_bytes = 0;       // Subscriber::Options::max_receive_message_bytes
 };
 
 // The request the flags describe (the cursor file not considered).

@@ -16,6 +16,7 @@ Identity IdentityOf(const config::Caller& caller) {
   id.scope.max_size = caller.max_size;
   id.scope.content_types = caller.content_types;
   id.scope.max_ttl = caller.max_ttl;
+  id.read_callers = caller.read_callers;
   return id;
 }
 

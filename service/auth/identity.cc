@@ -32,4 +32,21 @@ bool InScope(const Identity& caller, absl::string_view bucket, absl::string_view
   return CheckBucket(caller, bucket).ok() && CheckKey(caller, key, false).ok();
 }
 
+bool MayRead(const Identity& caller, absl::string_view owner) {
+  const std::vector<std::string>& readers = caller.read_callers;
+  if (std::find(readers.begin(), readers.end(), kAnyCaller) != readers.end()) return true;
+  if (owner.empty()) return false;
+  return owner == caller.name || std::find(readers.begin(), readers.end(), owner) != readers.end();
+}
+
+std::vector<std::string> ReadableCallers(const Identity& caller) {
+  const std::vector<std::string>& readers = caller.read_callers;
+  if (std::find(readers.begin(), readers.end(), kAnyCaller) != readers.end()) return {};
+  std::vector<std::string> out = {caller.name};
+  for (const std::string& r : readers) {
+    if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace uploadbroker::auth

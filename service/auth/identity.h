@@ -30,7 +30,23 @@ struct Scope {
 struct Identity {
   std::string name;  // recorded as the intent's caller
   Scope scope;
+  // Whose uploads, besides its own, the caller may read (GetUpload,
+  // ListUploads, Subscribe, the multipart calls, AbortUpload): other callers'
+  // names, or "*" for every upload, including ones recorded without a caller.
+  // It never widens the scope: buckets and key prefixes still bound reads.
+  std::vector<std::string> read_callers;
 };
+
+// The wildcard of Identity::read_callers.
+inline constexpr char kAnyCaller[] = "*";
+
+// True when the caller may read an upload issued to `owner` (the intent's
+// caller; empty for records without one, readable only with "*").
+bool MayRead(const Identity& caller, absl::string_view owner);
+
+// The callers whose uploads `caller` may read, for a ledger query: itself
+// and its read_callers, or empty when it may read every caller's ("*").
+std::vector<std::string> ReadableCallers(const Identity& caller);
 
 // PermissionDenied unless `bucket` is one of the caller's buckets.
 absl::Status CheckBucket(const Identity& caller, absl::string_view bucket);

@@ -23,7 +23,7 @@ namespace {
 constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callback",
                                            "ledger",      "credentials", "buckets",
                                            "callers",     "default_ttl", "reconcile",
-                                           "tls"};
+                                           "tls",         "limits"};
 constexpr absl::string_view kListenKeys[] = {"grpc", "http"};
 constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
                                                "trusted_key_url"};
@@ -37,7 +37,9 @@ constexpr absl::string_view kBucketKeys[] = {"name", "region", "endpoint", "publ
                                              "path_style"};
 constexpr absl::string_view kCallerKeys[] = {"name",     "api_key_sha256", "buckets",
                                              "key_prefixes", "max_size",   "content_types",
-                                             "max_ttl", "client_cert_uri"};
+                                             "max_ttl", "client_cert_uri", "read_callers"};
+constexpr absl::string_view kLimitsKeys[] = {"grpc_max_receive_bytes",
+                                             "subscribe_streams_per_caller"};
 
 absl::Status ParseBucket(const Reader& r, const YAML::Node& n, const std::string& f,
                          Bucket* b) {
@@ -126,6 +128,47 @@ absl::Status ParseCaller(const Reader& r, const YAML::Node& n, const std::string
   UB_RETURN_IF_ERROR(r.StringList(n["content_types"], f + ".content_types", &c->content_types));
   UB_RETURN_IF_ERROR(r.Duration(n["max_ttl"], f + ".max_ttl", &c->max_ttl));
   if (c->max_ttl > absl::Hours(24 * 7)) return r.Fail(f + ".max_ttl", "must be at most 168h (7 days)");
+  UB_RETURN_IF_ERROR(r.StringList(n["read_callers"], f + ".read_callers", &c->read_callers));
+  return absl::OkStatus();
+}
+
+// read_callers name configured callers (checked once all are read), or "*"
+// alone.
+absl::Status CheckReadCallers(const Reader& r, const Config& cfg) {
+  for (size_t i = 0; i < cfg.callers.size(); ++i) {
+    const std::vector<std::string>& readers = cfg.callers[i].read_callers;
+    for (size_t j = 0; j < readers.size(); ++j) {
+      const std::string field = absl::StrCat("callers[", i, "].read_callers[", j, "]");
+      if (readers[j] == "*") {
+        if (readers.size() != 1) return r.Fail(field, "'*' (every caller) must be the only entry");
+        continue;
+      }
+      bool known = false;
+      for (const Caller& c : cfg.callers) known = known || c.name == readers[j];
+      if (!known) return r.Fail(field, absl::StrCat("unknown caller '", readers[j], "'"));
+      for (size_t k = 0; k < j; ++k) {
+        if (readers[k] == readers[j]) return r.Fail(field, absl::StrCat("'", readers[j], "' listed twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLimits(const Reader& r, const YAML::Node& n, Limits* out) {
+  UB_RETURN_IF_ERROR(r.Map(n, "limits", kLimitsKeys));
+  if (!n) return absl::OkStatus();
+  UB_RETURN_IF_ERROR(r.Int(n["grpc_max_receive_bytes"], "limits.grpc_max_receive_bytes",
+                           &out->grpc_max_receive_bytes));
+  // Below 64 KiB a request with repeated fields at their caps would not fit;
+  // above 64 MiB one message could hold a broker thread for long.
+  if (out->grpc_max_receive_bytes < (64 << 10) || out->grpc_max_receive_bytes > (64 << 20)) {
+    return r.Fail("limits.grpc_max_receive_bytes", "must be between 65536 (64 KiB) and 67108864 (64 MiB)");
+  }
+  UB_RETURN_IF_ERROR(r.Int(n["subscribe_streams_per_caller"], "limits.subscribe_streams_per_caller",
+                           &out->subscribe_streams_per_caller));
+  if (out->subscribe_streams_per_caller < 1 || out->subscribe_streams_per_caller > 10000) {
+    return r.Fail("limits.subscribe_streams_per_caller", "must be between 1 and 10000");
+  }
   return absl::OkStatus();
 }
 
@@ -222,6 +265,8 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
     }
     cfg->callers.push_back(std::move(c));
   }
+  UB_RETURN_IF_ERROR(CheckReadCallers(r, *cfg));
+  UB_RETURN_IF_ERROR(ParseLimits(r, root["limits"], &cfg->limits));
   return internal::ParseTls(r, root["tls"], cfg);
 }
 

@@ -59,6 +59,10 @@ struct Caller {
   // without an API key. Empty: API key only. A caller has an API key, a
   // certificate URI, or both.
   std::string client_cert_uri;
+  // Other callers whose uploads this one may read (GetUpload, ListUploads,
+  // Subscribe, multipart calls, AbortUpload), or "*" for every upload. Its
+  // own are always readable; buckets and key_prefixes still bound reads.
+  std::vector<std::string> read_callers;
 };
 
 // TLS on the gRPC API (`tls.grpc`). Empty cert_file: plaintext. Files are
@@ -75,6 +79,19 @@ struct GrpcTls {
 struct HttpTls {
   std::string cert_file;
   std::string key_file;
+};
+
+// Bounds on what one RPC may ask for (`limits:`).
+struct Limits {
+  // Largest gRPC message the broker accepts; a larger one is
+  // RESOURCE_EXHAUSTED before any handler runs. The default leaves room for
+  // every legitimate request (the largest, SignUploadParts with 1,000 part
+  // numbers or a request with every repeated field at its cap, is well
+  // under 100 KiB).
+  int64_t grpc_max_receive_bytes = 1 << 20;
+  // Concurrent Subscribe streams per caller; the one over gets
+  // RESOURCE_EXHAUSTED.
+  int64_t subscribe_streams_per_caller = 16;
 };
 
 struct Config {
@@ -122,6 +139,7 @@ struct Config {
   // Plaintext gRPC on a non-loopback listen.grpc is refused unless this is
   // set (TLS terminated in front of the broker); the broker then warns.
   bool allow_plaintext_grpc = false;
+  Limits limits;
 
   const Bucket* FindBucket(const std::string& name) const;
 };

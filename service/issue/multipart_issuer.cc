@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/identity.h"
 #include "common/oss_names.h"
+#include "common/request_limits.h"
 #include "common/status_macros.h"
 #include "issue/intent_util.h"
 #include "issue/validate.h"
@@ -161,8 +162,10 @@ absl::StatusOr<v1::Upload> MultipartIssuer::LoadPending(const auth::Identity& ca
   absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(upload_id);
   if (absl::IsNotFound(upload.status())) return NotFound(upload_id);
   if (!upload.ok()) return upload.status();
-  // Uploads outside the caller's scope look absent, so ids cannot be probed.
-  if (!auth::CheckBucket(caller, upload->bucket()).ok() ||
+  // Uploads outside the caller's scope, or issued to another caller, look
+  // absent, so ids cannot be probed. These calls act on the upload, so
+  // read_callers does not extend to them: only the issuing caller may.
+  if (upload->caller() != caller.name || !auth::CheckBucket(caller, upload->bucket()).ok() ||
       !auth::CheckKey(caller, upload->key(), upload->key_is_prefix()).ok()) {
     return NotFound(upload_id);
   }
@@ -203,9 +206,11 @@ absl::Status MultipartIssuer::SignParts(const auth::Identity& caller,
   }
   if (numbers.size() > static_cast<size_t>(kMaxPartsPerCall)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "part_numbers: at most ", kMaxPartsPerCall, " parts per call (this plan has ",
-        plan.part_count(), "; ask in batches)"));
+        "part_numbers: ", numbers.size(), " entries, at most ", kMaxPartsPerCall,
+        " parts per call (this plan has ", plan.part_count(), "; ask in batches)"));
   }
+  // Each part is signed once, however often it was asked for.
+  common::Deduplicate(numbers);
   for (int n : numbers) {
     if (n < 1 || n > plan.part_count()) {
       return absl::InvalidArgumentError(absl::StrCat("part_numbers: ", n, " is outside 1..",

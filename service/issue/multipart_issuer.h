@@ -75,7 +75,8 @@ class MultipartIssuer {
 
  private:
   // The caller's PENDING multipart intent `upload_id`, not yet expired, and
-  // its bucket.
+  // its bucket. NotFound when another caller issued it (read_callers does
+  // not let a caller act on others' uploads) or it lies outside the scope.
   absl::StatusOr<v1::Upload> LoadPending(const auth::Identity& caller,
                                          const std::string& upload_id, bool multipart_only);
   // Validity of URLs for `intent`: the request's (or default) TTL, never

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/request_limits.h"
 #include "common/status_macros.h"
 #include "common/utf8.h"
 
@@ -27,6 +28,7 @@ absl::Status ResolveContentTypes(const auth::Identity& caller,
     *out = caller.scope.content_types;
     return absl::OkStatus();
   }
+  UB_RETURN_IF_ERROR(common::CheckCount("content_types", requested.size(), common::kMaxContentTypes));
   for (size_t i = 0; i < requested.size(); ++i) {
     UB_RETURN_IF_ERROR(ValidateContentType(absl::StrCat("content_types[", i, "]"), requested[i]));
     if (!caller.scope.content_types.empty() &&
@@ -36,14 +38,16 @@ absl::Status ResolveContentTypes(const auth::Identity& caller,
           "content_types[", i, "]: '", requested[i], "' is not allowed for caller '", caller.name, "'"));
     }
   }
+  // A repeated type would only lengthen the policy's "in" list.
   *out = requested;
+  common::Deduplicate(*out);
   return absl::OkStatus();
 }
 
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& md) {
-  if (md.size() > 32) return absl::InvalidArgumentError("metadata: more than 32 entries");
+  UB_RETURN_IF_ERROR(common::CheckCount("metadata", md.size(), common::kMaxMetadataEntries));
   for (const auto& [k, v] : md) {
-    bool ok = !k.empty() && k.size() <= 128;
+    bool ok = !k.empty() && k.size() <= common::kMaxMetadataKeyBytes;
     for (char c : k) {
       ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-' || c == '.');
@@ -52,7 +56,7 @@ absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::stri
       return absl::InvalidArgumentError(
           absl::StrCat("metadata: key '", k, "' must be 1-128 characters of [A-Za-z0-9_.-]"));
     }
-    if (v.size() > 1024 || !common::IsValidUtf8(v)) {
+    if (v.size() > common::kMaxMetadataValueBytes || !common::IsValidUtf8(v)) {
       return absl::InvalidArgumentError(
           absl::StrCat("metadata[", k, "]: value must be at most 1024 bytes of UTF-8"));
     }

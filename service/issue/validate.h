@@ -19,14 +19,15 @@ namespace uploadbroker::issue {
 // characters.
 absl::Status ValidateContentType(absl::string_view field, absl::string_view value);
 
-// Resolves the accepted content types: every requested one must be allowed;
-// none requested means the caller's list.
+// Resolves the accepted content types: at most common::kMaxContentTypes,
+// every requested one allowed; repeats are dropped (first kept); none
+// requested means the caller's list.
 absl::Status ResolveContentTypes(const auth::Identity& caller,
                                  const std::vector<std::string>& requested,
                                  std::vector<std::string>* out);
 
 // At most 32 entries, keys 1..128 bytes of [A-Za-z0-9_.-], values <= 1024
-// bytes of UTF-8.
+// bytes of UTF-8 (common/request_limits.h).
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& md);
 
 }  // namespace uploadbroker::issue

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -23,6 +24,12 @@ Result Wait(Start start) {
 }
 
 }  // namespace
+
+size_t UploadBytes(const Upload& upload) {
+  const size_t size = upload.ByteSizeLong();
+  // A one-byte tag (field numbers up to 15) and the length varint.
+  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+}
 
 absl::StatusOr<std::vector<Event>> Ledger::ReadEvents(uint64_t after, int limit) {
   absl::StatusOr<EventRecords> records =

@@ -45,14 +45,22 @@ using CompletionCheck = std::function<absl::Status(const Upload& intent)>;
 // Narrows ListUploads. Empty fields match everything.
 struct UploadQuery {
   std::vector<std::string> buckets;
-  std::string caller;      // exact caller name, or empty for any
+  std::vector<std::string> callers;  // uploads issued to any of these; empty: any
   std::string key_prefix;  // keys (or key prefixes) starting with this
   v1::UploadState state = v1::UPLOAD_STATE_UNSPECIFIED;
   // Page: uploads created strictly before this position (opaque to callers;
   // 0 = from the newest).
   int64_t before_seq = 0;
   int limit = 100;
+  // Page size in bytes (0: no limit): the page stops before an upload whose
+  // UploadBytes() would take the page's total past this (it still holds at
+  // least one upload), and says there is a next page.
+  size_t max_bytes = 0;
 };
+
+// What `upload` adds to a message listing it (a repeated Upload field): its
+// serialized size plus the field's tag and length.
+size_t UploadBytes(const Upload& upload);
 
 // Stored event records as the log keeps them, unparsed: `data` holds the
 // records back to back, each one Event in protobuf wire format (its cursor

@@ -75,8 +75,12 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
     }
     absl::StrAppend(&sql, ")");
   }
-  if (!query.caller.empty()) {
-    absl::StrAppend(&sql, " AND caller = ", next(PgParam::Text(query.caller)));
+  if (!query.callers.empty()) {
+    absl::StrAppend(&sql, " AND caller IN (");
+    for (size_t i = 0; i < query.callers.size(); ++i) {
+      absl::StrAppend(&sql, i ? ", " : "", next(PgParam::Text(query.callers[i])));
+    }
+    absl::StrAppend(&sql, ")");
   }
   if (!query.key_prefix.empty()) {
     // starts_with compares bytes; the "C" collation keeps it exact.
@@ -90,14 +94,20 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
   UB_ASSIGN_OR_RETURN(PgResult r, Query(sql.c_str(), params, "list uploads"));
   UploadPage page;
   const int rows = PQntuples(r.get());
-  for (int i = 0; i < rows && i < query.limit; ++i) {
+  size_t bytes = 0;
+  int i = 0;
+  for (; i < rows && i < query.limit; ++i) {
     const int64_t seq = PgInt64(r.get(), i, 0);
-    page.uploads.emplace_back();
-    UB_RETURN_IF_ERROR(ParseStored(PgBytes(r.get(), i, 1), page.uploads.back(),
-                             absl::StrCat("upload #", seq)));
+    Upload upload;
+    UB_RETURN_IF_ERROR(
+        ParseStored(PgBytes(r.get(), i, 1), upload, absl::StrCat("upload #", seq)));
+    const size_t cost = UploadBytes(upload);
+    if (query.max_bytes > 0 && !page.uploads.empty() && bytes + cost > query.max_bytes) break;
+    bytes += cost;
+    page.uploads.push_back(std::move(upload));
     page.next_before_seq = seq;
   }
-  if (rows <= query.limit) page.next_before_seq = 0;
+  if (i == rows) page.next_before_seq = 0;  // every row taken: no more
   return page;
 }
 

@@ -158,7 +158,11 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
     for (size_t i = 1; i < query.buckets.size(); ++i) sql += ", ?";
     sql += ")";
   }
-  if (!query.caller.empty()) sql += " AND caller = ?";
+  if (!query.callers.empty()) {
+    sql += " AND caller IN (?";
+    for (size_t i = 1; i < query.callers.size(); ++i) sql += ", ?";
+    sql += ")";
+  }
   const std::string upper = PrefixUpperBound(query.key_prefix);
   if (!query.key_prefix.empty()) sql += " AND key >= ?";
   if (!upper.empty()) sql += " AND key < ?";
@@ -171,7 +175,7 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   int i = 0;
   if (query.before_seq > 0) sqlite3_bind_int64(stmt, ++i, query.before_seq);
   for (const std::string& bucket : query.buckets) BindText(stmt, ++i, bucket);
-  if (!query.caller.empty()) BindText(stmt, ++i, query.caller);
+  for (const std::string& caller : query.callers) BindText(stmt, ++i, caller);
   if (!query.key_prefix.empty()) BindText(stmt, ++i, query.key_prefix);
   if (!upper.empty()) BindText(stmt, ++i, upper);
   if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
@@ -180,13 +184,17 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   sqlite3_bind_int(stmt, ++i, query.limit + 1);  // one more: is there a next page?
 
   UploadPage page;
+  size_t bytes = 0;
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     int64_t seq = sqlite3_column_int64(stmt, 0);
     if (static_cast<int>(page.uploads.size()) == query.limit) break;
-    page.uploads.emplace_back();
-    UB_RETURN_IF_ERROR(ParseRecord(stmt, 1, page.uploads.back(),
-                                   absl::StrCat("upload #", seq)));
+    Upload upload;
+    UB_RETURN_IF_ERROR(ParseRecord(stmt, 1, upload, absl::StrCat("upload #", seq)));
+    const size_t cost = UploadBytes(upload);
+    if (query.max_bytes > 0 && !page.uploads.empty() && bytes + cost > query.max_bytes) break;
+    bytes += cost;
+    page.uploads.push_back(std::move(upload));
     page.next_before_seq = seq;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

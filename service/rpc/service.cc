@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "tls/grpc_credentials.h"
+#include "common/request_limits.h"
 
 namespace uploadbroker::rpc {
 namespace {
@@ -22,8 +23,10 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
+// Issued to a caller it may read (itself unless read_callers grants more)
+// and inside its scope.
 bool VisibleTo(const auth::Identity& caller, const v1::Upload& u) {
-  return auth::CheckBucket(caller, u.bucket()).ok() &&
+  return auth::MayRead(caller, u.caller()) && auth::CheckBucket(caller, u.bucket()).ok() &&
          auth::CheckKey(caller, u.key(), u.key_is_prefix()).ok();
 }
 
@@ -95,8 +98,14 @@ grpc::ServerUnaryReactor* UploadBrokerService::GetUpload(
   // until Finish.
   boost::asio::post(*reads_, [this, reactor, req, resp, caller = *caller] {
     absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
-    // Uploads outside the caller's scope look absent, so ids cannot be probed.
-    if (upload.ok() && !VisibleTo(*caller, *upload)) {
+    // Uploads the caller may not read look absent — the same words as for
+    // an id never issued — so ids cannot be probed. Only "aged out", which
+    // the ledger tells from the id's own timestamp, is kept.
+    const bool aged_out =
+        absl::IsNotFound(upload.status()) && absl::StrContains(upload.status().message(), "aged out");
+    if (aged_out) {
+      upload = absl::NotFoundError(absl::StrCat("upload_id: ", upload.status().message()));
+    } else if (absl::IsNotFound(upload.status()) || (upload.ok() && !VisibleTo(*caller, *upload))) {
       upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
     }
     if (upload.ok()) *resp = *std::move(upload);
@@ -114,13 +123,21 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
   if (req->page_size() < 0 || req->page_size() > 1000) {
     return FinishWith(ctx, absl::InvalidArgumentError("page_size: must be between 0 and 1000"));
   }
+  absl::Status bounded = common::CheckCount("buckets", req->buckets_size(), common::kMaxFilterEntries);
+  if (bounded.ok()) {
+    bounded = common::CheckLength("key_prefix", req->key_prefix(), common::kMaxFilterValueBytes);
+  }
+  if (!bounded.ok()) return FinishWith(ctx, bounded);
   ledger::UploadQuery q;
   for (const std::string& b : req->buckets()) {
     absl::Status st = auth::CheckBucket(caller, b);
     if (!st.ok()) return FinishWith(ctx, st);
     q.buckets.push_back(b);
   }
+  common::Deduplicate(q.buckets);
   if (q.buckets.empty()) q.buckets = caller.scope.buckets;
+  q.callers = auth::ReadableCallers(caller);
+  q.max_bytes = kListPageBytes - kListPageReserve;
   q.key_prefix = req->key_prefix();
   q.state = req->state();
   q.limit = req->page_size() == 0 ? 100 : req->page_size();

@@ -11,6 +11,10 @@
 // synchronous methods: they block a thread of gRPC's synchronous pool, never
 // a callback-API thread.
 //
+// Visibility: GetUpload, ListUploads and Subscribe show a caller only the
+// uploads issued to it (or to the callers its read_callers name, "*" for
+// all), inside its buckets and key prefixes; others look absent (NOT_FOUND).
+//
 // Thread-safe. Referenced components must outlive the service; stop the
 // grpc::Server (which waits for in-flight calls) before destroying it. The
 // destructor waits for the pool's queued reads.
@@ -45,6 +49,12 @@ class UploadBrokerService final : public ServiceBase {
  public:
   // Threads that run ledger reads for GetUpload and ListUploads.
   static constexpr int kReadThreads = 2;
+  // Largest serialized ListUploadsResponse: a page ends before an upload
+  // that would take it past this, and carries a next_page_token (one upload
+  // is far smaller, see common/request_limits.h). The reserve covers the
+  // token.
+  static constexpr size_t kListPageBytes = 1 << 20;
+  static constexpr size_t kListPageReserve = 64;
 
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                       issue::MultipartIssuer& multipart, ledger::Ledger& ledger,

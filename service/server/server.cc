@@ -27,6 +27,7 @@
 #include "reconcile/reconciler.h"
 #include "metrics/registry.h"
 #include "rpc/health_service.h"
+#include "rpc/refusal_interceptor.h"
 #include "rpc/service.h"
 #include "server/http_routes.h"
 #include "server/open_ledger.h"
@@ -144,7 +145,18 @@ class BrokerServer final : public Server {
     oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, *clock_);
     multipart_issuer_ = std::make_unique<issue::MultipartIssuer>(config_, *creds_, *ledger_,
                                                                  *oss_multipart_, *clock_);
-    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_);
+    stream::EventStreamer::Options so;
+    so.streams_per_caller = static_cast<int>(config_.limits.subscribe_streams_per_caller);
+    auto& refused = metrics_.AddCounter(
+        "upload_broker_subscribe_refused_total",
+        "Subscribe calls refused because the caller had limits.subscribe_streams_per_caller open",
+        {"caller"});
+    so.on_refused = [&refused, cap = so.streams_per_caller](const std::string& caller) {
+      refused.Inc({caller});
+      spdlog::warn("Subscribe refused: caller '{}' already has {} streams open "
+                   "(limits.subscribe_streams_per_caller)", caller, cap);
+    };
+    streamer_ = std::make_unique<stream::EventStreamer>(*ledger_, so);
     service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *multipart_issuer_,
                                                           *ledger_, *streamer_);
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); },
@@ -154,6 +166,12 @@ class BrokerServer final : public Server {
     common::SetServerKeepalive(builder);
     UB_ASSIGN_OR_RETURN(tls::GrpcServerSecurity security, tls::MakeGrpcServerSecurity(config_));
     WarnIfPlaintextOffLoopback();
+    // A larger request is RESOURCE_EXHAUSTED before it reaches a handler.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.grpc_max_receive_bytes));
+    // Refused requests (bad, over a cap or a limit) are counted and logged.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(rpc::MakeRefusalInterceptorFactory(metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.AddListeningPort(config_.grpc_listen, security.credentials, &grpc_port_);
     builder.RegisterService(service_.get());
     builder.RegisterService(health_.get());

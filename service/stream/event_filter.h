@@ -2,8 +2,11 @@
 // v1::EventFilter intersected with the caller's scope.
 //
 // Create() validates the request against the caller: a bucket or key prefix
-// outside the caller's scope is PermissionDenied, an unknown event type is
-// InvalidArgument; both name the field (`filter.buckets[1]: ...`). Matches()
+// outside the caller's scope, or a caller whose uploads it may not read
+// (auth::MayRead), is PermissionDenied; an unknown event type, or a list or
+// value over its bound (common/request_limits.h), is InvalidArgument; all
+// name the field (`filter.buckets[1]: ...`). Repeated entries are dropped.
+// Only events about uploads the caller may read match, whatever the filter. Matches()
 // is then a pure function of the event. The filter copies what it needs from
 // the caller, so it does not reference the Identity. Immutable; any thread.
 #ifndef UPLOADBROKER_STREAM_EVENT_FILTER_H_
@@ -34,9 +37,10 @@ class EventFilter {
  private:
   EventFilter() = default;
 
-  // The caller's scope.
+  // The caller's scope, and whose uploads it may read (empty: anyone's).
   std::vector<std::string> scope_buckets_;
   std::vector<std::string> scope_prefixes_;  // empty: any key
+  std::vector<std::string> readable_;
   // The subscriber's criteria (empty: any).
   std::vector<std::string> buckets_;
   std::vector<std::string> key_prefixes_;

@@ -76,7 +76,19 @@ EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ct
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return Reject(ShuttingDown());
+    int& open = per_caller_[caller.name];
+    if (options_.streams_per_caller > 0 && open >= options_.streams_per_caller) {
+      if (open == 0) per_caller_.erase(caller.name);
+      if (options_.on_refused) options_.on_refused(caller.name);
+      return Reject(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("caller '", caller.name, "' already has ", open,
+                       " Subscribe streams open, the most limits.subscribe_streams_per_caller (",
+                       options_.streams_per_caller, ") allows; close one first")));
+    }
+    ++open;
     streams_.emplace(stream.get(), stream);
+    stream_callers_.emplace(stream.get(), caller.name);
   }
   // Reactions requested before gRPC binds the reactor are queued by gRPC.
   Post([stream] { stream->Init(); });
@@ -206,6 +218,10 @@ EventStreamer::StreamPtr EventStreamer::Unregister(Stream* stream) {
   UB_CHECK(it != streams_.end());
   StreamPtr owned = std::move(it->second);
   streams_.erase(it);
+  auto owner = stream_callers_.find(stream);
+  UB_CHECK(owner != stream_callers_.end());
+  if (--per_caller_[owner->second] == 0) per_caller_.erase(owner->second);
+  stream_callers_.erase(owner);
   return owned;
 }
 
@@ -216,6 +232,12 @@ void EventStreamer::Post(std::function<void()> task) {
 size_t EventStreamer::stream_count() const {
   absl::MutexLock lock(&mu_);
   return streams_.size();
+}
+
+int EventStreamer::stream_count(const std::string& caller) const {
+  absl::MutexLock lock(&mu_);
+  auto it = per_caller_.find(caller);
+  return it == per_caller_.end() ? 0 : it->second;
 }
 
 void EventStreamer::Shutdown() {

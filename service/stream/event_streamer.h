@@ -33,6 +33,7 @@
 // `ub-start-cursor` before any event, so a client that has not received an
 // event yet can still resume without a gap. Errors (as gRPC statuses):
 // INVALID_ARGUMENT for a malformed request or a cursor beyond the newest,
+// RESOURCE_EXHAUSTED when the caller already has streams_per_caller open,
 // PERMISSION_DENIED for a filter outside the caller's scope, OUT_OF_RANGE
 // when events after the cursor were removed by retention (at start, or
 // because the stream fell that far behind), UNAVAILABLE at shutdown.
@@ -46,6 +47,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -89,6 +91,11 @@ class EventStreamer {
     // How long Shutdown() lets in-flight writes finish before cancelling
     // the streams whose client stopped reading.
     absl::Duration shutdown_grace = absl::Seconds(5);
+    // Streams one caller (Identity::name) may have open at once (0: no
+    // limit); Subscribe beyond it is RESOURCE_EXHAUSTED naming the limit,
+    // and `on_refused` (if set) is called with the caller's name.
+    int streams_per_caller = 0;
+    std::function<void(const std::string& caller)> on_refused;
   };
 
   // `ledger` must outlive the streamer. Registers a ledger listener.
@@ -122,6 +129,8 @@ class EventStreamer {
 
   // Streams not yet done (for tests and metrics).
   size_t stream_count() const;
+  // Those of one caller.
+  int stream_count(const std::string& caller) const;
 
  private:
   class Stream;
@@ -167,6 +176,9 @@ class EventStreamer {
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   // Every stream not yet done; the registry's reference keeps it alive.
   std::map<Stream*, StreamPtr> streams_ ABSL_GUARDED_BY(mu_);
+  // Each stream's caller, and how many streams each caller has open.
+  std::map<Stream*, std::string> stream_callers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> per_caller_ ABSL_GUARDED_BY(mu_);
   // Caught-up streams and the cursor each waits after.
   std::map<Stream*, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
   uint64_t newest_ ABSL_GUARDED_BY(mu_) = 0;

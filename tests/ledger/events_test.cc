@@ -221,7 +221,7 @@ TEST_P(LedgerContractTest, ListUploadsPagesNewestFirstAndFilters) {
 
   UploadQuery filtered;
   filtered.buckets = {"odd"};
-  filtered.caller = "batch";
+  filtered.callers = {"batch"};
   EXPECT_THAT(ids(*ledger->ListUploads(filtered)), ElementsAre("u15", "u5"));
   filtered = UploadQuery();
   filtered.key_prefix = "avatars/";

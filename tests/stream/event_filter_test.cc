@@ -124,7 +124,9 @@ TEST(EventFilterTest, EventTypesAndCallers) {
 
   v1::EventFilter by_caller;
   by_caller.add_callers("batch-job");
-  EventFilter f = Make(by_caller);
+  auth::Identity reader = App();
+  reader.read_callers = {"batch-job"};
+  EventFilter f = Make(by_caller, reader);
   EXPECT_TRUE(Matches(f, Completed("photos", "shared/a", "batch-job")));
   EXPECT_FALSE(Matches(f, Completed("photos", "shared/a", "app")));
 }
@@ -155,6 +157,7 @@ TEST(EventFilterTest, CallerWithoutPrefixesSeesAnyKeyInItsBuckets) {
   auth::Identity admin;
   admin.name = "admin";
   admin.scope.buckets = {"photos"};
+  admin.read_callers = {"*"};  // the events below are app's
   v1::EventFilter req;
   req.add_key_prefixes("");
   EventFilter f = Make(req, admin);
@@ -196,6 +199,57 @@ TEST(EventViewTest, RefusesMalformedRecords) {
   EXPECT_FALSE(EventView::Parse("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01").ok());
   // A second payload would be merged by protobuf; the view refuses it.
   EXPECT_FALSE(EventView::Parse(record + record.substr(record.find('\x22'))).ok());
+}
+
+}  // namespace
+}  // namespace uploadbroker::stream
+
+namespace uploadbroker::stream {
+namespace {
+
+// Item 9: a caller's events only, unless read_callers grants more.
+TEST(EventFilterTest, MatchesOnlyUploadsTheCallerMayRead) {
+  EventFilter own = Make({});
+  EXPECT_TRUE(Matches(own, Completed("photos", "shared/a", "app")));
+  EXPECT_FALSE(Matches(own, Completed("photos", "shared/a", "batch-job")));
+  EXPECT_FALSE(Matches(own, Completed("photos", "shared/a", "")));
+
+  auth::Identity auditor = App();
+  auditor.read_callers = {"*"};
+  EventFilter all = Make({}, auditor);
+  EXPECT_TRUE(Matches(all, Completed("photos", "shared/a", "batch-job")));
+  EXPECT_TRUE(Matches(all, Completed("photos", "shared/a", "")));
+  EXPECT_FALSE(Matches(all, Completed("private", "shared/a", "batch-job")));  // scope still holds
+
+  v1::EventFilter others;
+  others.add_callers("app");
+  others.add_callers("batch-job");
+  auto refused = EventFilter::Create(others, App());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("filter.callers[1]"));
+}
+
+// Item 5: each list bounded, naming the field, the cap and the count;
+// repeats accepted and matched once.
+TEST(EventFilterTest, BoundsEveryListAndDropsRepeats) {
+  v1::EventFilter req;
+  for (int i = 0; i < 65; ++i) req.add_key_prefixes("shared/");
+  auto over = EventFilter::Create(req, App());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(over.status().message(), HasSubstr("filter.key_prefixes: 65 entries, at most 64 allowed"));
+
+  req.Clear();
+  for (int i = 0; i < 64; ++i) req.add_key_prefixes("shared/");
+  for (int i = 0; i < 64; ++i) req.add_types(v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  EventFilter f = Make(req);
+  EXPECT_TRUE(Matches(f, Completed("photos", "shared/a")));
+  EXPECT_FALSE(Matches(f, Expired("photos", "shared/a")));
+
+  req.Clear();
+  (*req.mutable_metadata())["k"] = std::string(1025, 'v');
+  auto long_value = EventFilter::Create(req, App());
+  EXPECT_EQ(long_value.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(long_value.status().message(), HasSubstr("filter.metadata[k]: 1025 bytes, at most 1024"));
 }
 
 }  // namespace

@@ -192,14 +192,15 @@ TEST_F(EventStreamerTest, FiltersByCaller) {
   EXPECT_THAT(sub->Read(2), ElementsAreArray({mine, sentinel}));
 }
 
-TEST_F(EventStreamerTest, DeliversOnlyEventsInsideTheCallersScope) {
+TEST_F(EventStreamerTest, DeliversOnlyTheCallersOwnEventsInsideItsScope) {
   StartBroker();
   auto app = Subscribe(Start(v1::START_POSITION_LATEST));
   ASSERT_EQ(app->Started(), 0);
   uint64_t in1 = Append("1", Spec("photos", "uploads/app/1", "app"));
   Append("2", Spec("photos", "uploads/other/2", "admin"));
   Append("3", Spec("private", "uploads/app/3", "admin"));
-  uint64_t in2 = Append("4", Spec("photos", "uploads/app/4", "admin"));
+  Append("4", Spec("photos", "uploads/app/4", "admin"));  // in scope, another caller's
+  uint64_t in2 = Append("5", Spec("photos", "uploads/app/5", "app"));
   EXPECT_THAT(app->Read(2), ElementsAreArray({in1, in2}));
 }
 

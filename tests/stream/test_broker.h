@@ -37,6 +37,7 @@ inline std::vector<config::Caller> TestCallers() {
   admin.name = "admin";
   admin.api_key_sha256 = hash("key-admin");
   admin.buckets = {"photos", "private"};
+  admin.read_callers = {"*"};  // an operator: reads every caller's uploads
   return {app, admin};
 }
 

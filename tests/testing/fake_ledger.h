@@ -122,6 +122,7 @@ class FakeLedger final : public ledger::Ledger {
     }
     absl::MutexLock lock(&mu_);
     ledger::UploadPage page;
+    size_t bytes = 0;
     auto it = q.before_seq > 0 ? uploads_.lower_bound(q.before_seq) : uploads_.end();
     while (it != uploads_.begin()) {
       --it;
@@ -130,10 +131,15 @@ class FakeLedger final : public ledger::Ledger {
           std::find(q.buckets.begin(), q.buckets.end(), u.bucket()) == q.buckets.end()) {
         continue;
       }
-      if (!q.caller.empty() && u.caller() != q.caller) continue;
+      if (!q.callers.empty() &&
+          std::find(q.callers.begin(), q.callers.end(), u.caller()) == q.callers.end()) {
+        continue;
+      }
       if (!absl::StartsWith(u.key(), q.key_prefix)) continue;
       if (q.state != v1::UPLOAD_STATE_UNSPECIFIED && u.state() != q.state) continue;
       if (static_cast<int>(page.uploads.size()) == q.limit) return page;  // there is more
+      bytes += ledger::UploadBytes(u);
+      if (q.max_bytes > 0 && !page.uploads.empty() && bytes > q.max_bytes) return page;
       page.uploads.push_back(u);
       page.next_before_seq = it->first;
     }

@@ -1,0 +1,89 @@
+// ListUploads on each engine: only the asked-for callers' uploads (how the
+// broker shows a caller its own uploads), and pages bounded in bytes as
+// well as in count, so a page of large records still fits one message.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ledger/ledger_fixture.h"
+
+namespace uploadbroker::ledger {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+std::vector<std::string> Ids(const UploadPage& page) {
+  std::vector<std::string> out;
+  for (const Upload& u : page.uploads) out.push_back(u.upload_id());
+  return out;
+}
+
+TEST_P(LedgerContractTest, ListUploadsReturnsOnlyTheNamedCallers) {
+  auto ledger = Open();
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("a1", "photos", "alice")).ok());
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("b1", "photos", "bob")).ok());
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("c1", "photos", "carol")).ok());
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("n1", "photos", "")).ok());  // no owner recorded
+
+  UploadQuery query;
+  query.callers = {"alice"};
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("a1"));
+  query.callers = {"alice", "carol"};
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("c1", "a1"));
+  query.callers = {"nobody"};
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre());
+  query.callers = {};  // any caller, the ownerless record included
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("n1", "c1", "b1", "a1"));
+}
+
+TEST_P(LedgerContractTest, ListUploadsPagesStayWithinTheByteBudgetAndReturnEachUploadOnce) {
+  auto ledger = Open();
+  // ~37 KB records: 32 metadata values of 1 KiB and a long key.
+  constexpr int kUploads = 60;
+  for (int i = 0; i < kUploads; ++i) {
+    Upload intent = Intent(absl::StrCat("u", i));
+    intent.set_key(absl::StrCat("users/", std::string(900, 'k'), i));
+    for (int m = 0; m < 32; ++m) {
+      (*intent.mutable_metadata())[absl::StrCat("m", m)] = std::string(1024, 'v');
+    }
+    ASSERT_TRUE(CreateIntentSync(*ledger, intent).ok());
+  }
+  UploadQuery query;
+  query.limit = 1000;
+  query.max_bytes = 256 * 1024;
+  std::set<std::string> seen;
+  int pages = 0;
+  do {
+    auto page = ledger->ListUploads(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_FALSE(page->uploads.empty());
+    size_t bytes = 0;
+    for (const Upload& u : page->uploads) {
+      bytes += UploadBytes(u);
+      EXPECT_TRUE(seen.insert(u.upload_id()).second) << u.upload_id() << " listed twice";
+    }
+    EXPECT_LE(bytes, query.max_bytes);
+    // The page is full: one more upload would not have fitted.
+    if (page->next_before_seq != 0) EXPECT_GT(bytes + UploadBytes(page->uploads.back()), query.max_bytes);
+    query.before_seq = page->next_before_seq;
+    ++pages;
+  } while (query.before_seq != 0 && pages < 100);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kUploads));
+  EXPECT_GE(pages, 9);  // 60 x ~37 KB in 256 KiB pages
+
+  // A budget below one record still returns one upload per page.
+  query = UploadQuery();
+  query.max_bytes = 100;
+  query.limit = 5;
+  auto page = ledger->ListUploads(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->uploads.size(), 1u);
+  EXPECT_NE(page->next_before_seq, 0);
+}
+
+}  // namespace
+}  // namespace uploadbroker::ledger
