@@ -49,7 +49,7 @@ absl::StatusOr<const auth::Identity*> UploadBrokerService::Caller(
   auto it = md.find("authorization");
   absl::string_view header;
   if (it != md.end()) header = absl::string_view(it->second.data(), it->second.size());
-  return auth_.Authenticate(header);
+  return auth_.Authenticate(header, ctx->peer());
 }
 
 grpc::ServerUnaryReactor* UploadBrokerService::CreatePostPolicy(
