@@ -212,7 +212,11 @@ TEST(OperationsTest, ThousandBadApiKeysAreCountedAndLoggedAtABoundedRate) {
     ASSERT_EQ(Issue(i % 4 == 0 ? missing : wrong, "k"), absl::StatusCode::kUnauthenticated);
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  EXPECT_EQ(Metric(broker.http_port, R"(upload_broker_auth_failures_total{reason="unknown_key"})"), 750);
+  // A second later the next failure is logged again, saying how many were
+  // left out since the last line.
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_EQ(Issue(wrong, "k"), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Metric(broker.http_port, R"(upload_broker_auth_failures_total{reason="unknown_key"})"), 751);
   EXPECT_EQ(Metric(broker.http_port, R"(upload_broker_auth_failures_total{reason="missing"})"), 250);
   std::optional<Exited> e = broker.Stop();
   ASSERT_TRUE(e.has_value());
@@ -220,7 +224,7 @@ TEST(OperationsTest, ThousandBadApiKeysAreCountedAndLoggedAtABoundedRate) {
   const int lines = CountLines(log, "gRPC authentication failed from ");
   EXPECT_GE(lines, 1);
   // At most 5 a second (each started second of the run, plus one window).
-  EXPECT_LE(lines, 5 * (static_cast<int>(seconds) + 2)) << log;
+  EXPECT_LE(lines, 5 * (static_cast<int>(seconds) + 3)) << log;
   EXPECT_LT(lines, 1000);
   std::smatch m;
   const std::regex suppressed(R"(\((\d+) more failures not logged\))");
@@ -229,10 +233,8 @@ TEST(OperationsTest, ThousandBadApiKeysAreCountedAndLoggedAtABoundedRate) {
        ++it) {
     total_suppressed += std::stoi((*it)[1]);
   }
-  // Every failure is either a line or counted in a later line (those after
-  // the last line are counted in no line yet).
-  EXPECT_LE(lines + total_suppressed, 1000);
-  EXPECT_GT(total_suppressed, 0) << log;
+  // Every failure is either a line or counted in a later line.
+  EXPECT_EQ(lines + total_suppressed, 1001) << log;
 }
 
 // A signed callback whose upload id carries a forged log line.
@@ -303,13 +305,18 @@ TEST(OperationsTest, AFloodOfForgedCallbacksIsLoggedAtABoundedRate) {
     ASSERT_GE(reply->status, 400);
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  // A second later the next rejection is logged, counting those left out.
+  absl::SleepFor(absl::Milliseconds(1100));
+  auto last = http::RawClient::Connect(broker.http_port);
+  ASSERT_TRUE(last->Send(testing::SignedCallback(stranger, "/cb", "/cb", R"({"upload_id":"x"})")));
+  ASSERT_TRUE(last->ReadResponse(absl::Seconds(30)).has_value());
   std::optional<Exited> e = broker.Stop();
   ASSERT_TRUE(e.has_value());
   const std::string log = e->out + e->err;
   const int lines = CountLines(log, "callback rejected from ");
   EXPECT_GE(lines, 1);
-  EXPECT_LE(lines, 5 * (static_cast<int>(seconds) + 2)) << log;
-  if (lines < 300) EXPECT_THAT(log, HasSubstr("more rejections not logged)"));
+  EXPECT_LE(lines, 5 * (static_cast<int>(seconds) + 3)) << log;
+  if (lines < 301) EXPECT_THAT(log, HasSubstr("more rejections not logged)"));
 }
 
 TEST(OperationsTest, ElevenHundredIdleConnectionsLeaveHealthAndCallbacksFast) {
@@ -349,8 +356,13 @@ TEST(OperationsTest, ElevenHundredIdleConnectionsLeaveHealthAndCallbacksFast) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->status, 200) << reply->body;
   EXPECT_LT(elapsed, absl::Seconds(1));
-  EXPECT_GE(Metric(broker.http_port, R"(upload_broker_http_rejected_total{reason="evicted_idle"})"),
-            1100 - 256);
+  // The rest of the flood is accepted (and evicted) in the loops' own time.
+  const std::string evicted = R"(upload_broker_http_rejected_total{reason="evicted_idle"})";
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Metric(broker.http_port, evicted) < 1100 - 256 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GE(Metric(broker.http_port, evicted), 1100 - 256);
   idle.clear();
   std::optional<Exited> e = broker.Stop();
   ASSERT_TRUE(e.has_value());
