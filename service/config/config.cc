@@ -23,8 +23,10 @@ namespace {
 constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callback",
                                            "ledger",      "credentials", "buckets",
                                            "callers",     "default_ttl", "reconcile",
-                                           "tls",         "limits"};
-constexpr absl::string_view kListenKeys[] = {"grpc", "http"};
+                                           "tls",         "limits",      "callback_listener"};
+constexpr absl::string_view kListenKeys[] = {"grpc", "http", "admin"};
+constexpr absl::string_view kCallbackListenerKeys[] = {
+    "read_timeout", "idle_timeout", "max_connections", "max_connections_per_address"};
 constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
                                                "trusted_key_url"};
 constexpr absl::string_view kLedgerKeys[] = {"path", "retain_events", "retain_age",
@@ -191,6 +193,39 @@ absl::Status ParseCredentials(const Reader& r, const YAML::Node& cred, Credentia
   return absl::OkStatus();
 }
 
+// callback_listener: the HTTP listener's abuse limits.
+absl::Status ParseCallbackListener(const Reader& r, const YAML::Node& n, Config* cfg) {
+  UB_RETURN_IF_ERROR(r.Map(n, "callback_listener", kCallbackListenerKeys));
+  if (!n) return absl::OkStatus();
+  struct {
+    const char* key;
+    absl::Duration* out;
+  } durations[] = {{"read_timeout", &cfg->http_read_timeout},
+                   {"idle_timeout", &cfg->http_idle_timeout}};
+  for (const auto& d : durations) {
+    const std::string field = absl::StrCat("callback_listener.", d.key);
+    UB_RETURN_IF_ERROR(r.Duration(n[d.key], field, d.out));
+    if (*d.out <= absl::ZeroDuration() || *d.out > absl::Minutes(10)) {
+      return r.Fail(field, "must be more than 0s and at most 10m");
+    }
+  }
+  struct {
+    const char* key;
+    int64_t* out;
+  } counts[] = {{"max_connections", &cfg->http_max_connections},
+                {"max_connections_per_address", &cfg->http_max_connections_per_address}};
+  for (const auto& c : counts) {
+    const std::string field = absl::StrCat("callback_listener.", c.key);
+    UB_RETURN_IF_ERROR(r.Int(n[c.key], field, c.out));
+    if (*c.out < 1 || *c.out > 1000000) return r.Fail(field, "must be between 1 and 1000000");
+  }
+  if (cfg->http_max_connections_per_address > cfg->http_max_connections) {
+    return r.Fail("callback_listener.max_connections_per_address",
+                  "must not exceed callback_listener.max_connections");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
   if (!root.IsMap()) return r.Fail("(top level)", "must be a map");
   UB_RETURN_IF_ERROR(r.Map(root, "", kTopKeys));
@@ -201,7 +236,9 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
   if (listen) {
     UB_RETURN_IF_ERROR(r.String(listen["grpc"], "listen.grpc", &cfg->grpc_listen));
     UB_RETURN_IF_ERROR(r.String(listen["http"], "listen.http", &cfg->http_listen));
+    UB_RETURN_IF_ERROR(r.String(listen["admin"], "listen.admin", &cfg->admin_listen));
   }
+  UB_RETURN_IF_ERROR(ParseCallbackListener(r, root["callback_listener"], cfg));
 
   const YAML::Node cb = root["callback"];
   if (!cb) return r.Fail("callback.url", "required");
@@ -356,6 +393,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
     std::string* field;
   } overrides[] = {
       {"UB_GRPC_LISTEN", &cfg->grpc_listen},       {"UB_HTTP_LISTEN", &cfg->http_listen},
+      {"UB_ADMIN_LISTEN", &cfg->admin_listen},
       {"UB_CALLBACK_URL", &cfg->callback_url},     {"UB_LEDGER_PATH", &cfg->ledger_path},
       {"UB_TRUSTED_KEY_FILE", &cfg->trusted_key_file}, {"UB_TRUSTED_KEY_URL", &cfg->trusted_key_url},
       {"UB_POSTGRES_DSN_FILE", &cfg->postgres_dsn_file},

@@ -103,6 +103,15 @@ struct Config {
   bool development = false;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
+  // Admin listener (/metrics, /healthz, /readyz). Empty: /metrics is served
+  // on http_listen; set: only there, and http_listen serves callbacks and
+  // health only.
+  std::string admin_listen;
+  // Limits of the callback (HTTP) listener; see http::ServerOptions.
+  absl::Duration http_read_timeout = absl::Seconds(5);
+  absl::Duration http_idle_timeout = absl::Seconds(5);
+  int64_t http_max_connections = 1024;
+  int64_t http_max_connections_per_address = 256;
   // Public URL OSS posts callbacks to; its path is the callback route and
   // the path used to verify signatures.
   std::string callback_url;
@@ -151,7 +160,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text,
                                    const std::string& source);
 
 // Reads the file, then applies environment overrides:
-//   UB_GRPC_LISTEN, UB_HTTP_LISTEN, UB_CALLBACK_URL, UB_LEDGER_PATH,
+//   UB_GRPC_LISTEN, UB_HTTP_LISTEN, UB_ADMIN_LISTEN, UB_CALLBACK_URL, UB_LEDGER_PATH,
 //   UB_TRUSTED_KEY_FILE, UB_TRUSTED_KEY_URL, UB_POSTGRES_DSN_FILE.
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 

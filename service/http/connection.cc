@@ -66,11 +66,62 @@ Connection::Connection(Socket socket, const tcp::endpoint& peer,
     : context_(std::move(context)),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor()),
-      peer_(absl::StrCat(peer.address().to_string(), ":", peer.port())) {
+      peer_(absl::StrCat(peer.address().to_string(), ":", peer.port())),
+      address_(peer.address().to_string()),
+      first_deadline_(std::chrono::steady_clock::now() +
+                      absl::ToChronoNanoseconds(context_->options.read_timeout)) {
   if (context_->options.tls) tls_context_ = context_->options.tls();
   if (tls_context_ != nullptr) {
     tls_ = std::make_unique<asio::ssl::stream<Socket&>>(socket_, *tls_context_);
   }
+}
+
+ServerContext::Admission ServerContext::Admit(
+    const std::shared_ptr<Connection>& connection,
+    std::shared_ptr<Connection>* evicted) {
+  absl::MutexLock lock(&mu);
+  if (connections.size() >= static_cast<size_t>(options.max_connections)) {
+    return Admission::kOverTotal;
+  }
+  std::list<Connection*>& same = by_address[connection->address()];
+  if (same.size() >= static_cast<size_t>(options.max_connections_per_address)) {
+    // Oldest first: an attacker's idle connections go before a newer
+    // legitimate one that has not sent its first byte yet.
+    for (auto it = same.begin(); it != same.end(); ++it) {
+      if ((*it)->TryEvict()) {
+        *evicted = connections[*it];
+        same.erase(it);
+        break;
+      }
+    }
+    if (*evicted == nullptr) {
+      if (same.empty()) by_address.erase(connection->address());
+      return Admission::kOverAddress;
+    }
+  }
+  same.push_back(connection.get());
+  connections.emplace(connection.get(), connection);
+  return Admission::kServe;
+}
+
+std::shared_ptr<Connection> ServerContext::Forget(Connection* connection) {
+  std::shared_ptr<Connection> owned;
+  absl::MutexLock lock(&mu);
+  auto it = connections.find(connection);
+  if (it == connections.end()) return owned;
+  owned = std::move(it->second);
+  connections.erase(it);
+  auto same = by_address.find(connection->address());
+  if (same != by_address.end()) {
+    same->second.remove(connection);  // linear, at most the per-address cap
+    if (same->second.empty()) by_address.erase(same);
+  }
+  return owned;
+}
+
+bool Connection::TryEvict() {
+  int idle = kIdleNow;
+  return evictable_.compare_exchange_strong(idle, kEvicted);
 }
 
 void Connection::Start() {
@@ -96,8 +147,8 @@ void Connection::Handshake(void (Connection::*next)()) {
     (this->*next)();
     return;
   }
-  phase_ = Phase::kReading;  // the read deadline cancels a slow handshake
-  ArmDeadline(context_->options.read_timeout);
+  phase_ = Phase::kReading;  // the first-request deadline cancels a slow handshake
+  ArmDeadlineAt(first_deadline_);
   tls_->async_handshake(asio::ssl::stream_base::server,
                         [self = shared_from_this(), next](error_code ec) {
                           ++self->deadline_generation_;
@@ -160,14 +211,24 @@ void Connection::ReadNext() {
     StartReading();
     return;
   }
-  ArmDeadline(context_->options.idle_timeout);
+  if (first_request_) {
+    ArmDeadlineAt(first_deadline_);
+  } else {
+    ArmDeadline(context_->options.idle_timeout);
+  }
+  int busy = kBusy;
+  evictable_.compare_exchange_strong(busy, kIdleNow);
   ReadSome();
 }
 
 void Connection::StartReading() {
   phase_ = Phase::kReading;
   timed_out_ = false;
-  ArmDeadline(context_->options.read_timeout);
+  if (first_request_) {
+    ArmDeadlineAt(first_deadline_);
+  } else {
+    ArmDeadline(context_->options.read_timeout);
+  }
   Parse();
 }
 
@@ -186,7 +247,10 @@ void Connection::OnReadSome(error_code ec, size_t n) {
   buffer_.commit(n);
   if (closed_) return;
   if (phase_ == Phase::kIdle) {
-    if (ec) {  // peer closed, reset, or the idle deadline cancelled us
+    int idle = kIdleNow;
+    if (ec || !evictable_.compare_exchange_strong(idle, kBusy)) {
+      // Peer closed, reset, the idle deadline cancelled us, or we were
+      // evicted (ForceClose is on its way).
       Close();
       return;
     }
@@ -254,6 +318,7 @@ void Connection::OnRequest(error_code ec) {
 
 void Connection::Dispatch() {
   phase_ = Phase::kHandling;
+  first_request_ = false;
   bhttp::request<bhttp::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
   client_closes_ = !keep_alive_;
@@ -370,8 +435,21 @@ void Connection::ArmDeadline(absl::Duration timeout) {
       });
 }
 
+void Connection::ArmDeadlineAt(std::chrono::steady_clock::time_point when) {
+  uint64_t generation = ++deadline_generation_;
+  deadline_.expires_at(when);
+  deadline_.async_wait(
+      [self = shared_from_this(), generation](error_code ec) {
+        if (ec || generation != self->deadline_generation_) return;
+        self->OnDeadline();
+      });
+}
+
 void Connection::OnDeadline() {
-  if (phase_ == Phase::kReading) {
+  if (phase_ == Phase::kIdle && first_request_) {
+    context_->Rejected("silent");  // nothing within read_timeout of accept
+    Close();
+  } else if (phase_ == Phase::kReading) {
     timed_out_ = true;
     error_code ec;
     socket_.cancel(ec);  // OnRequest answers 408
@@ -421,13 +499,8 @@ void Connection::Close() {
     context_->rejecting.fetch_sub(1);
     return;
   }
-  std::shared_ptr<Connection> self;  // released after the lock
-  absl::MutexLock lock(&context_->mu);
-  auto it = context_->connections.find(this);
-  if (it != context_->connections.end()) {
-    self = std::move(it->second);
-    context_->connections.erase(it);
-  }
+  // Released after Forget's lock: it may be the last reference.
+  std::shared_ptr<Connection> self = context_->Forget(this);
 }
 
 }  // namespace uploadbroker::http::internal

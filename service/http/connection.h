@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <list>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -65,6 +66,20 @@ struct ServerContext {
   // Serving connections; the map owns them until they close.
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections
       ABSL_GUARDED_BY(mu);
+  // Serving connections by client IP, oldest first (evicted ones leave at
+  // once, the others when they close).
+  std::unordered_map<std::string, std::list<Connection*>> by_address
+      ABSL_GUARDED_BY(mu);
+
+  enum class Admission { kServe, kOverTotal, kOverAddress };
+  // Registers `connection` in `connections` and `by_address` when it is
+  // admitted; at the per-address cap it may pick an idle connection of the
+  // same address to evict (*evicted, which the caller must ForceClose).
+  Admission Admit(const std::shared_ptr<Connection>& connection,
+                  std::shared_ptr<Connection>* evicted);
+  // Unregisters a closing connection and hands back the map's reference,
+  // to be released after the lock (null if it was not registered).
+  std::shared_ptr<Connection> Forget(Connection* connection);
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -90,6 +105,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Drain();
   // Closes now, whatever the phase. Any thread.
   void ForceClose();
+  // The client's IP address (no port).
+  const std::string& address() const { return address_; }
+  // Marks the connection evicted if it is idle (no byte of a request read);
+  // true if it was, and then it will never start a request. Any thread;
+  // the caller then ForceCloses it.
+  bool TryEvict();
   // Delivers the handler's answer; a no-op once the server is closed or the
   // connection is gone. Any thread: on the connection's own loop thread the
   // answer is written at once, from elsewhere it is posted to that loop.
@@ -99,6 +120,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
+  // Whether TryEvict may take the connection.
+  enum Evictable : int { kBusy = 0, kIdleNow = 1, kEvicted = 2 };
   using Parser =
       boost::beast::http::request_parser<boost::beast::http::string_body>;
 
@@ -118,6 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Send(bool keep_alive);
   void OnWritten();
   void ArmDeadline(absl::Duration timeout);
+  void ArmDeadlineAt(std::chrono::steady_clock::time_point when);
   void OnDeadline();
   void Linger();
   void LingerRead();
@@ -136,6 +160,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::beast::flat_buffer buffer_;  // received, not yet parsed
   std::optional<Parser> parser_;
   std::string peer_;
+  std::string address_;
+  std::atomic<int> evictable_{kBusy};
+  // The first request must be complete by this (read_timeout from accept).
+  std::chrono::steady_clock::time_point first_deadline_;
+  bool first_request_ = true;
   Phase phase_ = Phase::kIdle;
   bool timed_out_ = false;  // the read deadline cancelled the read
   bool closed_ = false;

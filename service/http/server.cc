@@ -37,6 +37,10 @@ absl::Status ValidateOptions(const ServerOptions& options,
     return absl::InvalidArgumentError(
         "http: max_connections must be at least 1");
   }
+  if (options.max_connections_per_address < 1) {
+    return absl::InvalidArgumentError(
+        "http: max_connections_per_address must be at least 1");
+  }
   if (options.max_header_bytes == 0 || options.max_header_bytes > UINT32_MAX) {
     return absl::InvalidArgumentError("http: max_header_bytes out of range");
   }
@@ -172,25 +176,34 @@ void Server::Accept(Loop& loop) {
           return;
         }
         ServerContext& context = *core_->context;
-        const int limit = context.options.max_connections;
         auto connection = std::make_shared<Connection>(std::move(socket),
                                                        loop.peer, core_->context);
-        bool serve = false;
-        {
-          absl::MutexLock lock(&context.mu);
-          if (context.connections.size() < static_cast<size_t>(limit)) {
-            serve = true;
-            context.connections.emplace(connection.get(), connection);
-          }
-        }
-        if (serve) {
-          connection->Start();
-        } else if (context.rejecting.fetch_add(1) < limit) {
-          connection->StartRejected();  // answers 503
-        } else {
-          // Even the 503 answers are at the cap: drop without a word.
-          context.rejecting.fetch_sub(1);
-          context.Rejected("over_capacity");
+        std::shared_ptr<Connection> evicted;
+        switch (context.Admit(connection, &evicted)) {
+          case ServerContext::Admission::kServe:
+            if (evicted != nullptr) {
+              context.Rejected("evicted_idle");
+              evicted->ForceClose();
+            }
+            connection->Start();
+            break;
+          case ServerContext::Admission::kOverAddress:
+            // Closed at once (the destructor closes the socket): answering
+            // would cost the resources the cap protects.
+            context.Rejected("over_address_cap");
+            if (context.options.on_address_refused) {
+              context.options.on_address_refused(connection->address());
+            }
+            break;
+          case ServerContext::Admission::kOverTotal:
+            if (context.rejecting.fetch_add(1) < context.options.max_connections) {
+              connection->StartRejected();  // answers 503
+            } else {
+              // Even the 503 answers are at the cap: drop without a word.
+              context.rejecting.fetch_sub(1);
+              context.Rejected("over_capacity");
+            }
+            break;
         }
         Accept(loop);
       });

@@ -19,6 +19,19 @@
 //   408 request not read in time 431 headers over max_header_bytes
 //   503 over max_connections (the connection is accepted, answered, closed)
 //
+// Abuse limits (each reported through on_reject with its reason):
+// - A new connection must deliver its whole first request within
+//   read_timeout of being accepted; one that sends nothing is closed without
+//   an answer ("silent"). Later requests on a keep-alive connection have
+//   idle_timeout to start and read_timeout to arrive once started.
+// - At most max_connections_per_address connections from one IP address.
+//   At the cap, the oldest idle connection from that address (accepted or
+//   answered, no byte of a new request yet) is closed to admit the new one
+//   ("evicted_idle"); if none is idle, the new connection is closed at once
+//   without an answer ("over_address_cap") and on_address_refused is told.
+//   An evicted connection never starts a request: eviction and a request's
+//   first byte are decided by one atomic step.
+//
 // Threads: Create, Shutdown and the destructor are called from outside the
 // server's threads (never from a Handler). port() may be called anywhere.
 #ifndef UPLOADBROKER_HTTP_SERVER_H_
@@ -51,16 +64,23 @@ struct ServerOptions {
   // (slow-drip defence).
   absl::Duration read_timeout = absl::Seconds(5);
   // A keep-alive connection with no request started is closed after this.
-  absl::Duration idle_timeout = absl::Seconds(30);
+  absl::Duration idle_timeout = absl::Seconds(5);
   // Writing one answer may take at most this.
   absl::Duration write_timeout = absl::Seconds(5);
   // Shutdown waits at most this long for in-flight requests.
   absl::Duration shutdown_grace = absl::Seconds(5);
   int max_connections = 1024;
+  // Connections from one IP address (see "Abuse limits" above).
+  int max_connections_per_address = 256;
   // Called for each protocol-level rejection with a stable reason:
   // "malformed", "read_timeout", "body_too_large", "headers_too_large",
-  // "over_capacity", "tls_handshake". Runs on a server thread; must be thread-safe and fast.
+  // "over_capacity", "silent", "evicted_idle", "over_address_cap",
+  // "tls_handshake". Runs on a server thread; must be thread-safe and fast.
   std::function<void(absl::string_view reason)> on_reject;
+  // Called with the client's IP address (untrusted text: escape before
+  // logging) when a connection is refused over max_connections_per_address.
+  // Same thread rules as on_reject.
+  std::function<void(absl::string_view address)> on_address_refused;
   // Source of Request::received_at; null means the real clock. Not owned;
   // must outlive the server.
   const common::Clock* clock = nullptr;

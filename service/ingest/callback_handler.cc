@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/log_safe.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -76,8 +77,13 @@ CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Led
 void CallbackHandler::Reject(absl::string_view peer, const http::Responder& respond,
                              absl::string_view kind, const absl::Status& st) {
   results_.Inc({"rejected", std::string(kind)});
-  spdlog::warn("callback rejected from {}: {}: {}", std::string(peer), std::string(kind),
-               std::string(st.message()));
+  // The message quotes what the caller sent (keys, types, ids): escaped.
+  uint64_t suppressed = 0;
+  if (reject_log_.Admit(&suppressed)) {
+    spdlog::warn("callback rejected from {}: {}: {}{}", common::LogSafe(peer), std::string(kind),
+                 common::LogSafe(st.message(), common::kLogSafeMessageBytes),
+                 suppressed > 0 ? absl::StrCat(" (", suppressed, " more rejections not logged)") : "");
+  }
   http::Response r;
   r.status = HttpStatusFor(st);
   r.body = ErrorBody(kind, st.message());
@@ -164,7 +170,7 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
           respond(std::move(pending->answer));
           return;
         }
-        spdlog::info("duplicate callback for {} answered again", upload.upload_id());
+        spdlog::info("duplicate callback for {} answered again", common::LogSafe(upload.upload_id()));
         respond(Success(upload.upload_id(), upload.bucket(), upload.completion().key(),
                         upload.completion().size(), upload.completion().etag()));
       });

@@ -9,7 +9,8 @@
 // JSON body, which OSS relays to the uploader. A repeated callback for the
 // same object gets the same answer and appends nothing. Every rejection is a
 // JSON error {"error": kind, "reason": text} with a 4xx/5xx status, a log
-// line and a metric, and writes nothing.
+// line (escaped, at most 5 a second, the next one counting the ones left
+// out: anyone can send callbacks) and a metric, and writes nothing.
 //
 // Thread-safe; Handle() never blocks on disk: it reads nothing from the
 // ledger, and every answer after the body parsed (acceptance or a rejection
@@ -23,6 +24,7 @@
 
 #include "callback/body.h"
 #include "callback/verifier.h"
+#include "common/log_safe.h"
 #include "completion/completion.h"
 #include "http/message.h"
 #include "ledger/ledger.h"
@@ -53,6 +55,7 @@ class CallbackHandler {
   metrics::Counter& results_;
   metrics::Histogram& verify_seconds_;
   metrics::Histogram& commit_seconds_;
+  common::LogRateLimiter reject_log_{5};
 };
 
 // The object a callback describes, for the completion rules.

@@ -1,8 +1,10 @@
-// upload-broker: flags -> Options -> Server::Create -> wait for SIGTERM/SIGINT.
+// upload-broker: flags -> Options -> Server::Create -> wait for SIGTERM/SIGINT;
+// SIGHUP re-reads the config file and applies its callers section.
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log_safe.h"
 #include "runtime/cli.h"
 #include "runtime/log_format.h"
 #include "runtime/ready_file.h"
@@ -31,7 +33,7 @@ int main(int argc, char** argv) {
   // Lock-order checking costs a graph update on every Mutex acquisition in
   // Debian's absl build; the clang -Wthread-safety build checks locking.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  runtime::TerminationSignals signals;  // before any thread starts
+  runtime::TerminationSignals signals(/*reload=*/true);  // before any thread starts
 
   absl::StatusOr<uploadbroker::config::Config> config =
       uploadbroker::config::LoadConfig(absl::GetFlag(FLAGS_config));
@@ -49,15 +51,32 @@ int main(int argc, char** argv) {
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
     absl::Status written = runtime::WriteReadyFile(
-        ready_file, {{"grpc_port", (*server)->grpc_port()}, {"http_port", (*server)->http_port()}});
+        ready_file, {{"grpc_port", (*server)->grpc_port()},
+                     {"http_port", (*server)->http_port()},
+                     {"admin_port", (*server)->admin_port()}});
     if (!written.ok()) {
       spdlog::critical("--ready-file: {}", written.ToString());
       return 2;
     }
   }
   std::thread waiter([&] {
-    spdlog::info("received signal {}, draining", signals.Wait());
-    (*server)->Shutdown();
+    for (;;) {
+      const int sig = signals.Wait();
+      if (sig != SIGHUP) {
+        spdlog::info("received signal {}, draining", sig);
+        (*server)->Shutdown();
+        return;
+      }
+      // A config that does not load (or does not fit the running broker)
+      // changes nothing: the current API keys stay.
+      const std::string path = absl::GetFlag(FLAGS_config);
+      absl::StatusOr<uploadbroker::config::Config> fresh = uploadbroker::config::LoadConfig(path);
+      absl::Status applied = fresh.ok() ? (*server)->ReloadCallers(*fresh) : fresh.status();
+      if (!applied.ok()) {
+        spdlog::error("SIGHUP: config not reloaded, the current API keys stay: {}",
+                      uploadbroker::common::LogSafeStatus(applied));
+      }
+    }
   });
   (*server)->Wait();
   waiter.join();

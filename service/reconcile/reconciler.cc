@@ -5,12 +5,16 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/log_safe.h"
 #include "common/status_macros.h"
 #include "completion/completion.h"
 #include "spdlog/spdlog.h"
 
 namespace uploadbroker::reconcile {
 namespace {
+
+using common::LogSafe;
+using common::LogSafeStatus;
 
 // The object HeadObject found at the intent's key, for the completion rules
 // a callback is judged by too.
@@ -88,7 +92,7 @@ Reconciler::Pass Reconciler::RunOnce() {
     absl::StatusOr<std::vector<v1::Upload>> due =
         ledger_.ClaimExpiredPending(clock_.Now() - options_.grace, limit, options_.interval);
     if (!due.ok()) {
-      spdlog::warn("reconciler: listing overdue intents: {}", due.status().ToString());
+      spdlog::warn("reconciler: listing overdue intents: {}", LogSafeStatus(due.status()));
       results_.Inc({"failed"});
       ++pass.failed;
       break;
@@ -121,8 +125,8 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   }
   const config::Bucket* bucket = config_.FindBucket(intent.bucket());
   if (bucket == nullptr) {
-    spdlog::warn("reconciler: {}: bucket '{}' is no longer configured; left PENDING", id,
-                 intent.bucket());
+    spdlog::warn("reconciler: {}: bucket '{}' is no longer configured; left PENDING", LogSafe(id),
+                 LogSafe(intent.bucket()));
     return Outcome::kFailed;
   }
   absl::StatusOr<ObjectFacts> facts = probe_.Head(*bucket, intent.key());
@@ -131,7 +135,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
       absl::Status aborted =
           options_.multipart->Abort(*bucket, intent.key(), intent.multipart().oss_upload_id());
       if (!aborted.ok() && !absl::IsNotFound(aborted)) {
-        spdlog::warn("reconciler: {}: {}; left PENDING", id, aborted.ToString());
+        spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(aborted));
         return Outcome::kFailed;
       }
       return Expire(intent, "no such object in OSS; the multipart upload was aborted");
@@ -139,7 +143,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     return Expire(intent, "no such object in OSS");
   }
   if (!facts.ok()) {
-    spdlog::warn("reconciler: {}: {}; left PENDING", id, facts.status().ToString());
+    spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(facts.status()));
     return Outcome::kFailed;
   }
   // Last-Modified has whole seconds, so the creation time is taken whole too.
@@ -151,7 +155,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   }
   absl::StatusOr<bool> later = IssuedAgainBefore(intent, facts->last_modified);
   if (!later.ok()) {
-    spdlog::warn("reconciler: {}: {}; left PENDING", id, later.status().ToString());
+    spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(later.status()));
     return Outcome::kFailed;
   }
   if (*later) {
@@ -169,12 +173,13 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   }
   if (done.ok()) {
     if (!done->appended) return Outcome::kSettled;
-    spdlog::info("reconciler: {} completed from HeadObject: {}/{} ({} bytes)", id, intent.bucket(),
-                 intent.key(), facts->size);
+    spdlog::info("reconciler: {} completed from HeadObject: {}/{} ({} bytes)", LogSafe(id),
+                 LogSafe(intent.bucket()), LogSafe(intent.key()), facts->size);
     return Outcome::kCompleted;
   }
   if (absl::IsFailedPrecondition(done.status())) return Outcome::kSettled;
-  spdlog::warn("reconciler: {}: completing: {}; left PENDING", id, done.status().ToString());
+  spdlog::warn("reconciler: {}: completing: {}; left PENDING", LogSafe(id),
+               LogSafeStatus(done.status()));
   return Outcome::kFailed;
 }
 
@@ -202,12 +207,13 @@ absl::StatusOr<bool> Reconciler::IssuedAgainBefore(const v1::Upload& intent, abs
 Reconciler::Outcome Reconciler::Expire(const v1::Upload& intent, absl::string_view why) {
   absl::StatusOr<v1::Event> event = ledger::ExpireUploadSync(ledger_, intent.upload_id());
   if (event.ok()) {
-    spdlog::info("reconciler: {} expired: {}", intent.upload_id(), std::string(why));
+    spdlog::info("reconciler: {} expired: {}", LogSafe(intent.upload_id()),
+                 LogSafe(why, common::kLogSafeMessageBytes));
     return Outcome::kExpired;
   }
   if (absl::IsFailedPrecondition(event.status())) return Outcome::kSettled;  // no longer PENDING
-  spdlog::warn("reconciler: {}: expiring: {}; left PENDING", intent.upload_id(),
-               event.status().ToString());
+  spdlog::warn("reconciler: {}: expiring: {}; left PENDING", LogSafe(intent.upload_id()),
+               LogSafeStatus(event.status()));
   return Outcome::kFailed;
 }
 

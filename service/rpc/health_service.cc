@@ -28,8 +28,9 @@ class HealthService::Watcher final
   // Starts the stream: registers with the service (or ends at once when it
   // is shutting down), then sends the status as of after registration, so a
   // change the poller sees later reaches this stream too.
-  void Start(HealthService* service, bool known) {
+  void Start(HealthService* service, grpc::CallbackServerContext* ctx, bool known) {
     service_ = service;
+    ctx_ = ctx;
     self_ = shared_from_this();
     if (!service_->Register(self_)) {
       absl::MutexLock lock(&mu_);
@@ -59,6 +60,13 @@ class HealthService::Watcher final
     if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
 
+  // Shutdown after the grace: a client that stopped reading keeps a write
+  // in flight forever; cancelling fails it, and the stream ends.
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    if (!done_) ctx_->TryCancel();  // OnDone not begun: ctx_ is alive
+  }
+
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
@@ -80,6 +88,10 @@ class HealthService::Watcher final
   }
 
   void OnDone() override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
     if (registered_) service_->Unregister(this);
     self_.reset();  // may destroy this
   }
@@ -105,6 +117,7 @@ class HealthService::Watcher final
   }
 
   HealthService* service_ = nullptr;
+  grpc::CallbackServerContext* ctx_ = nullptr;  // valid until OnDone
   bool registered_ = false;
   std::atomic<bool> unknown_{false};
   std::shared_ptr<Watcher> self_;  // gRPC's hold, released in OnDone
@@ -115,6 +128,7 @@ class HealthService::Watcher final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 HealthService::HealthService(std::function<bool()> ready, absl::Duration poll_interval)
@@ -156,9 +170,9 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
 }
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
-    grpc::CallbackServerContext* /*ctx*/, const HealthCheckRequest* req) {
+    grpc::CallbackServerContext* ctx, const HealthCheckRequest* req) {
   auto watcher = std::make_shared<Watcher>();
-  watcher->Start(this, Known(req->service()));
+  watcher->Start(this, ctx, Known(req->service()));
   return watcher.get();  // gRPC's hold is the watcher's self_ until OnDone
 }
 
@@ -200,6 +214,15 @@ void HealthService::Shutdown() {
     w->Send(HealthCheckResponse::NOT_SERVING);
     w->End();
   }
+  {
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(this, &HealthService::NoWatchersLocked),
+                             kShutdownGrace)) {
+      return;
+    }
+  }
+  // Whatever is left has a write its client never took: cancel it.
+  for (const std::shared_ptr<Watcher>& w : Snapshot()) w->Cancel();
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(this, &HealthService::NoWatchersLocked));
 }

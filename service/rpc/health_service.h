@@ -60,8 +60,11 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
   // Marks the server NOT_SERVING, stops polling and ends every Watch with
   // NOT_SERVING then UNAVAILABLE; blocks until all Watch streams are done.
+  // A stream whose client stopped reading (its write cannot finish) is
+  // cancelled after kShutdownGrace, so this returns within about that.
   // Idempotent.
   void Shutdown();
+  static constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
 
   class Watcher;
 

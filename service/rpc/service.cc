@@ -56,9 +56,9 @@ absl::StatusOr<const auth::Identity*> UploadBrokerService::Caller(
   // No API key: a verified client certificate (mutual TLS) may name the caller.
   if (header.empty() && ctx->auth_context() != nullptr) {
     std::vector<std::string> uris = tls::PeerCertificateUris(*ctx->auth_context());
-    if (!uris.empty()) return auth_.AuthenticateCertificate(uris);
+    if (!uris.empty()) return auth_.AuthenticateCertificate(uris, ctx->peer());
   }
-  return auth_.Authenticate(header);
+  return auth_.Authenticate(header, ctx->peer());
 }
 
 grpc::ServerUnaryReactor* UploadBrokerService::CreatePostPolicy(

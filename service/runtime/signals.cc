@@ -4,10 +4,11 @@
 
 namespace uploadbroker::runtime {
 
-TerminationSignals::TerminationSignals() {
+TerminationSignals::TerminationSignals(bool reload) {
   sigemptyset(&signals_);
   sigaddset(&signals_, SIGTERM);
   sigaddset(&signals_, SIGINT);
+  if (reload) sigaddset(&signals_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
 }
 

@@ -1,5 +1,6 @@
-// SIGINT and SIGTERM as an event one thread waits for, the way a server's
-// main stops: block them everywhere, then sigwait in one place.
+// SIGINT and SIGTERM (and, when asked, SIGHUP: "reload") as events one
+// thread waits for, the way a server's main stops or reloads: block them
+// everywhere, then sigwait in one place.
 #ifndef UPLOADBROKER_RUNTIME_SIGNALS_H_
 #define UPLOADBROKER_RUNTIME_SIGNALS_H_
 
@@ -13,10 +14,12 @@ class TerminationSignals {
   // it starts afterwards. Construct in main before any thread is started
   // (gRPC, Beast and spdlog threads included), or a signal may kill the
   // process instead of being waited for.
-  TerminationSignals();
+  // With `reload`, SIGHUP is blocked and waited for too (instead of
+  // killing the process).
+  explicit TerminationSignals(bool reload = false);
 
-  // Blocks until SIGINT or SIGTERM arrives and returns its number. Call from
-  // one thread at a time.
+  // Blocks until SIGINT or SIGTERM (or SIGHUP, see above) arrives and
+  // returns its number. Call from one thread at a time.
   int Wait() const;
 
  private:

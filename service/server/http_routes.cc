@@ -14,8 +14,13 @@ http::Response Json(int status, std::string body) {
 
 http::Handler MakeHttpRoutes(ingest::CallbackHandler& callbacks, ledger::Ledger& ledger,
                              const metrics::Registry& metrics,
-                             const std::atomic<bool>& draining) {
-  return [&callbacks, &ledger, &metrics, &draining](http::Request req, http::Responder respond) {
+                             const std::atomic<bool>& draining, Expose expose) {
+  return [&callbacks, &ledger, &metrics, &draining, expose](http::Request req,
+                                                            http::Responder respond) {
+    if (req.method == "POST" && expose == Expose::kAdmin) {
+      respond(Json(405, R"({"error":"method","reason":"the admin listener serves only GET and HEAD"})"));
+      return;
+    }
     if (req.method == "POST") {
       callbacks.Handle(std::move(req), std::move(respond));
       return;
@@ -30,7 +35,7 @@ http::Handler MakeHttpRoutes(ingest::CallbackHandler& callbacks, ledger::Ledger&
       bool ready = !draining.load() && ledger.Healthy();
       respond(ready ? Json(200, R"({"status":"ready"})")
                     : Json(503, R"({"status":"not ready"})"));
-    } else if (req.path_raw == "/metrics") {
+    } else if (req.path_raw == "/metrics" && expose != Expose::kCallbacksAndHealth) {
       http::Response r;
       r.content_type = metrics::Registry::kContentType;
       r.body = metrics.Render();

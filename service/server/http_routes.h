@@ -7,6 +7,10 @@
 //   POST <any>     OSS upload callback. Any path is accepted because the
 //                  signature is checked against the configured public path,
 //                  so an ingress that rewrites paths changes nothing.
+//
+// With an admin listener the routes are split (Expose): the public
+// listener serves callbacks and health and answers /metrics 404; the admin
+// listener serves health and /metrics and answers POST 405.
 // Thread-safe; referenced objects must outlive the returned handler.
 #ifndef UPLOADBROKER_SERVER_HTTP_ROUTES_H_
 #define UPLOADBROKER_SERVER_HTTP_ROUTES_H_
@@ -20,9 +24,16 @@
 
 namespace uploadbroker::server {
 
+enum class Expose {
+  kEverything,          // one listener: callbacks, health, /metrics
+  kCallbacksAndHealth,  // the public listener next to an admin one
+  kAdmin,               // the admin listener: health and /metrics
+};
+
 http::Handler MakeHttpRoutes(ingest::CallbackHandler& callbacks, ledger::Ledger& ledger,
                              const metrics::Registry& metrics,
-                             const std::atomic<bool>& draining);
+                             const std::atomic<bool>& draining,
+                             Expose expose = Expose::kEverything);
 
 }  // namespace uploadbroker::server
 

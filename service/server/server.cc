@@ -14,6 +14,7 @@
 #include "callback/verifier.h"
 #include "common/clock.h"
 #include "common/grpc_keepalive.h"
+#include "common/log_safe.h"
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "credentials/credential_provider.h"
@@ -52,6 +53,23 @@ class BrokerServer final : public Server {
  public:
   int grpc_port() const override { return grpc_port_; }
   int http_port() const override { return http_server_ ? http_server_->port() : 0; }
+  int admin_port() const override { return admin_server_ ? admin_server_->port() : 0; }
+
+  absl::Status ReloadCallers(const config::Config& fresh) override {
+    for (const config::Caller& c : fresh.callers) {
+      for (const std::string& b : c.buckets) {
+        if (config_.FindBucket(b) == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              fresh.source, ": callers: caller '", c.name, "' names bucket '", b,
+              "', which the running broker does not have (buckets change only on restart)"));
+        }
+      }
+    }
+    auth_->Reload(fresh.callers);
+    spdlog::info("reloaded the callers section of {}: {} callers (other sections change only on restart)",
+                 fresh.source, fresh.callers.size());
+    return absl::OkStatus();
+  }
 
   // Drain order: stop reconciling, report not-ready, finish in-flight
   // callbacks, end streams, stop gRPC; the ledger commits what is queued
@@ -62,6 +80,7 @@ class BrokerServer final : public Server {
     if (reconciler_) reconciler_->Stop();
     StopIntentsGauge();
     if (http_server_) http_server_->Shutdown();
+    if (admin_server_) admin_server_->Shutdown();
     if (health_) health_->Shutdown();
     if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
     if (grpc_server_) {
@@ -129,10 +148,39 @@ class BrokerServer final : public Server {
                         });
     http::ServerOptions ho;
     ho.listen = config_.http_listen;
+    ho.read_timeout = config_.http_read_timeout;
+    ho.idle_timeout = config_.http_idle_timeout;
+    ho.max_connections = static_cast<int>(config_.http_max_connections);
+    ho.max_connections_per_address = static_cast<int>(config_.http_max_connections_per_address);
     ho.on_reject = [&rejected](absl::string_view reason) { rejected.Inc({std::string(reason)}); };
+    ho.on_address_refused = [this](absl::string_view address) {
+      uint64_t suppressed = 0;
+      if (!http_log_limit_.Admit(&suppressed)) return;
+      spdlog::warn("HTTP: refused a connection from {}: callback_listener.max_connections_per_address "
+                   "({}) reached and none of its connections idle ({} more refusals not logged)",
+                   common::LogSafe(address), config_.http_max_connections_per_address, suppressed);
+    };
     UB_RETURN_IF_ERROR(ConfigureHttps(ho));
-    UB_ASSIGN_OR_RETURN(http_server_, http::Server::Create(
-                                          ho, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_)));
+    const bool admin = !config_.admin_listen.empty();
+    UB_ASSIGN_OR_RETURN(http_server_,
+                        http::Server::Create(ho, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_,
+                                                                admin ? Expose::kCallbacksAndHealth
+                                                                      : Expose::kEverything)));
+    if (admin) {
+      http::ServerOptions ao;
+      ao.listen = config_.admin_listen;
+      ao.threads = 1;
+      ao.on_reject = ho.on_reject;
+      auto created = http::Server::Create(ao, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_,
+                                                             Expose::kAdmin));
+      if (!created.ok()) {
+        return absl::Status(created.status().code(), absl::StrCat(config_.source, ": listen.admin: ",
+                                                                  created.status().message()));
+      }
+      admin_server_ = *std::move(created);
+      spdlog::info("admin listening on port {} (/metrics, /healthz, /readyz; /metrics is not on the "
+                   "callback port)", admin_server_->port());
+    }
     spdlog::info("{} listening on port {} (callbacks verified against path {})",
                  http_tls_ != nullptr ? "HTTPS" : "HTTP", http_server_->port(),
                  verifier_->decoded_path());
@@ -140,7 +188,17 @@ class BrokerServer final : public Server {
   }
 
   absl::Status StartGrpc() {
-    auth_ = std::make_unique<auth::Authenticator>(config_.callers);
+    auto& auth_failures = metrics_.AddCounter(
+        "upload_broker_auth_failures_total",
+        "gRPC calls refused for a missing, malformed or unknown API key, by reason", {"reason"});
+    auth_ = std::make_unique<auth::Authenticator>(
+        config_.callers, [this, &auth_failures](absl::string_view reason, absl::string_view peer) {
+          auth_failures.Inc({std::string(reason)});
+          uint64_t suppressed = 0;
+          if (!auth_log_limit_.Admit(&suppressed)) return;
+          spdlog::warn("gRPC authentication failed from {}: {} ({} more failures not logged)",
+                       common::LogSafe(peer), std::string(reason), suppressed);
+        });
     issuer_ = std::make_unique<issue::Issuer>(config_, *creds_, *ledger_, *clock_);
     oss_multipart_ = std::make_unique<ossapi::MultipartClient>(*creds_, *clock_);
     multipart_issuer_ = std::make_unique<issue::MultipartIssuer>(config_, *creds_, *ledger_,
@@ -270,12 +328,16 @@ class BrokerServer final : public Server {
   common::Clock* const clock_;
   const config::Config& config_;
   metrics::Registry metrics_;
+  // Lines a client can trigger at will are rate-limited (per second).
+  common::LogRateLimiter http_log_limit_{5};
+  common::LogRateLimiter auth_log_limit_{5};
   std::unique_ptr<credentials::CredentialProvider> creds_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<callback::Verifier> verifier_;
   std::unique_ptr<ingest::CallbackHandler> callbacks_;
   std::unique_ptr<tls::ReloadingSslContext> http_tls_;
   std::unique_ptr<http::Server> http_server_;
+  std::unique_ptr<http::Server> admin_server_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<issue::Issuer> issuer_;
   std::unique_ptr<ossapi::MultipartClient> oss_multipart_;

@@ -35,6 +35,12 @@ struct Options {
   absl::Duration health_poll = absl::Seconds(1);
 };
 
+// Longest Shutdown() takes: the HTTP grace (5 s) plus up to 1 s of forced
+// closes, the stream grace (5 s; Watch and Subscribe streams whose client
+// stopped reading are then cancelled) and the gRPC deadline (10 s) for
+// unary calls, plus margin.
+inline constexpr absl::Duration kDrainBound = absl::Seconds(30);
+
 class Server {
  public:
   virtual ~Server() = default;
@@ -43,9 +49,18 @@ class Server {
   // Ports actually bound (useful with ":0" in tests).
   virtual int grpc_port() const = 0;
   virtual int http_port() const = 0;
+  // 0 when no admin listener is configured (listen.admin).
+  virtual int admin_port() const = 0;
+
+  // Applies the `callers` section of `fresh` (API key hashes and scopes)
+  // atomically; nothing else of it takes effect before a restart. Refused
+  // (InvalidArgument naming the caller, old callers kept) when a caller
+  // names a bucket the running server does not have. Any thread.
+  virtual absl::Status ReloadCallers(const config::Config& fresh) = 0;
 
   // Reports not-ready (/readyz 503, health NOT_SERVING), stops accepting,
   // finishes in-flight callbacks and RPCs, ends streams with UNAVAILABLE.
+  // Bounded even when stream clients stopped reading: see kDrainBound.
   virtual void Shutdown() = 0;
   virtual void Wait() = 0;
 };

@@ -135,5 +135,38 @@ TEST(AuthenticatorTest, CallerWithoutApiKeyCannotBeReachedByAnEmptyKey) {
   EXPECT_FALSE(auth.Authenticate("Bearer  ").ok());
 }
 
+TEST(AuthenticatorTest, EveryFailureIsReportedWithItsReasonAndPeer) {
+  std::vector<std::pair<std::string, std::string>> seen;
+  Authenticator auth({Configured("app", "key-app")},
+                     [&seen](absl::string_view reason, absl::string_view peer) {
+                       seen.emplace_back(reason, peer);
+                     });
+  EXPECT_FALSE(auth.Authenticate("", "ipv4:10.0.0.1:1").ok());
+  EXPECT_FALSE(auth.Authenticate("Basic abc", "ipv4:10.0.0.1:2").ok());
+  EXPECT_FALSE(auth.Authenticate("Bearer nope", "ipv4:10.0.0.1:3").ok());
+  EXPECT_TRUE(auth.Authenticate("Bearer key-app", "ipv4:10.0.0.1:4").ok());
+  EXPECT_THAT(seen, ElementsAre(std::make_pair("missing", "ipv4:10.0.0.1:1"),
+                                std::make_pair("malformed", "ipv4:10.0.0.1:2"),
+                                std::make_pair("unknown_key", "ipv4:10.0.0.1:3")));
+}
+
+TEST(AuthenticatorTest, ReloadReplacesKeysAndKeepsEarlierIdentitiesAlive) {
+  Authenticator auth({Configured("app", "key-old")});
+  absl::StatusOr<const Identity*> before = auth.Authenticate("Bearer key-old");
+  ASSERT_TRUE(before.ok());
+  config::Caller renamed = Configured("app", "key-new");
+  renamed.max_size = 2000;
+  auth.Reload({renamed});
+  EXPECT_EQ(auth.Authenticate("Bearer key-old").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  absl::StatusOr<const Identity*> after = auth.Authenticate("Bearer key-new");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ((*after)->scope.max_size, 2000);
+  // An identity handed out before the reload is still valid (a stream that
+  // authenticated earlier keeps its scope).
+  EXPECT_EQ((*before)->name, "app");
+  EXPECT_EQ((*before)->scope.max_size, 1000);
+}
+
 }  // namespace
 }  // namespace uploadbroker::auth

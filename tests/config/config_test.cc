@@ -253,6 +253,52 @@ INSTANTIATE_TEST_SUITE_P(
                 "callback.trusted_key_url: needs callback.trusted_key_file"},
         BadCase{"Dev4", "default_ttl: 10m", "default_ttl: 10m\ndevelopment: yes please", "development: must be true or false"}));
 
+// The callback listener's limits and the admin listener (#12 items 8, 11).
+INSTANTIATE_TEST_SUITE_P(
+    CallbackListener, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"Listener1", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: {read_timout: 5s}",
+                "callback_listener.read_timout: unknown field"},
+        BadCase{"Listener2", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: {read_timeout: 0s}",
+                "callback_listener.read_timeout: must be a positive duration"},
+        BadCase{"Listener3", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: {idle_timeout: 11m}",
+                "callback_listener.idle_timeout: must be more than 0s and at most 10m"},
+        BadCase{"Listener4", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: {max_connections: 0}",
+                "callback_listener.max_connections: must be between 1 and 1000000"},
+        BadCase{"Listener5", "default_ttl: 10m",
+                "default_ttl: 10m\ncallback_listener: {max_connections: 10, max_connections_per_address: 11}",
+                "callback_listener.max_connections_per_address: must not exceed callback_listener.max_connections"},
+        BadCase{"Listener6", "default_ttl: 10m",
+                "default_ttl: 10m\ncallback_listener: {max_connections: 10, max_connections: 11}",
+                "callback_listener.max_connections: repeated field"},
+        BadCase{"Listener7", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: 5",
+                "callback_listener: must be a map"},
+        BadCase{"Listener8", "http: \"127.0.0.1:0\"}", "http: \"127.0.0.1:0\", admin: [1]}",
+                "listen.admin: must be a string"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+TEST(ParseConfig, CallbackListenerLimitsAndAdminListener) {
+  auto defaults = ParseConfig(Valid(), "broker.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->admin_listen, "");
+  EXPECT_EQ(defaults->http_read_timeout, absl::Seconds(5));
+  EXPECT_EQ(defaults->http_idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(defaults->http_max_connections, 1024);
+  EXPECT_EQ(defaults->http_max_connections_per_address, 256);
+  std::string text = Valid();
+  text.replace(text.find("http: \"127.0.0.1:0\"}"), std::string("http: \"127.0.0.1:0\"}").size(),
+               "http: \"127.0.0.1:0\", admin: \"127.0.0.1:9090\"}");
+  text += "callback_listener: {read_timeout: 2s, idle_timeout: 1s, max_connections: 100, "
+          "max_connections_per_address: 10}\n";
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->admin_listen, "127.0.0.1:9090");
+  EXPECT_EQ(cfg->http_read_timeout, absl::Seconds(2));
+  EXPECT_EQ(cfg->http_idle_timeout, absl::Seconds(1));
+  EXPECT_EQ(cfg->http_max_connections, 100);
+  EXPECT_EQ(cfg->http_max_connections_per_address, 10);
+}
+
 TEST(ParseConfig, DevelopmentAllowsHttpEndpointsAndSimulatorKeys) {
   std::string text = Valid();
   text.replace(text.find("\"https://oss-cn-hangzhou.aliyuncs.com\""),

@@ -146,6 +146,23 @@ for (const dir of ['deploy/k8s/sqlite', 'deploy/k8s/postgres']) {
     const ports = Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort]));
     assert.match(cm.data['broker.yaml'], new RegExp(`grpc: "0\\.0\\.0\\.0:${ports.grpc}"`));
     assert.match(cm.data['broker.yaml'], new RegExp(`http: "0\\.0\\.0\\.0:${ports.http}"`));
+    // /metrics lives on the admin listener, which Prometheus is pointed at
+    // and the NetworkPolicy opens to the monitoring namespace only.
+    assert.match(cm.data['broker.yaml'], new RegExp(`admin: "0\\.0\\.0\\.0:${ports.admin}"`));
+    if (!dir.endsWith('postgres')) assert.match(out, /admin listening on port/, out);
+    const annotations = d.spec.template.metadata.annotations || {};
+    assert.equal(annotations['prometheus.io/scrape'], 'true');
+    assert.equal(annotations['prometheus.io/port'], String(ports.admin));
+    assert.equal(annotations['prometheus.io/path'], '/metrics');
+    const np = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name.endsWith('upload-broker'));
+    const admin = np.spec.ingress.filter((r) => r.ports.some((p) => p.port === 'admin'));
+    assert.equal(admin.length, 1);
+    assert.equal(admin[0].from[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'], 'monitoring');
+    assert.ok(np.spec.ingress.every((r) => r === admin[0] || r.ports.every((p) => p.port !== 'admin')));
+    // The pod outlives the broker's bounded drain (30 s) plus any preStop pause.
+    const pause = (c.lifecycle && c.lifecycle.preStop && c.lifecycle.preStop.sleep)
+      ? c.lifecycle.preStop.sleep.seconds : 0;
+    assert.ok(d.spec.template.spec.terminationGracePeriodSeconds >= 30 + pause);
     assert.equal(c.readinessProbe.httpGet.path, '/readyz');
     assert.equal(c.livenessProbe.httpGet.path, '/healthz');
     assert.equal(c.startupProbe.grpc.port, ports.grpc);

@@ -94,6 +94,8 @@ class Subprocess {
 
   // What the process wrote to stderr so far (for failure messages).
   std::string StderrSoFar() const { return Read(err_); }
+  // What it wrote to stdout so far (spdlog's default sink).
+  std::string StdoutSoFar() const { return Read(out_); }
 
   // Starts, waits up to a minute, kills it if still running.
   static Exited Run(const std::vector<std::string>& args) {
