@@ -22,8 +22,6 @@ reports=$root/$build_dir/sanitizer-reports
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:log_path=$reports/asan:log_exe_name=1
 export LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan:log_exe_name=1
-# Tests that wait for something with a deadline scale it by this factor.
-export UB_TEST_TIME_SCALE=${UB_TEST_TIME_SCALE:-4}
 
 mkdir -p "$reports"
 rm -f "$reports"/*
