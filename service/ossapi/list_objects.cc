@@ -99,12 +99,16 @@ absl::StatusOr<ListPage> ParseListObjectsV2(absl::string_view xml) {
     ListedObject o;
     if (c.encoding == "url") {
       absl::StatusOr<std::string> key = common::PercentDecode(fields["Key"], false);
-      if (!key.ok()) return absl::InvalidArgumentError("ListObjectsV2 answer: a Key is not URL-encoded");
+      if (!key.ok()) {
+        return absl::InvalidArgumentError("ListObjectsV2 answer: a Key is not URL-encoded");
+      }
       o.key = *std::move(key);
     } else {
       o.key = fields["Key"];
     }
-    if (o.key.empty()) return absl::InvalidArgumentError("ListObjectsV2 answer: a Contents has no Key");
+    if (o.key.empty()) {
+      return absl::InvalidArgumentError("ListObjectsV2 answer: a Contents has no Key");
+    }
     UB_ASSIGN_OR_RETURN(o.last_modified, ParseIso8601(fields["LastModified"]));
     if (!absl::SimpleAtoi(fields["Size"], &o.size) || o.size < 0) {
       return absl::InvalidArgumentError("ListObjectsV2 answer: a Size is not a byte count");
@@ -124,7 +128,9 @@ absl::StatusOr<ListPage> ObjectLister::List(const config::Bucket& bucket,
                    {"encoding-type", "url"},
                    {"max-keys", absl::StrCat(options_.page_size)},
                    {"prefix", prefix}};
-  if (!continuation_token.empty()) request.query.emplace_back("continuation-token", continuation_token);
+  if (!continuation_token.empty()) {
+    request.query.emplace_back("continuation-token", continuation_token);
+  }
   request.what = absl::StrCat("ListObjectsV2 ", bucket.name, "/", prefix);
   UB_ASSIGN_OR_RETURN(OssAnswer answer,
                       SendSigned(creds_, clock_, options_.timeout, bucket, request));

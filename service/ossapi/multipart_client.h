@@ -1,7 +1,8 @@
 // MultipartClient: the broker's own requests to OSS for multipart uploads
 // (oss-protocol.md §4.8): InitiateMultipartUpload, ListParts and
-// AbortMultipartUpload, each sent with SendSigned (ossapi/signed_request.h). Uploading parts and completing are the uploader's, with
-// URLs the broker presigns (issue/multipart_issuer.h).
+// AbortMultipartUpload, each sent with SendSigned (ossapi/signed_request.h).
+// Uploading parts and completing are the uploader's, with URLs the broker
+// presigns (issue/multipart_issuer.h).
 //
 // Thread-safe; every call blocks for at most about `timeout` (ListParts
 // once per page of 1,000 parts), so call it from a thread that may block.

@@ -173,7 +173,8 @@ class BrokerServer final : public Server {
     ro.grace = config_.reconcile_grace;
     ro.multipart = oss_multipart_.get();
     // Prefix authorizations are settled by listing their prefix.
-    lister_ = std::make_unique<ossapi::ObjectLister>(*creds_, *clock_, ossapi::ObjectLister::Options{});
+    lister_ = std::make_unique<ossapi::ObjectLister>(*creds_, *clock_,
+                                                     ossapi::ObjectLister::Options{});
     ro.lister = lister_.get();
     reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
                                                           *clock_, ro);
