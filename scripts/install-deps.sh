@@ -18,7 +18,7 @@ if [[ ${UB_RUNTIME_ONLY:-0} == 1 ]]; then
   packages=(build-essential cmake pkg-config ca-certificates libgrpc++-dev protobuf-compiler-grpc
             libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev libcurl4-openssl-dev
             libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-            libgmime-3.0-dev liblzma-dev libpq-dev)
+            libgmime-3.0-dev liblzma-dev libexpat1-dev libpq-dev)
 fi
 
 missing=()

@@ -144,6 +144,7 @@ void Issuer::CreatePostPolicy(
     in.v4 = req.signature_version() != v1::SIGNATURE_VERSION_V1;
     in.callback_b64 = callback_param_.Build(c.intent.upload_id());
     in.forbid_overwrite = !req.allow_overwrite();
+    in.object_acl = policy::kPrivateAcl;
     policy::SignedPostForm form = policy::SignPostPolicy(in, c.cred);
 
     v1::Upload& intent = c.intent;
@@ -220,6 +221,9 @@ void Issuer::CreatePresignedPut(
                             callback_param_.Build(c.intent.upload_id()));
     // An x-oss-* header: V1 and V4 both sign it, so the uploader cannot drop it.
     if (!req.allow_overwrite()) in.headers.emplace_back(policy::kForbidOverwrite, "true");
+    // Signed the same way: the object is private whatever the bucket's ACL,
+    // and the uploader can neither drop nor change it.
+    in.headers.emplace_back(policy::kObjectAcl, policy::kPrivateAcl);
     in.now = c.now;
     in.expires = ttl;
     in.region = c.bucket->region;

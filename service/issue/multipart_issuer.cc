@@ -286,7 +286,7 @@ absl::Status MultipartIssuer::Complete(const auth::Identity& caller,
 absl::Status MultipartIssuer::Abort(const auth::Identity& caller, const v1::AbortUploadRequest& req,
                                     v1::AbortUploadResponse* resp) {
   UB_ASSIGN_OR_RETURN(v1::Upload intent, LoadPending(caller, req.upload_id(), false));
-  // An abort is told from an expiry by its event coming before expires_at;
+  // An abort says so (expiry_reason ABORTED) and comes before expires_at;
   // past it, the reconciler settles the intent (and aborts a multipart one).
   if (clock_.Now() >= FromProto(intent.expires_at())) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -300,7 +300,8 @@ absl::Status MultipartIssuer::Abort(const auth::Identity& caller, const v1::Abor
     // and its callback still on the way, which then finds the intent expired).
     if (!aborted.ok() && !absl::IsNotFound(aborted)) return aborted;
   }
-  UB_ASSIGN_OR_RETURN(v1::Event event, ledger::ExpireUploadSync(ledger_, req.upload_id()));
+  UB_ASSIGN_OR_RETURN(v1::Event event, ledger::ExpireUploadSync(ledger_, req.upload_id(),
+                                                                v1::EXPIRY_REASON_ABORTED));
   *resp->mutable_upload() = event.upload_expired().upload();
   resp->set_cursor(event.cursor());
   return absl::OkStatus();

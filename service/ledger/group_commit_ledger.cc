@@ -181,12 +181,13 @@ void GroupCommitLedger::CompleteUpload(
 }
 
 void GroupCommitLedger::ExpireUpload(
-    std::string upload_id, std::function<void(absl::StatusOr<Event>)> done) {
+    std::string upload_id, v1::ExpiryReason reason,
+    std::function<void(absl::StatusOr<Event>)> done) {
   std::string settles = upload_id;
   Enqueue(std::make_unique<TypedOp<Event>>(
       std::move(settles),
-      [this, upload_id = std::move(upload_id)](EngineWriter& writer) {
-        return ExpireUploadIn(writer, upload_id, options_.clock->Now());
+      [this, upload_id = std::move(upload_id), reason](EngineWriter& writer) {
+        return ExpireUploadIn(writer, upload_id, reason, options_.clock->Now());
       },
       std::move(done)));
 }

@@ -81,7 +81,7 @@ class GroupCommitLedger : public Ledger {
   void CompleteUpload(
       std::string upload_id, Completion completion, CompletionCheck check,
       std::function<void(absl::StatusOr<CompleteResult>)> done) override;
-  void ExpireUpload(std::string upload_id,
+  void ExpireUpload(std::string upload_id, v1::ExpiryReason reason,
                     std::function<void(absl::StatusOr<Event>)> done) override;
 
   absl::StatusOr<Upload> GetUpload(const std::string& upload_id) override;

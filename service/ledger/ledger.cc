@@ -61,9 +61,10 @@ absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
   });
 }
 
-absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id) {
+absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id,
+                                       v1::ExpiryReason reason) {
   return Wait<absl::StatusOr<Event>>([&](auto done) {
-    ledger.ExpireUpload(std::move(upload_id), std::move(done));
+    ledger.ExpireUpload(std::move(upload_id), reason, std::move(done));
   });
 }
 

@@ -104,9 +104,10 @@ class Ledger {
                    std::move(done));
   }
 
-  // Marks a PENDING intent EXPIRED and appends one UploadExpired event.
-  // FailedPrecondition if it is not PENDING.
-  virtual void ExpireUpload(std::string upload_id,
+  // Marks a PENDING intent EXPIRED with `reason` (stored as the upload's
+  // expiry_reason, so GetUpload and the event both carry it) and appends one
+  // UploadExpired event. FailedPrecondition if it is not PENDING.
+  virtual void ExpireUpload(std::string upload_id, v1::ExpiryReason reason,
                             std::function<void(absl::StatusOr<Event>)> done) = 0;
 
   // Reads one upload. NotFound if absent.
@@ -159,7 +160,8 @@ absl::StatusOr<CompleteResult> CompleteUploadSync(Ledger& ledger,
                                                   std::string upload_id,
                                                   Completion completion,
                                                   CompletionCheck check = nullptr);
-absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id);
+absl::StatusOr<Event> ExpireUploadSync(Ledger& ledger, std::string upload_id,
+                                       v1::ExpiryReason reason = v1::EXPIRY_REASON_EXPIRED);
 
 }  // namespace uploadbroker::ledger
 

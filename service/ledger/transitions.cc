@@ -65,7 +65,7 @@ absl::StatusOr<CompleteResult> CompleteUploadIn(EngineWriter& writer,
 }
 
 absl::StatusOr<Event> ExpireUploadIn(EngineWriter& writer, const std::string& upload_id,
-                                     absl::Time now) {
+                                     v1::ExpiryReason reason, absl::Time now) {
   UB_ASSIGN_OR_RETURN(Upload upload, writer.LockIntent(upload_id));
   if (upload.state() != v1::UPLOAD_STATE_PENDING) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -73,6 +73,7 @@ absl::StatusOr<Event> ExpireUploadIn(EngineWriter& writer, const std::string& up
         ", not PENDING"));
   }
   upload.set_state(v1::UPLOAD_STATE_EXPIRED);
+  upload.set_expiry_reason(reason);
   Event event;
   event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
   SetTimestamp(now, event.mutable_committed_at());

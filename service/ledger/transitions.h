@@ -25,7 +25,7 @@ absl::StatusOr<CompleteResult> CompleteUploadIn(EngineWriter& writer,
                                                 const CompletionCheck& check,
                                                 absl::Time now);
 absl::StatusOr<Event> ExpireUploadIn(EngineWriter& writer, const std::string& upload_id,
-                                     absl::Time now);
+                                     v1::ExpiryReason reason, absl::Time now);
 
 // Parses a stored record; DataLoss naming `what` if it does not parse.
 template <typename Message>

@@ -1,16 +1,12 @@
 // MultipartClient: the broker's own requests to OSS for multipart uploads
 // (oss-protocol.md §4.8): InitiateMultipartUpload, ListParts and
-// AbortMultipartUpload, each presigned with V4 (policy/presign.h) and sent
-// with libcurl at the bucket's api_host: no redirects, http/https only,
-// bounded timeouts. Uploading parts and completing are the uploader's, with
-// URLs the broker presigns (issue/multipart_issuer.h).
+// AbortMultipartUpload, each sent with SendSigned (ossapi/signed_request.h).
+// Uploading parts and completing are the uploader's, with URLs the broker
+// presigns (issue/multipart_issuer.h).
 //
 // Thread-safe; every call blocks for at most about `timeout` (ListParts
 // once per page of 1,000 parts), so call it from a thread that may block.
-// Errors: OSS's answers become statuses naming the OSS error code and
-// request id (NotFound for NoSuchUpload, AlreadyExists for
-// FileAlreadyExists, FailedPrecondition otherwise for 4xx); transport
-// failures and 5xx are Unavailable.
+// Errors: those of SendSigned.
 #ifndef UPLOADBROKER_OSSAPI_MULTIPART_CLIENT_H_
 #define UPLOADBROKER_OSSAPI_MULTIPART_CLIENT_H_
 
@@ -23,6 +19,7 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "credentials/credential_provider.h"
+#include "ossapi/signed_request.h"
 
 namespace uploadbroker::ossapi {
 
@@ -40,8 +37,9 @@ class MultipartClient {
                   absl::Duration timeout = absl::Seconds(10))
       : creds_(creds), clock_(clock), timeout_(timeout) {}
 
-  // InitiateMultipartUpload with the object's Content-Type; with
-  // `forbid_overwrite`, x-oss-forbid-overwrite: true. Returns OSS's UploadId.
+  // InitiateMultipartUpload with the object's Content-Type and
+  // x-oss-object-acl: private; with `forbid_overwrite`,
+  // x-oss-forbid-overwrite: true. Returns OSS's UploadId.
   absl::StatusOr<std::string> Initiate(const config::Bucket& bucket, const std::string& key,
                                        const std::string& content_type, bool forbid_overwrite);
   // Every part OSS holds, ascending (follows ListParts' pages).
@@ -53,11 +51,7 @@ class MultipartClient {
                      const std::string& oss_upload_id);
 
  private:
-  struct Answer {
-    long status = 0;
-    std::string body;
-  };
-  absl::StatusOr<Answer> Send(const config::Bucket& bucket, const std::string& key,
+  absl::StatusOr<OssAnswer> Send(const config::Bucket& bucket, const std::string& key,
                               const std::string& method,
                               std::vector<std::pair<std::string, std::string>> query,
                               std::vector<std::pair<std::string, std::string>> headers,
@@ -67,10 +61,6 @@ class MultipartClient {
   const common::Clock& clock_;
   const absl::Duration timeout_;
 };
-
-// The text of the first <tag>…</tag> in `xml` ("" if absent), entities
-// decoded. OSS's answers here are flat documents of known small elements.
-std::string XmlElement(absl::string_view xml, absl::string_view tag, size_t* pos = nullptr);
 
 }  // namespace uploadbroker::ossapi
 

@@ -28,6 +28,9 @@ struct ObjectInfo {
   std::string crc64;         // decimal CRC-64/ECMA-182 (x-oss-hash-crc64ecma)
   std::map<std::string, std::string> metadata;  // x-oss-meta-* (lowercased)
   absl::Time last_modified;  // when it was written (Last-Modified, whole seconds)
+  // x-oss-object-acl it was written with: private, public-read,
+  // public-read-write or default (the bucket's). Answered by GetObjectACL.
+  std::string acl = "default";
 };
 
 class ObjectStore {
@@ -40,7 +43,7 @@ class ObjectStore {
   absl::StatusOr<ObjectInfo> Put(absl::string_view bucket, absl::string_view key,
                                  absl::string_view data, std::string content_type,
                                  std::map<std::string, std::string> metadata,
-                                 bool forbid_overwrite = false);
+                                 bool forbid_overwrite = false, std::string acl = "default");
   // Stores the concatenation of the files `parts` (read in order, streamed,
   // never held whole in memory) under the given ETag; the object has no
   // Content-MD5, as a multipart object in OSS has none. `forbid_overwrite`
@@ -49,10 +52,21 @@ class ObjectStore {
                                               const std::vector<std::string>& parts,
                                               std::string etag, std::string content_type,
                                               std::map<std::string, std::string> metadata,
-                                              bool forbid_overwrite = false);
+                                              bool forbid_overwrite = false,
+                                              std::string acl = "default");
   // nullopt if absent (or unreadable).
   std::optional<ObjectInfo> Head(absl::string_view bucket, absl::string_view key) const;
   std::optional<std::string> Read(absl::string_view bucket, absl::string_view key) const;
+
+  // ListObjectsV2's view: objects whose key starts with `prefix` and sorts
+  // after `start_after`, in key order (byte-wise), at most `max_keys` of
+  // them; `truncated` says whether more follow.
+  struct Listing {
+    std::vector<std::pair<std::string, ObjectInfo>> objects;
+    bool truncated = false;
+  };
+  Listing List(absl::string_view bucket, absl::string_view prefix, absl::string_view start_after,
+               size_t max_keys) const;
 
  private:
   absl::Status WriteMeta(absl::string_view bucket, absl::string_view key,

@@ -52,6 +52,15 @@ std::string VirtualHostBucket(std::string host, const std::string& domain) {
 
 }  // namespace
 
+std::optional<OssError> Simulator::ParseObjectAcl(const std::string& value, std::string* acl) {
+  *acl = value.empty() ? "default" : value;
+  for (const char* known : {"default", "private", "public-read", "public-read-write"}) {
+    if (*acl == known) return std::nullopt;
+  }
+  return InvalidArgument("The specified object ACL is not valid: x-oss-object-acl must be "
+                         "private, public-read, public-read-write or default.");
+}
+
 std::optional<OssError> Simulator::RequestCallback(const http::Request& req,
                                                    const QueryParams& query,
                                                    std::optional<CallbackParam>& callback,
@@ -159,6 +168,10 @@ http::Response Simulator::Route(const http::Request& req) {
     return Error(InvalidArgument("The object key is too long."), request_id);
   }
   if (req.method == "POST" && key.empty()) return PostObject(req, bucket, request_id);
+  if (req.method == "GET" && key.empty()) {
+    QueryParams query = ParseQuery(req.query_raw);
+    if (QueryParam(query, "list-type") == "2") return ListObjects(req, bucket, query, request_id);
+  }
   if (!key.empty()) {
     QueryParams query = ParseQuery(req.query_raw);
     bool upload_id = QueryParam(query, "uploadId").has_value();
@@ -173,6 +186,9 @@ http::Response Simulator::Route(const http::Request& req) {
     if (req.method == "DELETE" && upload_id) return AbortUpload(req, bucket, key, query, request_id);
   }
   if (req.method == "PUT" && !key.empty()) return PutObject(req, bucket, key, request_id);
+  if (req.method == "GET" && !key.empty() && QueryParam(ParseQuery(req.query_raw), "acl")) {
+    return GetObjectAcl(req, bucket, key, request_id);
+  }
   if ((req.method == "HEAD" || req.method == "GET") && !key.empty()) {
     return ReadObject(req, bucket, key, request_id);
   }
@@ -212,6 +228,11 @@ http::Response Simulator::PostObject(const http::Request& req, const std::string
                                     &forbid_overwrite)) {
     return Error(*e, request_id);
   }
+  std::string acl;
+  if (auto e = ParseObjectAcl(fields.count("x-oss-object-acl") ? fields["x-oss-object-acl"] : "",
+                              &acl)) {
+    return Error(*e, request_id);
+  }
   std::optional<CallbackParam> callback;
   std::map<std::string, std::string> custom;
   std::map<std::string, std::string> metadata;
@@ -229,7 +250,7 @@ http::Response Simulator::PostObject(const http::Request& req, const std::string
                              : !file.content_type.empty()       ? file.content_type
                                                                 : "application/octet-stream";
   absl::StatusOr<ObjectInfo> info =
-      store_.Put(bucket, key, file.value, content_type, std::move(metadata), forbid_overwrite);
+      store_.Put(bucket, key, file.value, content_type, std::move(metadata), forbid_overwrite, acl);
   if (!info.ok()) return Error(StoreError(info.status()), request_id);
 
   http::Response plain;
@@ -263,6 +284,8 @@ http::Response Simulator::PutObject(const http::Request& req, const std::string&
   if (auto e = ParseForbidOverwrite(req.Header("x-oss-forbid-overwrite"), &forbid_overwrite)) {
     return Error(*e, request_id);
   }
+  std::string acl;
+  if (auto e = ParseObjectAcl(req.Header("x-oss-object-acl"), &acl)) return Error(*e, request_id);
   std::optional<CallbackParam> callback;
   std::map<std::string, std::string> custom;
   if (auto e = RequestCallback(req, query, callback, custom)) return Error(*e, request_id);
@@ -274,7 +297,7 @@ http::Response Simulator::PutObject(const http::Request& req, const std::string&
   std::string content_type = req.Header("Content-Type");
   if (content_type.empty()) content_type = "application/octet-stream";
   absl::StatusOr<ObjectInfo> info =
-      store_.Put(bucket, key, req.body, content_type, metadata, forbid_overwrite);
+      store_.Put(bucket, key, req.body, content_type, metadata, forbid_overwrite, acl);
   if (!info.ok()) return Error(StoreError(info.status()), request_id);
   http::Response plain;
   plain.headers.emplace_back("ETag", info->etag);

@@ -2,7 +2,8 @@
 // broker brokers (oss-protocol.md §1-5): PostObject, PutObject (presigned
 // V1/V4 or V1/V4 Authorization header; both honour x-oss-forbid-overwrite
 // with 409 FileAlreadyExists, storing nothing and sending no callback),
-// HeadObject/GetObject, multipart upload (Initiate, UploadPart, ListParts,
+// HeadObject/GetObject, GetObjectACL (x-oss-object-acl is stored as sent,
+// and refused unless one of OSS's four values), ListObjectsV2, multipart upload (Initiate, UploadPart, ListParts,
 // Complete with a callback or x-oss-complete-all, Abort; see
 // upload_store.h; forbid-overwrite honoured at Initiate and Complete), upload
 // callbacks signed with the simulator's own key, and its public key at
@@ -66,6 +67,13 @@ class Simulator {
                             const std::string& request_id);
   http::Response PutObject(const http::Request& req, const std::string& bucket,
                            const std::string& key, const std::string& request_id);
+  // GET /<key>?acl: the ACL the object was written with (AccessControlPolicy
+  // XML; HeadObject does not report it, as in OSS).
+  http::Response GetObjectAcl(const http::Request& req, const std::string& bucket,
+                              const std::string& key, const std::string& request_id);
+  // GET /?list-type=2 (simulator_list.cc).
+  http::Response ListObjects(const http::Request& req, const std::string& bucket,
+                             const QueryParams& query, const std::string& request_id);
   http::Response ReadObject(const http::Request& req, const std::string& bucket,
                             const std::string& key, const std::string& request_id);
   // Multipart upload (simulator_multipart.cc).
@@ -91,6 +99,10 @@ class Simulator {
                                                  const QueryParams& query,
                                                  std::optional<CallbackParam>& callback,
                                                  std::map<std::string, std::string>& custom);
+  // x-oss-object-acl (a PUT or InitiateMultipartUpload header, or a
+  // PostObject field): one of OSS's four values, else InvalidArgument;
+  // absent means "default" (the bucket's).
+  static std::optional<OssError> ParseObjectAcl(const std::string& value, std::string* acl);
   // Runs the callback (if any) for a stored object and builds the answer.
   http::Response Finish(const std::optional<CallbackParam>& callback,
                         const std::map<std::string, std::string>& custom_vars,

@@ -99,6 +99,9 @@ http::Response Simulator::InitiateUpload(const http::Request& req, const std::st
   if (info.content_type.empty()) info.content_type = "application/octet-stream";
   info.metadata = MetaHeaders(req);
   info.forbid_overwrite = IsTrue(req.Header("x-oss-forbid-overwrite"));
+  if (auto e = ParseObjectAcl(req.Header("x-oss-object-acl"), &info.acl)) {
+    return ErrorResponse(*e, request_id);
+  }
   if (info.forbid_overwrite && store_.Head(bucket, key)) {
     return ErrorResponse({409, "FileAlreadyExists",
                           "The object you specified already exists and can not be overwritten."},

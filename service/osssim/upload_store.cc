@@ -193,7 +193,8 @@ std::variant<UploadStore::Completed, OssError> UploadStore::Complete(
       "\"", absl::AsciiStrToUpper(common::HexEncode(common::Md5(md5s))), "-", chosen.size(), "\"");
   absl::StatusOr<ObjectInfo> object =
       objects_.PutConcatenation(bucket, key, paths, std::move(etag), info.content_type,
-                                info.metadata, forbid_overwrite || info.forbid_overwrite);
+                                info.metadata, forbid_overwrite || info.forbid_overwrite,
+                                info.acl);
   {
     absl::MutexLock lock(&mu_);
     auto it = uploads_.find(upload_id);

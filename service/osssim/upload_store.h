@@ -44,6 +44,7 @@ struct UploadInfo {
   std::string content_type;
   std::map<std::string, std::string> metadata;  // x-oss-meta-*, lowercased
   bool forbid_overwrite = false;
+  std::string acl = "default";  // x-oss-object-acl at Initiate
 };
 
 // One <Part> of a CompleteMultipartUpload body.

@@ -86,7 +86,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
   SignedPostForm form;
 
   std::string& json = form.policy_json;
-  json.reserve(680 + in.key.size() + cred.security_token.size() + in.callback_b64.size());
+  json.reserve(720 + in.key.size() + cred.security_token.size() + in.callback_b64.size());
   json = "{\"expiration\":";
   AppendString(json, Iso8601Millis(in.expiration));
   json += ",\"conditions\":[";
@@ -128,6 +128,10 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
     json += ',';
     AppendMember(json, kForbidOverwrite, "true");
   }
+  if (!in.object_acl.empty()) {
+    json += ',';
+    AppendMember(json, kObjectAcl, in.object_acl);
+  }
   json += "]}";
 
   std::string policy_b64 = common::Base64Encode(form.policy_json);
@@ -135,7 +139,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
       in.v4 ? PostSignatureV4(cred.access_key_secret, in.now, in.region, policy_b64)
             : PostSignatureV1(cred.access_key_secret, policy_b64);
   auto& fields = form.fields;
-  fields.reserve(11);
+  fields.reserve(12);
   fields.emplace_back("key", in.key);
   fields.emplace_back("policy", std::move(policy_b64));
   if (in.v4) {
@@ -157,6 +161,7 @@ SignedPostForm SignPostPolicy(const PostPolicyInput& in,
   if (!in.callback_b64.empty())
     fields.emplace_back("callback", in.callback_b64);
   if (in.forbid_overwrite) fields.emplace_back(kForbidOverwrite, "true");
+  if (!in.object_acl.empty()) fields.emplace_back(kObjectAcl, in.object_acl);
   return form;
 }
 

@@ -48,6 +48,9 @@ struct PostPolicyInput {
   // True: pinned as {"x-oss-forbid-overwrite":"true"} and returned as that
   // field, so the upload cannot replace an existing object.
   bool forbid_overwrite = false;
+  // Non-empty: pinned as {"x-oss-object-acl": acl} and returned as that
+  // field, so the uploader cannot choose the object's ACL.
+  std::string object_acl;
   absl::Time now;         // Signing time (x-oss-date for V4).
   absl::Time expiration;  // Policy "expiration"; must be after `now`.
   std::string region;     // Standard form, e.g. cn-hangzhou; used by V4.
@@ -69,11 +72,11 @@ struct SignedPostForm {
 //   {"x-oss-date"}; ["content-length-range",min,max]; the key condition;
 //   ["eq","$success_action_status",s]; the content-type condition;
 //   {"x-oss-security-token":t} (STS); {"callback":b64};
-//   {"x-oss-forbid-overwrite":"true"}.
+//   {"x-oss-forbid-overwrite":"true"}; {"x-oss-object-acl":acl}.
 // Fields, in order: key, policy, then V1 OSSAccessKeyId, Signature or V4
 // x-oss-signature-version, x-oss-credential, x-oss-date, x-oss-signature;
 // then x-oss-security-token (STS), success_action_status, Content-Type (one
-// type), callback, x-oss-forbid-overwrite.
+// type), callback, x-oss-forbid-overwrite, x-oss-object-acl.
 SignedPostForm SignPostPolicy(const PostPolicyInput& in,
                               const Credential& cred);
 

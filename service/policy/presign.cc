@@ -94,7 +94,6 @@ void CheckCommon(const PresignInput& in) {
   UB_CHECK(!in.method.empty());
   UB_CHECK(!in.host.empty());
   UB_CHECK(!in.bucket.empty());
-  UB_CHECK(!in.key.empty());
   UB_CHECK(in.expires > absl::ZeroDuration());
 }
 

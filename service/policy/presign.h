@@ -24,6 +24,13 @@ namespace uploadbroker::policy {
 // replace an existing object (409 FileAlreadyExists) when it is "true".
 inline constexpr char kForbidOverwrite[] = "x-oss-forbid-overwrite";
 
+// The header (PUT, InitiateMultipartUpload) or form field (PostObject) that
+// sets the object's ACL: private, public-read, public-read-write or default
+// (the bucket's). The broker pins kPrivateAcl, so an uploader cannot publish
+// what it uploads.
+inline constexpr char kObjectAcl[] = "x-oss-object-acl";
+inline constexpr char kPrivateAcl[] = "private";
+
 struct PresignInput {
   std::string method = "PUT";
   std::string scheme = "https";
@@ -34,7 +41,9 @@ struct PresignInput {
   // resource is /<bucket>/<key> either way.
   bool path_style = false;
   std::string bucket;  // Required.
-  std::string key;     // Required; raw UTF-8 object name.
+  // Raw UTF-8 object name; empty for a bucket-level request (ListObjectsV2),
+  // whose resource is /<bucket>/.
+  std::string key;
   // Headers the uploader must send, exact case (Content-Type, x-oss-callback,
   // Content-Length...). Content-Type, Content-MD5 and x-oss-* are signed.
   std::vector<std::pair<std::string, std::string>> headers;

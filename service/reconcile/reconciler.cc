@@ -120,7 +120,7 @@ Reconciler::Pass Reconciler::RunOnce() {
 
 Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   const std::string& id = intent.upload_id();
-  if (intent.key_is_prefix()) {
+  if (intent.key_is_prefix() && options_.lister == nullptr) {
     return Expire(intent, "a prefix authorization names no object to look for");
   }
   const config::Bucket* bucket = config_.FindBucket(intent.bucket());
@@ -129,6 +129,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
                  LogSafe(intent.bucket()));
     return Outcome::kFailed;
   }
+  if (intent.key_is_prefix()) return SettlePrefix(intent, *bucket);
   absl::StatusOr<ObjectFacts> facts = probe_.Head(*bucket, intent.key());
   if (absl::IsNotFound(facts.status())) {
     if (intent.method() == v1::UPLOAD_METHOD_MULTIPART && options_.multipart != nullptr) {
@@ -161,9 +162,16 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   if (*later) {
     return Expire(intent, "a later authorization for the same key was issued before the object was written");
   }
+  return CompleteFromOss(intent, intent.key(), *facts);
+}
+
+Reconciler::Outcome Reconciler::CompleteFromOss(const v1::Upload& intent, const std::string& key,
+                                                const ObjectFacts& facts) {
+  const std::string& id = intent.upload_id();
   // The intent's limits are checked inside the completing transaction, by
   // the callback path's rule; an object outside them is not this upload.
-  completion::ReportedObject object = Reported(intent, *facts);
+  completion::ReportedObject object = Reported(intent, facts);
+  object.key = key;
   absl::StatusOr<ledger::CompleteResult> done = ledger::CompleteUploadSync(
       ledger_, id, completion::ToCompletion(object, v1::COMPLETION_SOURCE_RECONCILED),
       [object](const v1::Upload& stored) { return completion::CheckAgainstIntent(object, stored); });
@@ -173,8 +181,8 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
   }
   if (done.ok()) {
     if (!done->appended) return Outcome::kSettled;
-    spdlog::info("reconciler: {} completed from HeadObject: {}/{} ({} bytes)", LogSafe(id),
-                 LogSafe(intent.bucket()), LogSafe(intent.key()), facts->size);
+    spdlog::info("reconciler: {} completed from OSS: {}/{} ({} bytes)", LogSafe(id),
+                 LogSafe(intent.bucket()), LogSafe(key), facts.size);
     return Outcome::kCompleted;
   }
   if (absl::IsFailedPrecondition(done.status())) return Outcome::kSettled;
@@ -205,7 +213,7 @@ absl::StatusOr<bool> Reconciler::IssuedAgainBefore(const v1::Upload& intent, abs
 }
 
 Reconciler::Outcome Reconciler::Expire(const v1::Upload& intent, absl::string_view why) {
-  absl::StatusOr<v1::Event> event = ledger::ExpireUploadSync(ledger_, intent.upload_id());
+  absl::StatusOr<v1::Event> event = ledger::ExpireUploadSync(ledger_, intent.upload_id(), v1::EXPIRY_REASON_EXPIRED);
   if (event.ok()) {
     spdlog::info("reconciler: {} expired: {}", LogSafe(intent.upload_id()),
                  LogSafe(why, common::kLogSafeMessageBytes));

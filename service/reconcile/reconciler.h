@@ -14,8 +14,15 @@
 //     authorization for the key accounts for: EXPIRED with an UploadExpired
 //     event (so one object is never reported for two uploads);
 //   * OSS did not answer usably: left PENDING and tried again next pass.
-// A prefix authorization (key_is_prefix) cannot be checked, since only the
-// uploader knew the full key: it is expired. Each settlement is one ledger
+// A prefix authorization (key_is_prefix) names no object: only the uploader
+// knew the full key. With a `lister`, the reconciler lists the prefix
+// (ListObjectsV2, bounded) for the first object, in key order, written no
+// earlier than the intent was created (less `clock_skew`) that no other
+// upload accounts for (not another upload's completion, and no later
+// exact-key authorization for it issued before it was written), and settles
+// the intent on it as for an exact key (HeadObject, then the limits).
+// Nothing found, or the listing cut short by its bound: EXPIRED. Without
+// a lister a prefix authorization is expired unlooked. Each settlement is one ledger
 // transaction that re-checks the intent, so a callback arriving meanwhile
 // wins cleanly. Counts go to upload_broker_reconciled_total{result}.
 //
@@ -26,12 +33,14 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "ledger/ledger.h"
 #include "metrics/registry.h"
+#include "ossapi/list_objects.h"
 #include "ossapi/multipart_client.h"
 #include "reconcile/object_probe.h"
 
@@ -52,6 +61,9 @@ class Reconciler {
     // so its parts stop being billed (not owned; null: left to OSS's
     // lifecycle rules).
     ossapi::MultipartClient* multipart = nullptr;
+    // Lists a prefix authorization's prefix to settle it (not owned; null:
+    // prefix authorizations expire without a look).
+    ossapi::ObjectLister* lister = nullptr;
   };
 
   // What one pass did.
@@ -79,10 +91,20 @@ class Reconciler {
   Pass RunOnce();
 
   static constexpr size_t kMaxFailuresPerPass = 1000;
+  static constexpr int kMaxListedUploads = 10'000;
 
  private:
   enum class Outcome { kCompleted, kExpired, kSettled, kFailed };
   Outcome Settle(const v1::Upload& intent);
+  // Settles a prefix authorization with options_.lister (reconciler_prefix.cc).
+  Outcome SettlePrefix(const v1::Upload& intent, const config::Bucket& bucket);
+  // Completes `intent` on what HeadObject found at `key`, by the callback
+  // path's rules; Expire if the object is not the authorized upload.
+  Outcome CompleteFromOss(const v1::Upload& intent, const std::string& key,
+                          const ObjectFacts& facts);
+  // Keys under a prefix intent's prefix that other uploads' completions
+  // already name. ResourceExhausted past kMaxListedUploads uploads.
+  absl::StatusOr<absl::flat_hash_set<std::string>> CompletedKeysUnder(const v1::Upload& intent);
   Outcome Expire(const v1::Upload& intent, absl::string_view why);
   // Whether another exact-key authorization for the same object was issued
   // after `intent` and no later than `written` (less clock skew): the object

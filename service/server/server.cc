@@ -23,6 +23,7 @@
 #include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
 #include "issue/multipart_issuer.h"
+#include "ossapi/list_objects.h"
 #include "ossapi/multipart_client.h"
 #include "reconcile/object_probe.h"
 #include "reconcile/reconciler.h"
@@ -276,6 +277,10 @@ class BrokerServer final : public Server {
     ro.interval = config_.reconcile_interval;
     ro.grace = config_.reconcile_grace;
     ro.multipart = oss_multipart_.get();
+    // Prefix authorizations are settled by listing their prefix.
+    lister_ = std::make_unique<ossapi::ObjectLister>(*creds_, *clock_,
+                                                     ossapi::ObjectLister::Options{});
+    ro.lister = lister_.get();
     reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
                                                           *clock_, ro);
     reconciler_->Start();
@@ -347,6 +352,7 @@ class BrokerServer final : public Server {
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<reconcile::ObjectProbe> probe_;
+  std::unique_ptr<ossapi::ObjectLister> lister_;
   std::unique_ptr<reconcile::Reconciler> reconciler_;
   int grpc_port_ = 0;
   std::atomic<bool> draining_{false};

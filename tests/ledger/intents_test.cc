@@ -205,6 +205,8 @@ TEST_P(LedgerContractTest, ExpireAppendsEventAndEndsTheIntent) {
   EXPECT_EQ(event->upload_expired().upload().state(),
             v1::UPLOAD_STATE_EXPIRED);
   EXPECT_EQ(ledger->GetUpload("u1")->state(), v1::UPLOAD_STATE_EXPIRED);
+  EXPECT_EQ(event->upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_EXPIRED);
+  EXPECT_EQ(ledger->GetUpload("u1")->expiry_reason(), v1::EXPIRY_REASON_EXPIRED);
 
   EXPECT_EQ(ExpireUploadSync(*ledger, "u1").status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -213,6 +215,25 @@ TEST_P(LedgerContractTest, ExpireAppendsEventAndEndsTheIntent) {
   EXPECT_EQ(ExpireUploadSync(*ledger, "ghost").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
+}
+
+TEST_P(LedgerContractTest, AnAbortedIntentSaysSoInItsEventAndRecord) {
+  auto ledger = Open();
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("u1")).ok());
+  auto event = ExpireUploadSync(*ledger, "u1", v1::EXPIRY_REASON_ABORTED);
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_EQ(event->upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_ABORTED);
+  EXPECT_EQ(ledger->GetUpload("u1")->expiry_reason(), v1::EXPIRY_REASON_ABORTED);
+  auto stored = ledger->ReadEvents(0, 10);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_ABORTED);
+  UploadQuery q;
+  q.state = v1::UPLOAD_STATE_EXPIRED;
+  auto listed = ledger->ListUploads(q);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->uploads.size(), 1u);
+  EXPECT_EQ(listed->uploads[0].expiry_reason(), v1::EXPIRY_REASON_ABORTED);
 }
 
 TEST_P(LedgerContractTest, ClaimExpiredPendingOldestFirst) {

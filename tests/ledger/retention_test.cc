@@ -69,7 +69,7 @@ TEST_P(RetentionTest, LargeBacklogsAreDeletedInBoundedChunks) {
     const std::string id = IdAt(kStart, i);
     // Queued together, so they commit in a few group commits.
     ledger->CreateIntent(Intent(id), [](absl::Status s) { EXPECT_TRUE(s.ok()) << s; });
-    ledger->ExpireUpload(id, [&settled](absl::StatusOr<Event> e) {
+    ledger->ExpireUpload(id, v1::EXPIRY_REASON_EXPIRED, [&settled](absl::StatusOr<Event> e) {
       EXPECT_TRUE(e.ok()) << e.status();
       settled.DecrementCount();
     });

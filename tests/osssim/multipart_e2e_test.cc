@@ -297,11 +297,15 @@ TEST_F(MultipartE2eTest, AbortEndsTheIntentAndFreesTheParts) {
   auto aborted = client_->AbortUpload(created.upload_id());
   ASSERT_TRUE(aborted.ok()) << aborted.status();
   EXPECT_EQ(aborted->upload().state(), v1::UPLOAD_STATE_EXPIRED);
+  EXPECT_EQ(aborted->upload().expiry_reason(), v1::EXPIRY_REASON_ABORTED);
   EXPECT_EQ(sim_->multipart_uploads_in_progress(), 0u);
   v1::Event event = NextEvent();
   EXPECT_EQ(event.type(), v1::EVENT_TYPE_UPLOAD_EXPIRED);
   EXPECT_EQ(event.cursor(), aborted->cursor());
-  // What tells an abort from an expiry: committed before the intent expired.
+  // What tells an abort from an expiry: the reason, and that it was
+  // committed before the intent expired.
+  EXPECT_EQ(event.upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_ABORTED);
+  EXPECT_EQ(client_->GetUpload(created.upload_id())->expiry_reason(), v1::EXPIRY_REASON_ABORTED);
   EXPECT_LT(event.committed_at().seconds(), event.upload_expired().upload().expires_at().seconds());
   // Nothing more can be signed, and a second abort is refused.
   v1::SignUploadPartsRequest sign;

@@ -251,6 +251,13 @@ TEST_P(SimulatorMultipartTest, LimitsAndErrorsAsOss) {
   Answer small = Send(Sign("POST", {{"uploadId", id}}, {{"x-oss-complete-all", "yes"}}), "POST", "");
   EXPECT_EQ(small.status, 400);
   EXPECT_EQ(Element(small.body, "Code"), "EntityTooSmall");
+  // With x-oss-complete-all: yes the body must be empty (OSS error 0042-00000216).
+  Answer all_and_list = Send(Sign("POST", {{"uploadId", id}}, {{"x-oss-complete-all", "yes"}}),
+                             "POST",
+                             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+                             "<ETag>a</ETag></Part></CompleteMultipartUpload>");
+  EXPECT_EQ(all_and_list.status, 400);
+  EXPECT_EQ(Element(all_and_list.body, "Code"), "InvalidArgument");
 
   Answer wrong_etag = Send(Sign("POST", {{"uploadId", id}}), "POST",
                            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"

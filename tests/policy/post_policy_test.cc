@@ -208,6 +208,32 @@ TEST(SignPostPolicy, ForbidOverwritePinsConditionAndField) {
                           Pair("callback", "Y2I="), Pair("x-oss-forbid-overwrite", "true")));
 }
 
+TEST(SignPostPolicy, ObjectAclPinsConditionAndField) {
+  PostPolicyInput in;
+  in.bucket = "b";
+  in.key = "k";
+  in.max_size = 5;
+  in.success_action_status = "";
+  in.forbid_overwrite = true;
+  in.object_acl = "private";
+  in.now = ParseIso("2025-01-02T03:04:05Z");
+  in.expiration = in.now + absl::Minutes(15);
+  in.v4 = false;
+  SignedPostForm form = SignPostPolicy(in, {"AK", "SK", "", {}});
+  EXPECT_EQ(form.policy_json,
+            "{\"expiration\":\"2025-01-02T03:19:05.000Z\",\"conditions\":["
+            "{\"bucket\":\"b\"},[\"content-length-range\",0,5],"
+            "[\"eq\",\"$key\",\"k\"],{\"x-oss-forbid-overwrite\":\"true\"},"
+            "{\"x-oss-object-acl\":\"private\"}]}");
+  std::string policy_b64 = common::Base64Encode(form.policy_json);
+  EXPECT_THAT(form.fields,
+              ElementsAre(Pair("key", "k"), Pair("policy", policy_b64),
+                          Pair("OSSAccessKeyId", "AK"),
+                          Pair("Signature", PostSignatureV1("SK", policy_b64)),
+                          Pair("x-oss-forbid-overwrite", "true"),
+                          Pair("x-oss-object-acl", "private")));
+}
+
 TEST(SignPostPolicy, EscapesLikeJsonStringify) {
   PostPolicyInput in;
   in.bucket = "b";

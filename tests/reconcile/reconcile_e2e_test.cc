@@ -3,10 +3,12 @@
 // 203 CallbackFailed and keeps the object; once the authorization has
 // expired, the broker's reconciler finds the object with a signed
 // HeadObject (libcurl) and every subscriber gets UploadCompleted with source
-// RECONCILED; an authorization never used gets UploadExpired.
+// RECONCILED; an authorization never used gets UploadExpired. A prefix
+// authorization is settled by listing its prefix (ListObjectsV2).
 #include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -18,6 +20,8 @@
 #include "common/encoding.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "osssim/object_store.h"
 #include "osssim/simulator.h"
 #include "config/config.h"
 #include "server/server.h"
@@ -202,6 +206,7 @@ TEST(ReconcileE2e, AnExpiredMultipartUploadIsAbortedInOss) {
   ASSERT_TRUE(reader->Read(&resp));
   EXPECT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_EXPIRED);
   EXPECT_EQ(resp.event().upload_expired().upload().upload_id(), created->upload_id());
+  EXPECT_EQ(resp.event().upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_EXPIRED);
   EXPECT_EQ(sim->multipart_uploads_in_progress(), 0u);
 }
 
@@ -231,6 +236,73 @@ TEST(ReconcileE2e, AMultipartUploadWhoseCallbackFailedIsReportedFromOss) {
   EXPECT_EQ(c.operation(), "CompleteMultipartUpload");
   EXPECT_EQ(c.part_count(), 3);
   EXPECT_EQ(c.size(), static_cast<int64_t>(data.size()));
+}
+
+// Stores an object in the simulator as if written `age` ago.
+void PutOld(const std::string& sim_dir, const std::string& key, absl::Duration age) {
+  osssim::ObjectStore store(sim_dir);
+  ASSERT_TRUE(store.Put("devbucket", key, "old", "application/octet-stream", {}).ok());
+  const std::string path = absl::StrCat(sim_dir, "/devbucket/", common::HexEncode(key), ".json");
+  std::ifstream in(path);
+  nlohmann::json meta = nlohmann::json::parse(in);
+  meta["last_modified"] = meta["last_modified"].get<int64_t>() - absl::ToInt64Seconds(age);
+  std::ofstream(path) << meta.dump();
+}
+
+// Uploads `data` with a prefix authorization valid for 1 s; OSS stores it
+// but cannot deliver the callback.
+void UploadUnderPrefix(Stack& stack, const std::string& prefix, const std::string& name,
+                              const std::string& data) {
+  client::UploadArgs args;
+  args.target = absl::StrCat("127.0.0.1:", stack.broker->grpc_port());
+  args.api_key = kApiKey;
+  args.bucket = "devbucket";
+  args.key_prefix = prefix;
+  args.content_type = "application/octet-stream";
+  args.ttl_seconds = 1;
+  args.file = stack.dir.WriteFile(name, data);
+  std::ostringstream out, err;
+  EXPECT_EQ(client::Upload(args, out, err), 1);  // stored, but the callback failed
+  EXPECT_THAT(err.str(), HasSubstr("stored in OSS"));
+}
+
+TEST(ReconcileE2e, APrefixAuthorizationWhoseCallbackFailedIsSettledByListing) {
+  Stack stack;
+  stack.Start();
+  // Listed first (key order), but written before the authorization: skipped.
+  PutOld(stack.dir.File("sim"), "uploads/p1/a-old.bin", absl::Hours(1));
+  const std::string data(1000, 'p');
+  UploadUnderPrefix(stack, "uploads/p1/", "photo.bin", data);
+
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(stack.reader->Read(&resp));
+  ASSERT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_COMPLETED);
+  const v1::Upload& u = resp.event().upload_completed().upload();
+  EXPECT_EQ(u.key(), "uploads/p1/");
+  EXPECT_TRUE(u.key_is_prefix());
+  EXPECT_EQ(u.completion().source(), v1::COMPLETION_SOURCE_RECONCILED);
+  EXPECT_EQ(u.completion().key(), "uploads/p1/photo.bin");
+  EXPECT_EQ(u.completion().size(), 1000);
+  EXPECT_EQ(absl::AsciiStrToUpper(u.completion().etag()),
+            absl::AsciiStrToUpper(common::HexEncode(common::Md5(data))));
+}
+
+TEST(ReconcileE2e, APrefixAuthorizationWithOnlyOlderObjectsExpires) {
+  Stack stack;
+  stack.Start();
+  PutOld(stack.dir.File("sim"), "uploads/p2/old.bin", absl::Hours(1));
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("devbucket");
+  req.set_key_prefix("uploads/p2/");
+  req.set_ttl_seconds(1);
+  auto issued = stack.client->CreatePostPolicy(req);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(stack.reader->Read(&resp));
+  ASSERT_EQ(resp.event().type(), v1::EVENT_TYPE_UPLOAD_EXPIRED);
+  EXPECT_EQ(resp.event().upload_expired().upload().upload_id(), issued->upload_id());
+  EXPECT_EQ(resp.event().upload_expired().upload().expiry_reason(), v1::EXPIRY_REASON_EXPIRED);
 }
 
 }  // namespace

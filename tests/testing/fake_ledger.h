@@ -101,10 +101,10 @@ class FakeLedger final : public ledger::Ledger {
     });
   }
 
-  void ExpireUpload(std::string upload_id,
+  void ExpireUpload(std::string upload_id, v1::ExpiryReason reason,
                     std::function<void(absl::StatusOr<ledger::Event>)> done) override {
-    Enqueue([this, id = std::move(upload_id), done = std::move(done)]() mutable {
-      absl::StatusOr<ledger::Event> r = ApplyExpire(id);
+    Enqueue([this, id = std::move(upload_id), reason, done = std::move(done)]() mutable {
+      absl::StatusOr<ledger::Event> r = ApplyExpire(id, reason);
       return [r = std::move(r), done = std::move(done)] { done(r); };
     });
   }
@@ -327,7 +327,7 @@ class FakeLedger final : public ledger::Ledger {
     return result;
   }
 
-  absl::StatusOr<ledger::Event> ApplyExpire(const std::string& id) {
+  absl::StatusOr<ledger::Event> ApplyExpire(const std::string& id, v1::ExpiryReason reason) {
     const absl::Time now = clock_->Now();
     absl::MutexLock lock(&mu_);
     if (!healthy_) return Unavailable();
@@ -339,6 +339,7 @@ class FakeLedger final : public ledger::Ledger {
           "upload ", id, " is ", v1::UploadState_Name(upload.state()), ", not PENDING"));
     }
     upload.set_state(v1::UPLOAD_STATE_EXPIRED);
+    upload.set_expiry_reason(reason);
     ledger::Event event;
     event.set_type(v1::EVENT_TYPE_UPLOAD_EXPIRED);
     SetTime(now, event.mutable_committed_at());
