@@ -33,9 +33,14 @@
 #include "ledger/ledger.h"
 #include "metrics/registry.h"
 #include "ossapi/multipart_client.h"
-#include "reconcile/object_probe.h"
+#include "ossapi/object_probe.h"
 
 namespace uploadbroker::reconcile {
+
+// The HeadObject client lives in ossapi/ (one for the reconciler and the
+// callback path); these names keep the reconciler's code short.
+using ossapi::ObjectFacts;
+using ossapi::ObjectProbe;
 
 class Reconciler {
  public:
