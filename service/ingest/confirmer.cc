@@ -87,17 +87,15 @@ void HeadObjectConfirmer::Confirm(const completion::ReportedObject& object,
   done(refused);  // never under the lock
 }
 
+bool HeadObjectConfirmer::HasWorkOrStops() const { return stopping_ || !queue_.empty(); }
+
 void HeadObjectConfirmer::Work() {
   const absl::Duration max_wait = options_.budget - options_.head_timeout;
   for (;;) {
     Task task;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](HeadObjectConfirmer* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->stopping_ || !self->queue_.empty();
-          },
-          this));
+      mu_.Await(absl::Condition(this, &HeadObjectConfirmer::HasWorkOrStops));
       if (queue_.empty()) return;  // stopping, nothing left
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -78,11 +78,12 @@ class HeadObjectConfirmer final : public Confirmer {
     absl::Time queued;
   };
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
+  bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const config::Config& config_;
   ossapi::ObjectProbe& probe_;
   const Options options_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;

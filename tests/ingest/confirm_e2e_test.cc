@@ -173,6 +173,7 @@ class ConfirmE2eTest : public ::testing::Test {
                      const std::string& message, const std::string& id) {
     EXPECT_EQ(r.status, status) << r.body;
     auto j = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
     EXPECT_EQ(j.value("error", ""), reason) << r.body;
     EXPECT_THAT(j.value("reason", ""), HasSubstr(message));
     EXPECT_EQ(Events(id), 0);
@@ -244,6 +245,7 @@ TEST_F(ConfirmE2eTest, RealUploadsCompleteOnce) {
     std::ostringstream out, err;
     ASSERT_EQ(client::Upload(args, out, err), 0) << err.str();
     auto j = nlohmann::json::parse(out.str(), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << out.str();
     std::string id = j.value("upload_id", "");
     ASSERT_FALSE(id.empty()) << out.str();
     EXPECT_EQ(client_->GetUpload(id)->state(), v1::UPLOAD_STATE_COMPLETED);
