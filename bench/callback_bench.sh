@@ -3,7 +3,10 @@
 # and latency at 1, 16 and 64 concurrent connections, first with a NEW TCP
 # connection per callback (`Connection: close`, as OSS sends them), then with
 # keep-alive, side by side in one run with the same requests sent to nginx
-# answering a fixed 200 (a static responder, no work at all).
+# answering a fixed 200 (a static responder, no work at all) and to a second
+# broker that confirms every completion with a signed HeadObject against
+# oss-sim (the first one has confirmation turned off; the objects are stored
+# in oss-sim's data directory during the untimed setup).
 #
 #   bench/callback_bench.sh [CALLBACKS] [CALLBACKS_AT_CONCURRENCY_1]
 #
@@ -30,7 +33,7 @@ n1=${2:-2000}
 bits=${CB_KEY_BITS:-1024}
 bench_install nginx-light sqlite3 openssl
 [[ -z ${CB_PERF:-} ]] || command -v perf >/dev/null || bench_install linux-perf
-cmake --build "$build_dir" -j2 --target upload-broker callback_load >/dev/null
+cmake --build "$build_dir" -j2 --target upload-broker oss-sim callback_load >/dev/null
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/callback_bench.XXXXXX")
@@ -79,18 +82,35 @@ http {
 NGINX
 "$build_dir/service/main/upload-broker" --config "$work/broker.yaml" --ready-file "$work/ready" >"$work/broker.log" 2>&1 &
 broker_pid=$!
+# The confirming broker: same key and callers, its bucket in oss-sim.
+mkdir -p "$work/confirm" "$work/sim"
+"$build_dir/service/main/oss-sim" --listen 127.0.0.1:0 --data-dir "$work/sim" \
+  --access-key-id-file "$work/ak" --access-key-secret-file "$work/sk" \
+  --ready-file "$work/sim.ready" >"$work/sim.log" 2>&1 &
+sim_pid=$!
+wait_ready "$work/sim.ready"
+sim_port=$(sed 's/.*"port":\([0-9]*\).*/\1/' "$work/sim.ready")
+sed -e '/confirm_completions: false/d' -e "s|ledger: {path: .*}|ledger: {path: $work/confirm/ledger.db}|" \
+    -e "s|endpoint: \"https://oss-cn-hangzhou.aliyuncs.com\"}|endpoint: \"http://127.0.0.1:$sim_port\", path_style: true}|" \
+    "$work/broker.yaml" > "$work/confirm/broker.yaml"
+"$build_dir/service/main/upload-broker" --config "$work/confirm/broker.yaml" --ready-file "$work/confirm/ready" >"$work/confirm/broker.log" 2>&1 &
+confirm_pid=$!
 "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx.conf" >>"$work/nginx/error.log" 2>&1 &
 nginx_pid=$!
 wait_ready "$work/ready"
+wait_ready "$work/confirm/ready"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break; sleep 0.05; done
 broker_http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/ready")
 broker_grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
+confirm_http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/confirm/ready")
+confirm_grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/confirm/ready")
 
 # Two client I/O threads: one thread cannot open connections as fast as nginx
 # accepts them on this machine. The client shares the cores with the server.
 load=("$build_dir/bench/callback_load" --key "$work/key.pem" --key-url "$key_url" --path /oss/callback
       --threads "${CB_CLIENT_THREADS:-2}")
 events() { sqlite3 "$work/ledger.db" 'SELECT COUNT(*) FROM events'; }
+confirm_events() { sqlite3 "$work/confirm/ledger.db" 'SELECT COUNT(*) FROM events'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 failed=0
 tails=()
@@ -104,7 +124,7 @@ tails=()
 cpu_now() {
   local s=($(head -1 /proc/stat)) all=0 i w
   for i in 1 2 3 4 5 6 7 8; do all=$((all + s[i])); done
-  local ours=$(awk '{print $14 + $15}' "/proc/$broker_pid/stat")
+  local ours=$(cat "/proc/$broker_pid/stat" "/proc/$confirm_pid/stat" "/proc/$sim_pid/stat" | awk '{s += $14 + $15} END {print s}')
   for w in $(pgrep -P "$nginx_pid"); do ours=$((ours + $(awk '{print $14 + $15}' "/proc/$w/stat"))); done
   times > "$work/times"
   ours=$((ours + $(tail -1 "$work/times" | tr 'ms' '  ' | awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')))
@@ -117,8 +137,8 @@ other_load() {  # other_load "SNAPSHOT_BEFORE" "SNAPSHOT_AFTER"
 }
 echo "callback ingestion, $(nproc) cores, RSA-$bits test key, synchronous=FULL ledger in $work"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %5s %6s | %9s %9s %6s | %-17s %-17s | %-6s | %s\n' mode conns calls \
-  broker/s nginx/s ratio 'broker p50/p99 ms' 'nginx p50/p99 ms' others 'broker check'
+printf '%-9s %5s %6s | %9s %9s %9s %6s | %-17s %-17s %-17s | %-6s | %s\n' mode conns calls \
+  broker/s confirm/s nginx/s ratio 'broker p50/p99 ms' 'confirm p50/p99 ms' 'nginx p50/p99 ms' others 'broker check'
 for mode in ${CB_MODES:-newconn keepalive}; do
   extra=(); [[ $mode == keepalive ]] && extra=(--keep-alive)
   for c in ${CB_CONNS:-1 16 64}; do
@@ -153,19 +173,32 @@ for mode in ${CB_MODES:-newconn keepalive}; do
       check="FAIL: $ok/$count answered 200 ($(field statuses "$broker_out")), $added events"
       failed=1
     fi
-    b=$(field rps "$broker_out"); g=$(field rps "$nginx_out")
+    # The same load against the broker that confirms each object with HeadObject.
+    before=$(confirm_events)
+    confirm_out=$("${load[@]}" "${extra[@]}" --label confirm --http "$confirm_http" --grpc "$confirm_grpc" \
+                    --server-pids "$confirm_pid,$sim_pid" --sim-data "$work/sim" \
+                    --api-key-file "$work/api_key" --count "$count" --concurrency "$c" 2>>"$work/load.log") || true
+    added=$(($(confirm_events) - before))
+    ok=$(field ok "$confirm_out")
+    if [[ $ok != "$count" || $added != "$count" ]]; then
+      check="$check; confirm FAIL: $ok/$count answered 200 ($(field statuses "$confirm_out")), $added events"
+      failed=1
+    fi
+    b=$(field rps "$broker_out"); g=$(field rps "$nginx_out"); cf=$(field rps "$confirm_out")
     cpu_now; others=$(other_load "$snap" "$cpu")
-    printf '%-9s %5d %6d | %9s %9s %6s | %-17s %-17s | %-6s | %s\n' "$mode" "$c" "$count" "$b" "$g" \
+    printf '%-9s %5d %6d | %9s %9s %9s %6s | %-17s %-17s %-17s | %-6s | %s\n' "$mode" "$c" "$count" "$b" "$cf" "$g" \
       "$(awk -v b="$b" -v g="$g" 'BEGIN { if (g > 0) printf "%.2f", b / g; else print "-" }')" \
       "$(field p50_ms "$broker_out") / $(field p99_ms "$broker_out")" \
+      "$(field p50_ms "$confirm_out") / $(field p99_ms "$confirm_out")" \
       "$(field p50_ms "$nginx_out") / $(field p99_ms "$nginx_out")" "$others" "$check"
-    tails+=("$(printf '  %-9s %2d conns | %8s / %-8s | %6s / %-6s | %6s / %-6s' "$mode" "$c" \
-      "$(field p999_ms "$broker_out")" "$(field p999_ms "$nginx_out")" \
-      "$(field server_cpu_us "$broker_out")" "$(field server_cpu_us "$nginx_out")" \
+    tails+=("$(printf '  %-9s %2d conns | %8s / %-8s / %-8s | %6s / %-6s / %-6s | %6s / %-6s' "$mode" "$c" \
+      "$(field p999_ms "$broker_out")" "$(field p999_ms "$confirm_out")" "$(field p999_ms "$nginx_out")" \
+      "$(field server_cpu_us "$broker_out")" "$(field server_cpu_us "$confirm_out")" "$(field server_cpu_us "$nginx_out")" \
       "$(field client_cpu_us "$broker_out")" "$(field client_cpu_us "$nginx_out")")")
   done
 done
-echo "broker / nginx:            p99.9 ms        | server CPU us/call | client CPU us/call"
+echo "broker / confirm / nginx:  p99.9 ms                   | server CPU us/call      | client CPU us/call"
+echo "(confirm's server CPU counts the broker and oss-sim, which answers its HEADs)"
 printf '%s\n' "${tails[@]}"
 total=$(events); distinct=$(sqlite3 "$work/ledger.db" 'SELECT COUNT(DISTINCT upload_id) FROM events')
 echo "ledger: $total events for $distinct distinct uploads"

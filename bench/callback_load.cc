@@ -3,6 +3,10 @@
 //
 //   1. Setup (skipped with --no-setup): creates --count intents through the
 //      broker's gRPC CreatePostPolicy, from --setup-concurrency threads.
+//      With --sim-data DIR (the data directory of an oss-sim the broker's
+//      bucket points at), each intent's object is also stored there, so a
+//      broker that confirms completions with HeadObject finds it; the
+//      callbacks then report that object's real ETag and size.
 //   2. Pre-builds one distinct signed callback per intent, the way OSS builds
 //      it: JSON body, Authorization = base64(RSA PKCS#1 v1.5 MD5 signature
 //      over decoded path + '?' + query (if any) + '\n' + body), and
@@ -57,6 +61,7 @@
 #include "client/broker_client.h"
 #include "common/encoding.h"
 #include "nlohmann/json.hpp"
+#include "osssim/object_store.h"
 
 namespace {
 
@@ -81,6 +86,7 @@ struct Options {
   std::string mime = "image/png";
   std::string label;
   std::string server_pids;  // comma-separated: report their CPU per callback
+  std::string sim_data;     // oss-sim data directory to store each intent's object in
   int64_t size = 12345;
   int count = 10000;
   int concurrency = 16;
@@ -97,7 +103,8 @@ struct Options {
                "--api-key-file F | --no-setup]\n"
                "  [--count N] [--concurrency C] [--keep-alive] [--threads T] [--key-url URL]\n"
                "  [--path /oss/callback] [--query Q] [--bucket B] [--prefix P] [--label L]\n"
-               "  [--setup-concurrency S] [--timeout SECONDS] [--server-pids PID,PID...]\n";
+               "  [--setup-concurrency S] [--timeout SECONDS] [--server-pids PID,PID...]\n"
+               "  [--sim-data OSS_SIM_DATA_DIR]\n";
   std::exit(2);
 }
 
@@ -108,7 +115,7 @@ Options ParseFlags(int argc, char** argv) {
       {"api-key-file", &o.api_key_file}, {"key", &o.key_file}, {"key-url", &o.key_url},
       {"path", &o.path},        {"query", &o.query},     {"host", &o.host},
       {"bucket", &o.bucket},    {"prefix", &o.prefix},   {"mime", &o.mime},
-      {"label", &o.label},      {"server-pids", &o.server_pids}};
+      {"label", &o.label},      {"server-pids", &o.server_pids}, {"sim-data", &o.sim_data}};
   std::map<std::string, int*> ints = {{"count", &o.count},
                                       {"concurrency", &o.concurrency},
                                       {"threads", &o.threads},
@@ -229,9 +236,34 @@ std::vector<std::pair<std::string, std::string>> CreateIntents(const Options& o,
   return intents;
 }
 
+// Phase 1b (--sim-data): stores each intent's object (--size bytes, --mime)
+// in oss-sim's data directory; returns their ETag, without quotes.
+std::string StoreObjects(const Options& o, const std::vector<std::pair<std::string, std::string>>& intents) {
+  uploadbroker::osssim::ObjectStore store(o.sim_data);
+  const std::string data(static_cast<size_t>(o.size), 'b');
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::string etag;
+  ParallelFor(static_cast<int>(intents.size()), 1, [&](int i) {
+    auto info = store.Put(o.bucket, intents[i].second, data, o.mime, {});
+    if (!info.ok()) {
+      failures.fetch_add(1);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    etag = info->etag.substr(1, info->etag.size() - 2);
+  });
+  if (failures > 0) {
+    std::cerr << "callback_load: " << failures << " objects could not be stored in " << o.sim_data << "\n";
+    std::exit(2);
+  }
+  return etag;
+}
+
 // Phase 2: the raw HTTP requests, signed.
 std::vector<std::string> BuildRequests(const Options& o, const std::string& run_id,
-                                       const std::vector<std::pair<std::string, std::string>>& intents) {
+                                       const std::vector<std::pair<std::string, std::string>>& intents,
+                                       const std::string& etag) {
   std::vector<std::string> requests(o.count);
   std::string pem = ReadFile(o.key_file);
   std::string key_url_b64 = uploadbroker::common::Base64Encode(o.key_url);
@@ -251,7 +283,7 @@ std::vector<std::string> BuildRequests(const Options& o, const std::string& run_
         std::string body = nlohmann::json{{"upload_id", id},
                                           {"bucket", o.bucket},
                                           {"object", object},
-                                          {"etag", "\"D8E8FCA2DC0F896FD7CB4CB0031BA249\""},
+                                          {"etag", etag},
                                           {"size", o.size},
                                           {"mimeType", o.mime},
                                           {"imageInfo.height", ""},
@@ -429,7 +461,9 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> intents;
   if (o.setup) intents = CreateIntents(o, run_id);
   auto t1 = Clock::now();
-  std::vector<std::string> requests = BuildRequests(o, run_id, intents);
+  std::string etag = "\"D8E8FCA2DC0F896FD7CB4CB0031BA249\"";
+  if (!o.sim_data.empty()) etag = StoreObjects(o, intents);
+  std::vector<std::string> requests = BuildRequests(o, run_id, intents, etag);
   auto t2 = Clock::now();
   std::cerr << "callback_load[" << o.label << "]: " << (o.setup ? "created " : "skipped setup, ")
             << (o.setup ? absl::StrCat(o.count, " intents in ", Seconds(t1 - t0), " s, ") : "")

@@ -65,7 +65,10 @@ h2load_policy() {
 # callback_bench_config DIR BITS: a test callback key pair of BITS bits (the
 # broker trusts its public half through explicit config, as for the OSS
 # simulator; the load generator signs with the private half), credentials,
-# and DIR/broker.yaml for a broker on ephemeral ports.
+# and DIR/broker.yaml for a broker on ephemeral ports. Its callbacks describe
+# objects no bucket holds (the bucket endpoint is never contacted), so
+# confirmation is turned off explicitly; callback_bench.sh runs a second
+# broker that confirms, against oss-sim.
 callback_key_url=http://127.0.0.1:9/bench_pub_key.pem
 callback_bench_config() {
   openssl genrsa -out "$1/key.pem" "$2" 2>/dev/null
@@ -80,6 +83,7 @@ callback:
   url: "https://broker.example.com/oss/callback"
   trusted_key_url: "$callback_key_url"
   trusted_key_file: $1/pub.pem
+  confirm_completions: false
 ledger: {path: $1/ledger.db}
 credentials: {access_key_id_file: $1/ak, access_key_secret_file: $1/sk}
 buckets:

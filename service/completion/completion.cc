@@ -41,6 +41,14 @@ absl::Status CheckAgainstIntent(const ReportedObject& object, const v1::Upload& 
       return absl::FailedPreconditionError(absl::StrCat(
           "upload_id: already completed by object '", done.key(), "'; a second object is not accepted"));
     }
+    // A repeat must be the very same report: another bucket or size under
+    // the same key and ETag is not the object that completed the intent.
+    if (object.bucket != intent.bucket() || object.size != done.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "upload_id: already completed by '", intent.bucket(), "/", done.key(), "' (size ",
+          done.size(), "); this report names '", object.bucket, "/", object.key, "' (size ",
+          object.size, ")"));
+    }
     return absl::OkStatus();  // the same upload reported again
   }
   if (object.bucket != intent.bucket()) {

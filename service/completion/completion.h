@@ -43,11 +43,13 @@ int PartCountOf(const std::string& etag);
 
 // Checks the object against the intent as stored. OK when it may complete
 // the intent, or when it is the very object that already completed it (a
-// repeated report). PermissionDenied naming the field when the object lies
+// repeated report: bucket, key, size and ETag all equal the recorded
+// completion). PermissionDenied naming the field when the object lies
 // outside the intent's bucket, key or prefix, size range or content types,
 // or, for a multipart intent, was not written by CompleteMultipartUpload or
 // its ETag does not carry the planned part count;
-// FailedPrecondition when the intent expired or another object completed it.
+// FailedPrecondition when the intent expired, another object completed it,
+// or a repeat differs in bucket or size.
 absl::Status CheckAgainstIntent(const ReportedObject& object, const v1::Upload& intent);
 
 // The Completion recorded for `object`, marked with where it came from; an

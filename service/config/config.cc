@@ -28,7 +28,7 @@ constexpr absl::string_view kListenKeys[] = {"grpc", "http", "admin"};
 constexpr absl::string_view kCallbackListenerKeys[] = {
     "read_timeout", "idle_timeout", "max_connections", "max_connections_per_address"};
 constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
-                                               "trusted_key_url"};
+                                               "trusted_key_url", "confirm_completions"};
 constexpr absl::string_view kLedgerKeys[] = {"path", "retain_events", "retain_age",
                                              "retain_settled", "postgres"};
 constexpr absl::string_view kPostgresKeys[] = {"dsn_file"};
@@ -248,6 +248,8 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
                                  &cfg->callback_response_extra));
   UB_RETURN_IF_ERROR(r.String(cb["trusted_key_file"], "callback.trusted_key_file", &cfg->trusted_key_file));
   UB_RETURN_IF_ERROR(r.String(cb["trusted_key_url"], "callback.trusted_key_url", &cfg->trusted_key_url));
+  UB_RETURN_IF_ERROR(r.Bool(cb["confirm_completions"], "callback.confirm_completions",
+                            &cfg->confirm_completions));
 
   const YAML::Node ledger = root["ledger"];
   UB_RETURN_IF_ERROR(r.Map(ledger, "ledger", kLedgerKeys));

@@ -120,6 +120,11 @@ struct Config {
   // Trust a non-OSS callback key (simulator/tests). Empty: OSS's pinned key only.
   std::string trusted_key_file;
   std::string trusted_key_url;
+  // Confirm every callback's object with a signed HeadObject before
+  // completing on it (ingest/confirmer.h). On unless the file says
+  // `callback.confirm_completions: false`; the broker then warns at startup
+  // that forged completions are possible.
+  bool confirm_completions = true;
   std::string ledger_path = "upload-broker.db";
   // PostgreSQL ledger (several brokers share it): a file holding the libpq
   // connection string or URI. Empty: the embedded SQLite ledger at

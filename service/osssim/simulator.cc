@@ -37,6 +37,16 @@ http::Response Error(const OssError& e, const std::string& request_id) {
   return ErrorResponse(e, request_id);
 }
 
+// OSS answers a failed HEAD with its status and headers only: no error
+// document (Content-Length: 0), as a HEAD has no body to carry one.
+http::Response AsOssAnswers(const http::Request& req, http::Response r) {
+  if (req.method == "HEAD" && r.status >= 300) {
+    r.body.clear();
+    r.content_type.clear();
+  }
+  return r;
+}
+
 std::string HostIp(const std::string& peer) {
   size_t colon = peer.rfind(':');
   return colon == std::string::npos ? peer : peer.substr(0, colon);
@@ -113,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(SimulatorOptions op
   auto server = http::Server::Create(http_options, [self](http::Request req,
                                                           http::Responder respond) {
     boost::asio::post(self->pool_, [self, req = std::move(req), respond = std::move(respond)] {
-      respond(self->Route(req));
+      respond(AsOssAnswers(req, self->Route(req)));
     });
   });
   if (!server.ok()) return server.status();

@@ -62,7 +62,7 @@ std::string CallbackParamJson(absl::string_view callback_url,
   nlohmann::ordered_json param = nlohmann::ordered_json::object();
   param["callbackUrl"] = std::string(callback_url);
   param["callbackBody"] = CallbackBodyTemplate(upload_id);
-  param["callbackBodyType"] = "application/json";
+  param["callbackBodyType"] = kCallbackBodyType;
   // Cannot throw: every string is checked ASCII above.
   return param.dump();
 }

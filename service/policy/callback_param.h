@@ -10,6 +10,10 @@
 
 namespace uploadbroker::policy {
 
+// The callbackBodyType the broker issues, and so the only Content-Type a
+// callback to the broker may carry (ingest/callback_handler.h).
+inline constexpr char kCallbackBodyType[] = "application/json";
+
 // True for 1-128 characters from [A-Za-z0-9_-]: safe to embed in the body
 // template, a JSON string, without escaping.
 bool IsValidUploadId(absl::string_view upload_id);

@@ -42,9 +42,14 @@
 #include "metrics/registry.h"
 #include "ossapi/list_objects.h"
 #include "ossapi/multipart_client.h"
-#include "reconcile/object_probe.h"
+#include "ossapi/object_probe.h"
 
 namespace uploadbroker::reconcile {
+
+// The HeadObject client lives in ossapi/ (one for the reconciler and the
+// callback path); these names keep the reconciler's code short.
+using ossapi::ObjectFacts;
+using ossapi::ObjectProbe;
 
 class Reconciler {
  public:

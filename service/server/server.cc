@@ -20,12 +20,13 @@
 #include "credentials/credential_provider.h"
 #include "http/server.h"
 #include "ingest/callback_handler.h"
+#include "ingest/confirmer.h"
 #include "ingest/trusted_keys.h"
 #include "issue/issuer.h"
 #include "issue/multipart_issuer.h"
 #include "ossapi/list_objects.h"
 #include "ossapi/multipart_client.h"
-#include "reconcile/object_probe.h"
+#include "ossapi/object_probe.h"
 #include "reconcile/reconciler.h"
 #include "metrics/registry.h"
 #include "rpc/health_service.h"
@@ -82,6 +83,7 @@ class BrokerServer final : public Server {
     StopIntentsGauge();
     if (http_server_) http_server_->Shutdown();
     if (admin_server_) admin_server_->Shutdown();
+    if (confirmer_) confirmer_->Shutdown();  // answers what still waits for a HEAD
     if (health_) health_->Shutdown();
     if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
     if (grpc_server_) {
@@ -137,8 +139,10 @@ class BrokerServer final : public Server {
       return absl::InvalidArgumentError(absl::StrCat(config_.source, ": callback.url: ", verifier.status().message()));
     }
     verifier_ = std::make_unique<callback::Verifier>(*std::move(verifier));
+    StartConfirmer();
     callbacks_ = std::make_unique<ingest::CallbackHandler>(*verifier_, *ledger_, metrics_,
-                                                          config_.callback_response_extra);
+                                                          config_.callback_response_extra,
+                                                          confirmer_.get());
     auto& rejected = metrics_.AddCounter("upload_broker_http_rejected_total",
                                          "HTTP requests refused before routing, by reason", {"reason"});
     // Rendered on the HTTP event loop: it only copies the cached counts.
@@ -186,6 +190,21 @@ class BrokerServer final : public Server {
                  http_tls_ != nullptr ? "HTTPS" : "HTTP", http_server_->port(),
                  verifier_->decoded_path());
     return absl::OkStatus();
+  }
+
+  // The one HeadObject client (callbacks and the reconciler), and the
+  // confirmer that checks every callback's object with it.
+  void StartConfirmer() {
+    ingest::HeadObjectConfirmer::Options co;
+    object_probe_ = std::make_unique<ossapi::OssObjectProbe>(*creds_, *clock_, co.head_timeout,
+                                                             co.threads * 2);
+    if (!config_.confirm_completions) {
+      spdlog::warn("!!! CALLBACKS ARE NOT CONFIRMED (callback.confirm_completions: false): any OSS "
+                   "account can forge a completion for a pending upload by naming it in a callback. "
+                   "Turn it back on unless something else checks every completed object. !!!");
+      return;
+    }
+    confirmer_ = std::make_unique<ingest::HeadObjectConfirmer>(config_, *object_probe_, co);
   }
 
   absl::Status StartGrpc() {
@@ -272,7 +291,6 @@ class BrokerServer final : public Server {
       spdlog::warn("reconciler off (reconcile.enabled: false): uploads whose callback failed stay PENDING");
       return;
     }
-    probe_ = std::make_unique<reconcile::OssObjectProbe>(*creds_, *clock_);
     reconcile::Reconciler::Options ro;
     ro.interval = config_.reconcile_interval;
     ro.grace = config_.reconcile_grace;
@@ -281,7 +299,7 @@ class BrokerServer final : public Server {
     lister_ = std::make_unique<ossapi::ObjectLister>(*creds_, *clock_,
                                                      ossapi::ObjectLister::Options{});
     ro.lister = lister_.get();
-    reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *probe_, metrics_,
+    reconciler_ = std::make_unique<reconcile::Reconciler>(config_, *ledger_, *object_probe_, metrics_,
                                                           *clock_, ro);
     reconciler_->Start();
   }
@@ -339,6 +357,8 @@ class BrokerServer final : public Server {
   std::unique_ptr<credentials::CredentialProvider> creds_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<callback::Verifier> verifier_;
+  std::unique_ptr<ossapi::OssObjectProbe> object_probe_;
+  std::unique_ptr<ingest::HeadObjectConfirmer> confirmer_;  // null when confirmation is off
   std::unique_ptr<ingest::CallbackHandler> callbacks_;
   std::unique_ptr<tls::ReloadingSslContext> http_tls_;
   std::unique_ptr<http::Server> http_server_;
@@ -351,7 +371,6 @@ class BrokerServer final : public Server {
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<reconcile::ObjectProbe> probe_;
   std::unique_ptr<ossapi::ObjectLister> lister_;
   std::unique_ptr<reconcile::Reconciler> reconciler_;
   int grpc_port_ = 0;

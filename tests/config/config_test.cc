@@ -164,6 +164,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"Enabled", "enabled: true", "enabled: maybe", "reconcile.enabled: must be true or false"},
         BadCase{"Reconcile", "reconcile: {enabled: true, interval: 30s, grace: 2h}", "reconcile: 5",
                 "reconcile: must be a map"},
+        BadCase{"ConfirmNotBool", "callback: {url: \"https://broker.example.com/oss/callback\"}",
+                "callback: {url: \"https://broker.example.com/oss/callback\", confirm_completions: off-ish}",
+                "callback.confirm_completions: must be true or false"},
+        BadCase{"ConfirmMisspelt", "callback: {url: \"https://broker.example.com/oss/callback\"}",
+                "callback: {url: \"https://broker.example.com/oss/callback\", confirm_completion: false}",
+                "callback.confirm_completion: unknown field"},
         BadCase{"YamlSyntax", "listen: {", "listen: {{", "line 2"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
@@ -325,6 +331,19 @@ TEST(ParseConfig, ProductionTrustsAnExtraKeyOnlyFromAFileUnderAnHttpsName) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_FALSE(cfg->development);
   EXPECT_EQ(cfg->trusted_key_file, "/run/k.pem");
+}
+
+TEST(ParseConfig, CompletionsAreConfirmedUnlessTheFileSaysOtherwise) {
+  auto cfg = ParseConfig(Valid(), "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->confirm_completions);
+  std::string text = Valid();
+  const std::string url = "callback: {url: \"https://broker.example.com/oss/callback\"}";
+  text.replace(text.find(url), url.size(),
+               "callback: {url: \"https://broker.example.com/oss/callback\", confirm_completions: false}");
+  cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_FALSE(cfg->confirm_completions);
 }
 
 TEST(ParseConfig, KeyPrefixesMayBeLeftOutButNotMisspelt) {

@@ -167,17 +167,24 @@ TEST_F(CallbackTest, ValidJsonCallbackIsRecordedThenAnswered) {
   EXPECT_EQ(up->metadata().at("user"), "42");
 }
 
-TEST_F(CallbackTest, FormBodyWithPercentEncodedUnicodeKey) {
+TEST_F(CallbackTest, OnlyTheIssuedBodyTypeIsAccepted) {
+  // The broker's callback parameter says callbackBodyType application/json;
+  // OSS sends nothing else, so another type is not a callback we asked for.
   std::string key = "uploads/用户 42/照片+1.png";
   std::string id = Issue(key);
   Sent s;
   s.content_type = "application/x-www-form-urlencoded";
   s.body = absl::StrCat("upload_id=", id, "&bucket=photos&object=", common::UriEncode(key, false),
                         "&etag=%22abc%22&size=7&mimeType=image%2Fpng&imageInfo.height=&crc64=1");
-  http::Reply r = Post(s);
-  ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(nlohmann::json::parse(r.body)["key"], key);
+  ExpectRejected(Post(s), 415, "Content-Type: 'application/x-www-form-urlencoded' is not the application/json", id);
+  s.content_type = "text/plain";
+  s.body = JsonBody(id, key);
+  ExpectRejected(Post(s), 415, "Content-Type: 'text/plain'", id);
+  s.content_type = "Application/JSON; charset=utf-8";  // parameters and case do not matter
+  EXPECT_EQ(Post(s).status, 200);
   EXPECT_EQ(client_->GetUpload(id)->completion().key(), key);
+  std::string metrics = Get("/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("upload_broker_callbacks_total{result=\"rejected\",reason=\"content_type\"} 2"));
 }
 
 TEST_F(CallbackTest, PrefixRewritingProxyDoesNotBreakVerification) {
@@ -206,6 +213,30 @@ TEST_F(CallbackTest, DuplicateCallbackGetsTheSameAnswerAndOneEvent) {
   http::Reply third = Post(s);
   EXPECT_EQ(third.status, 409) << third.body;
   EXPECT_EQ(Events(id), 1);
+}
+
+TEST_F(CallbackTest, ARepeatMustBeTheSameObjectInEveryField) {
+  std::string id = Issue("uploads/again.png");
+  Sent s;
+  s.body = JsonBody(id, "uploads/again.png", 5);
+  ASSERT_EQ(Post(s).status, 200);
+  // Same key and ETag, but another size: not the object that completed it.
+  s.body = JsonBody(id, "uploads/again.png", 6);
+  http::Reply r = Post(s);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("repeat_mismatch"));
+  EXPECT_THAT(r.body, HasSubstr("already completed by 'photos/uploads/again.png' (size 5)"));
+  // Same key, ETag and size, but another bucket.
+  auto other = nlohmann::json::parse(JsonBody(id, "uploads/again.png", 5));
+  other["bucket"] = "their-bucket";
+  s.body = other.dump();
+  r = Post(s);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("repeat_mismatch"));
+  EXPECT_EQ(Events(id), 1);
+  EXPECT_EQ(client_->GetUpload(id)->completion().size(), 5);
+  EXPECT_THAT(Get("/metrics").body,
+              HasSubstr("upload_broker_callbacks_total{result=\"rejected\",reason=\"repeat_mismatch\"} 2"));
 }
 
 TEST_F(CallbackTest, TamperedRequestsAreRefusedAndWriteNothing) {

@@ -9,8 +9,10 @@
 //
 // Findings: crashes, sanitizer reports, a handler that never answers, and
 // these invariants (abort): the status is 200..599 and the body is JSON; a
-// 200 only for a request the verifier accepts whose body parses, answering
-// with that body's upload_id and object.
+// 200 only for a POST the verifier accepts, with the application/json body
+// type the broker issues, whose body parses, for an object the (fake)
+// confirmer finds in bucket "b", answering with exactly that body's
+// upload_id, bucket, object, size and etag (a repeat too).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tests/ingest/fuzz_harness.h"
@@ -56,12 +59,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         req.query_raw, req.body, absl::StripAsciiWhitespace(authorization),
         absl::StripAsciiWhitespace(key_url), absl::StripAsciiWhitespace(parts[6]));
     if (!verified.ok()) std::abort();  // accepted an unverified callback
+    absl::string_view type = parts[1];
+    type = absl::StripAsciiWhitespace(type.substr(0, type.find(';')));
+    if (!absl::EqualsIgnoreCase(type, "application/json")) std::abort();  // another body type
     auto fields = uploadbroker::callback::ParseCallbackBody(parts[1], parts[2]);
     if (!fields.ok()) std::abort();  // accepted a body that does not parse
-    // A repeat is answered from the stored record, so only what identifies
-    // the object must match (bucket and size may be the first callback's).
+    if (fields->bucket != "b" || absl::StartsWith(fields->object, "gone")) {
+      std::abort();  // accepted an object the bucket does not hold
+    }
+    // A repeat is answered 200 only when it is the very same object.
     if (answer.value("upload_id", "") != fields->upload_id ||
-        answer.value("key", "") != fields->object) {
+        answer.value("bucket", "") != fields->bucket ||
+        answer.value("key", "") != fields->object ||
+        answer.value("size", int64_t{-1}) != fields->size ||
+        answer.value("etag", "") != fields->etag) {
       std::abort();  // answered for another object
     }
   }

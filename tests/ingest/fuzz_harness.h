@@ -3,7 +3,9 @@
 // A real CallbackHandler over a real SqliteLedger (in a fresh directory
 // under $UB_FUZZ_DIR, else on tmpfs so a commit costs no disk flush; it is
 // not removed: the process ends by exit or crash) holding a
-// few intents with fixed ids, and a Verifier that trusts a harness RSA key
+// few intents with fixed ids, a FakeConfirmer (no network: an object in
+// bucket "b" is confirmed unless its key starts with "gone", which the bucket
+// does not hold; any other bucket is not served), and a Verifier that trusts a harness RSA key
 // besides OSS's. Inputs that ask for it are signed with that key, so
 // libFuzzer reaches the accepting path (body parsing, the intent checks,
 // the commit and the 200 answer) instead of stopping at the signature.
@@ -24,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -36,6 +39,7 @@
 #include "ledger/sqlite_ledger.h"
 #include "metrics/registry.h"
 #include "tests/callback/test_signer.h"
+#include "tests/ingest/fake_confirmer.h"
 
 namespace uploadbroker::fuzz {
 
@@ -103,7 +107,8 @@ class CallbackHarness {
     AddIntent(3, "late.bin", false, 0, 1 << 20, {}, -absl::Hours(1));
     AddIntent(4, "any", false, 0, int64_t{1} << 40, {}, absl::Hours(24));
     handler_ = std::make_unique<ingest::CallbackHandler>(
-        *verifier_, *ledger_, metrics_, std::map<std::string, std::string>{{"app", "fuzz"}});
+        *verifier_, *ledger_, metrics_, std::map<std::string, std::string>{{"app", "fuzz"}},
+        &confirmer_);
   }
 
   void AddIntent(int n, const std::string& key, bool prefix, int64_t min_size, int64_t max_size,
@@ -137,6 +142,11 @@ class CallbackHarness {
   callback::TestSigner signer_;
   common::RealClock clock_;
   metrics::Registry metrics_;
+  testing::FakeConfirmer confirmer_{[](const completion::ReportedObject& o) {
+    if (o.bucket != "b") return absl::PermissionDeniedError("bucket: not served");
+    if (absl::StartsWith(o.key, "gone")) return absl::NotFoundError("object: not in the bucket");
+    return absl::OkStatus();
+  }};
   std::unique_ptr<callback::Verifier> verifier_;
   std::unique_ptr<ledger::SqliteLedger> ledger_;
   std::unique_ptr<ingest::CallbackHandler> handler_;

@@ -70,7 +70,8 @@ class ReconcilerBoundaryTest : public ::testing::Test {
     ASSERT_TRUE(verifier.ok()) << verifier.status();
     verifier_ = std::make_unique<callback::Verifier>(*std::move(verifier));
     handler_ = std::make_unique<ingest::CallbackHandler>(*verifier_, *ledger_, metrics_,
-                                                         std::map<std::string, std::string>{});
+                                                         std::map<std::string, std::string>{},
+                                                         /*confirmer=*/nullptr);  // races, not bucket checks
     http::ServerOptions so;
     so.listen = "127.0.0.1:0";
     auto server = http::Server::Create(so, [this](http::Request req, http::Responder respond) {

@@ -20,7 +20,8 @@ class HttpRoutesTest : public ::testing::Test {
     EXPECT_TRUE(verifier.ok()) << verifier.status();
     verifier_.emplace(*std::move(verifier));
     callbacks_ = std::make_unique<ingest::CallbackHandler>(*verifier_, ledger_, metrics_,
-                                                           std::map<std::string, std::string>{});
+                                                           std::map<std::string, std::string>{},
+                                                           /*confirmer=*/nullptr);
     routes_ = MakeHttpRoutes(*callbacks_, ledger_, metrics_, draining_);
   }
 

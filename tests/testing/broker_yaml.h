@@ -19,6 +19,9 @@ inline constexpr char kTestKeyUrl[] = "http://127.0.0.1:9/sim_pub_key.pem";
 // The development switch and the listen, callback, ledger and credentials sections of a broker config
 // for `dir` (ports 0, AccessKey files written there), trusting `signer`.
 // `callback_extra` is appended inside the callback map (YAML flow entries).
+// The callbacks these tests send describe objects no bucket holds (and the
+// buckets' endpoints are not reachable), so confirmation is turned off
+// explicitly; tests of confirmation run oss-sim (tests/ingest/confirm_e2e_test.cc).
 inline std::string BrokerYamlHead(const TempDir& dir, const callback::TestSigner& signer,
                                   const std::string& callback_url,
                                   const std::string& callback_extra = "") {
@@ -26,7 +29,8 @@ inline std::string BrokerYamlHead(const TempDir& dir, const callback::TestSigner
       "development: true\n",  // the trusted key is named by an http:// URL
       "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
       "callback: {url: \"", callback_url, "\", trusted_key_url: \"", kTestKeyUrl,
-      "\", trusted_key_file: ", dir.WriteFile("sim.pem", signer.PublicPem()), callback_extra, "}\n",
+      "\", trusted_key_file: ", dir.WriteFile("sim.pem", signer.PublicPem()),
+      ", confirm_completions: false", callback_extra, "}\n",
       "ledger: {path: ", dir.File("ledger.db"), "}\n",
       "credentials: {access_key_id_file: ", dir.WriteFile("ak", "LTAI5tTestId"),
       ", access_key_secret_file: ", dir.WriteFile("sk", "test-secret"), "}\n");

@@ -1,7 +1,8 @@
-#include "reconcile/object_probe.h"
+#include "ossapi/object_probe.h"
 
 #include <curl/curl.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -12,7 +13,7 @@
 #include "common/status_macros.h"
 #include "policy/presign.h"
 
-namespace uploadbroker::reconcile {
+namespace uploadbroker::ossapi {
 namespace {
 
 // Response headers by lowercased name (the last value wins).
@@ -55,6 +56,44 @@ absl::StatusOr<absl::Time> ParseHttpDate(const std::string& text) {
   return t;
 }
 
+OssObjectProbe::~OssObjectProbe() {
+  absl::MutexLock lock(&mu_);
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+}
+
+int64_t OssObjectProbe::connections_opened() const {
+  absl::MutexLock lock(&mu_);
+  return connects_;
+}
+
+void* OssObjectProbe::TakeHandle() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void OssObjectProbe::GiveBack(void* handle) {
+  CURL* curl = static_cast<CURL*>(handle);
+  long connects = 0;
+  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+  curl_easy_reset(curl);  // keeps the handle's live connections and caches
+  {
+    absl::MutexLock lock(&mu_);
+    connects_ += connects;
+    if (static_cast<int>(idle_.size()) < max_idle_) {
+      idle_.push_back(curl);
+      return;
+    }
+  }
+  curl_easy_cleanup(curl);
+}
+
 absl::StatusOr<ObjectFacts> OssObjectProbe::Head(const config::Bucket& bucket,
                                                  const std::string& key) {
   UB_ASSIGN_OR_RETURN(policy::Credential cred, creds_.Get());
@@ -70,26 +109,28 @@ absl::StatusOr<ObjectFacts> OssObjectProbe::Head(const config::Bucket& bucket,
   in.region = bucket.region;
   const std::string url = policy::PresignV4(in, cred).url;
 
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return absl::InternalError("curl_easy_init failed");
+  CURL* curl = static_cast<CURL*>(TakeHandle());
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  std::unique_ptr<CURL, std::function<void(CURL*)>> handle(curl, [this](CURL* c) { GiveBack(c); });
   std::map<std::string, std::string> headers;
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(timeout_));
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);  // HEAD
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, CollectHeader);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &headers);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);  // HEAD
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
   const std::string where = absl::StrCat("HeadObject ", bucket.name, "/", key);
-  CURLcode rc = curl_easy_perform(curl.get());
+  CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat(where, ": ", curl_easy_strerror(rc)));
   }
   long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (status == 404) return absl::NotFoundError(absl::StrCat(where, ": no such object"));
   if (status != 200) {
     return absl::UnavailableError(absl::StrCat(where, ": HTTP ", status, " (request id ",
@@ -98,4 +139,4 @@ absl::StatusOr<ObjectFacts> OssObjectProbe::Head(const config::Bucket& bucket,
   return ToFacts(headers);
 }
 
-}  // namespace uploadbroker::reconcile
+}  // namespace uploadbroker::ossapi

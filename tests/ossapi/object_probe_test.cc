@@ -1,4 +1,4 @@
-#include "reconcile/object_probe.h"
+#include "ossapi/object_probe.h"
 
 #include <curl/curl.h>
 
@@ -9,7 +9,7 @@
 #include "osssim/simulator.h"
 #include "tests/testing/temp_dir.h"
 
-namespace uploadbroker::reconcile {
+namespace uploadbroker::ossapi {
 namespace {
 
 constexpr char kAk[] = "LTAI5tProbeTestId";
@@ -89,6 +89,17 @@ TEST_F(OssObjectProbeTest, AnyOtherAnswerSaysNothingAboutTheObject) {
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
 }
 
+TEST_F(OssObjectProbeTest, ReusesItsConnections) {
+  ASSERT_TRUE(osssim::ObjectStore(dir_.File("sim")).Put("devbucket", "k", "x", "text/plain", {}).ok());
+  auto creds = Creds(kSk);
+  OssObjectProbe probe(*creds, clock_);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(probe.Head(bucket_, "k").ok());
+    ASSERT_EQ(probe.Head(bucket_, "missing").status().code(), absl::StatusCode::kNotFound);
+  }
+  EXPECT_EQ(probe.connections_opened(), 1) << "ten HEADs in a row should share one connection";
+}
+
 TEST(ParseHttpDate, ReadsImfFixdate) {
   absl::StatusOr<absl::Time> t = ParseHttpDate("Tue, 01 Dec 2026 17:20:05 GMT");
   ASSERT_TRUE(t.ok()) << t.status();
@@ -97,4 +108,4 @@ TEST(ParseHttpDate, ReadsImfFixdate) {
 }
 
 }  // namespace
-}  // namespace uploadbroker::reconcile
+}  // namespace uploadbroker::ossapi
