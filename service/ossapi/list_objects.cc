@@ -1,59 +1,16 @@
 #include "ossapi/list_objects.h"
 
-#include <expat.h>
-
-#include <map>
-#include <memory>
-#include <string_view>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/encoding.h"
 #include "common/status_macros.h"
 #include "ossapi/signed_request.h"
+#include "ossapi/xml.h"
 
 namespace uploadbroker::ossapi {
 namespace {
-
-// Collects the elements of a ListBucketResult as expat reports them: the
-// text of each element directly under the root or under a <Contents>.
-// Nesting beyond that (Owner, RestoreInfo...) is skipped.
-struct Collector {
-  std::vector<std::string> path;  // open elements, root first
-  std::string text;               // text of the innermost open element
-  std::string root;
-  std::string is_truncated, next_token, encoding;
-  std::vector<std::map<std::string, std::string>> contents;
-  std::string error;
-
-  void Start(const char* name) {
-    if (path.empty()) root = name;
-    if (path.size() == 1 && std::string_view(name) == "Contents") contents.emplace_back();
-    path.emplace_back(name);
-    text.clear();
-  }
-  void End() {
-    const std::string& name = path.back();
-    if (path.size() == 2) {
-      if (name == "IsTruncated") is_truncated = text;
-      if (name == "NextContinuationToken") next_token = text;
-      if (name == "EncodingType") encoding = text;
-    } else if (path.size() == 3 && path[1] == "Contents") {
-      contents.back()[name] = text;
-    }
-    path.pop_back();
-    text.clear();
-  }
-};
-
-void XMLCALL OnStart(void* data, const XML_Char* name, const XML_Char**) {
-  static_cast<Collector*>(data)->Start(name);
-}
-void XMLCALL OnEnd(void* data, const XML_Char*) { static_cast<Collector*>(data)->End(); }
-void XMLCALL OnText(void* data, const XML_Char* s, int len) {
-  auto* c = static_cast<Collector*>(data);
-  if (c->text.size() + static_cast<size_t>(len) <= 64 * 1024) c->text.append(s, len);
-}
 
 absl::StatusOr<absl::Time> ParseIso8601(const std::string& text) {
   absl::Time t;
@@ -67,53 +24,46 @@ absl::StatusOr<absl::Time> ParseIso8601(const std::string& text) {
 }  // namespace
 
 absl::StatusOr<ListPage> ParseListObjectsV2(absl::string_view xml) {
-  std::unique_ptr<XML_ParserStruct, decltype(&XML_ParserFree)> parser(XML_ParserCreate("UTF-8"),
-                                                                       XML_ParserFree);
-  if (!parser) return absl::InternalError("XML_ParserCreate failed");
-  Collector c;
-  XML_SetUserData(parser.get(), &c);
-  XML_SetElementHandler(parser.get(), OnStart, OnEnd);
-  XML_SetCharacterDataHandler(parser.get(), OnText);
-  if (XML_Parse(parser.get(), xml.data(), static_cast<int>(xml.size()), /*isFinal=*/1) !=
-      XML_STATUS_OK) {
+  absl::StatusOr<XmlNode> root = ParseXml(xml);
+  if (!root.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ListObjectsV2 answer is not well-formed XML: ",
-                     XML_ErrorString(XML_GetErrorCode(parser.get())), " at line ",
-                     XML_GetCurrentLineNumber(parser.get())));
+        absl::StrCat("ListObjectsV2 answer: ", root.status().message()));
   }
-  if (c.root != "ListBucketResult") {
+  if (root->name != "ListBucketResult") {
     return absl::InvalidArgumentError(
-        absl::StrCat("ListObjectsV2 answer is <", c.root, ">, not <ListBucketResult>"));
+        absl::StrCat("ListObjectsV2 answer is <", root->name, ">, not <ListBucketResult>"));
   }
+  const std::string is_truncated = root->ChildText("IsTruncated");
+  const std::string encoding = root->ChildText("EncodingType");
   ListPage page;
-  if (c.is_truncated != "true" && c.is_truncated != "false") {
+  if (is_truncated != "true" && is_truncated != "false") {
     return absl::InvalidArgumentError("ListObjectsV2 answer: IsTruncated is not true or false");
   }
-  page.truncated = c.is_truncated == "true";
-  page.next_token = c.next_token;
+  page.truncated = is_truncated == "true";
+  page.next_token = root->ChildText("NextContinuationToken");
   if (page.truncated && page.next_token.empty()) {
     return absl::InvalidArgumentError(
         "ListObjectsV2 answer: truncated without a NextContinuationToken");
   }
-  for (auto& fields : c.contents) {
+  for (const XmlNode* contents : root->Children("Contents")) {
     ListedObject o;
-    if (c.encoding == "url") {
-      absl::StatusOr<std::string> key = common::PercentDecode(fields["Key"], false);
+    if (encoding == "url") {
+      absl::StatusOr<std::string> key = common::PercentDecode(contents->ChildText("Key"), false);
       if (!key.ok()) {
         return absl::InvalidArgumentError("ListObjectsV2 answer: a Key is not URL-encoded");
       }
       o.key = *std::move(key);
     } else {
-      o.key = fields["Key"];
+      o.key = contents->ChildText("Key");
     }
     if (o.key.empty()) {
       return absl::InvalidArgumentError("ListObjectsV2 answer: a Contents has no Key");
     }
-    UB_ASSIGN_OR_RETURN(o.last_modified, ParseIso8601(fields["LastModified"]));
-    if (!absl::SimpleAtoi(fields["Size"], &o.size) || o.size < 0) {
+    UB_ASSIGN_OR_RETURN(o.last_modified, ParseIso8601(contents->ChildText("LastModified")));
+    if (!absl::SimpleAtoi(contents->ChildText("Size"), &o.size) || o.size < 0) {
       return absl::InvalidArgumentError("ListObjectsV2 answer: a Size is not a byte count");
     }
-    o.etag = fields["ETag"];
+    o.etag = contents->ChildText("ETag");
     page.objects.push_back(std::move(o));
   }
   return page;

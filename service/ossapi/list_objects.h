@@ -1,6 +1,6 @@
 // ObjectLister: ListObjectsV2 (GET /?list-type=2) on a configured bucket,
 // sent with SendSigned (ossapi/signed_request.h), keys URL-encoded on the
-// wire (encoding-type=url) and the XML answer read with expat.
+// wire (encoding-type=url) and the XML answer read with ParseXml (ossapi/xml.h).
 //
 // The reconciler uses it to settle prefix authorizations: only the uploader
 // knew the full key, so the broker looks for what was written under the

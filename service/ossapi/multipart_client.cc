@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "ossapi/xml.h"
 #include "policy/presign.h"
 
 namespace uploadbroker::ossapi {
@@ -28,7 +29,12 @@ absl::StatusOr<std::string> MultipartClient::Initiate(const config::Bucket& buck
   UB_ASSIGN_OR_RETURN(OssAnswer answer,
                       Send(bucket, key, "POST", {{"uploads", ""}}, std::move(headers),
                            absl::StrCat("InitiateMultipartUpload ", bucket.name, "/", key)));
-  std::string id = XmlElement(answer.body, "UploadId");
+  absl::StatusOr<XmlNode> root = ParseXml(answer.body);
+  if (!root.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("InitiateMultipartUpload: OSS's answer: ", root.status().message()));
+  }
+  std::string id = root->ChildText("UploadId");
   if (id.empty()) {
     return absl::UnavailableError("InitiateMultipartUpload: OSS's answer has no UploadId");
   }
@@ -46,20 +52,22 @@ absl::StatusOr<std::vector<HeldPart>> MultipartClient::ListParts(const config::B
                              {{"max-parts", "1000"}, {"part-number-marker", marker},
                               {"uploadId", upload_id}},
                              {}, absl::StrCat("ListParts ", bucket.name, "/", key)));
-    size_t pos = 0;
-    while (true) {
-      std::string part = XmlElement(answer.body, "Part", &pos);
-      if (part.empty()) break;
+    absl::StatusOr<XmlNode> root = ParseXml(answer.body);
+    if (!root.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("ListParts: OSS's answer: ", root.status().message()));
+    }
+    for (const XmlNode* part : root->Children("Part")) {
       HeldPart held;
-      if (!absl::SimpleAtoi(XmlElement(part, "PartNumber"), &held.number) ||
-          !absl::SimpleAtoi(XmlElement(part, "Size"), &held.size)) {
+      if (!absl::SimpleAtoi(part->ChildText("PartNumber"), &held.number) ||
+          !absl::SimpleAtoi(part->ChildText("Size"), &held.size)) {
         return absl::UnavailableError("ListParts: OSS's answer has a malformed <Part>");
       }
-      held.etag = XmlElement(part, "ETag");
+      held.etag = part->ChildText("ETag");
       parts.push_back(std::move(held));
     }
-    if (XmlElement(answer.body, "IsTruncated") != "true") return parts;
-    marker = XmlElement(answer.body, "NextPartNumberMarker");
+    if (root->ChildText("IsTruncated") != "true") return parts;
+    marker = root->ChildText("NextPartNumberMarker");
   }
   return absl::UnavailableError("ListParts: more pages than 10,000 parts can fill");
 }

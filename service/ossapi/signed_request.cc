@@ -6,8 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
+#include "ossapi/xml.h"
 #include "policy/presign.h"
 
 namespace uploadbroker::ossapi {
@@ -23,23 +23,6 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
 }
 
 }  // namespace
-
-std::string XmlElement(absl::string_view xml, absl::string_view tag, size_t* pos) {
-  std::string open = absl::StrCat("<", tag, ">");
-  std::string close = absl::StrCat("</", tag, ">");
-  size_t a = xml.find(open, pos == nullptr ? 0 : *pos);
-  if (a == absl::string_view::npos) return "";
-  a += open.size();
-  size_t b = xml.find(close, a);
-  if (b == absl::string_view::npos) return "";
-  if (pos != nullptr) *pos = b + close.size();
-  return absl::StrReplaceAll(xml.substr(a, b - a), {{"&quot;", "\""},
-                                                    {"&#34;", "\""},
-                                                    {"&apos;", "'"},
-                                                    {"&lt;", "<"},
-                                                    {"&gt;", ">"},
-                                                    {"&amp;", "&"}});
-}
 
 absl::StatusOr<OssAnswer> SendSigned(credentials::CredentialProvider& creds,
                                      const common::Clock& clock, absl::Duration timeout,
@@ -94,10 +77,25 @@ absl::StatusOr<OssAnswer> SendSigned(credentials::CredentialProvider& creds,
   }
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
   if (answer.status >= 200 && answer.status < 300) return answer;
-  std::string code = XmlElement(answer.body, "Code");
-  std::string text = absl::StrCat(request.what, ": OSS answered HTTP ", answer.status, " ", code, " (",
-                                  XmlElement(answer.body, "Message"), "; request id ",
-                                  XmlElement(answer.body, "RequestId"), ")");
+  // OSS's error document is <Error><Code/><Message/><RequestId/>...</Error>;
+  // a body that is not one (empty, HTML from a proxy...) still names the
+  // HTTP status, and says why the body told nothing more.
+  std::string code;
+  std::string text;
+  absl::StatusOr<XmlNode> error = ParseXml(answer.body);
+  if (error.ok() && error->name == "Error") {
+    code = error->ChildText("Code");
+    text = absl::StrCat(request.what, ": OSS answered HTTP ", answer.status, " ", code, " (",
+                        error->ChildText("Message"), "; request id ",
+                        error->ChildText("RequestId"), ")");
+  } else {
+    text = absl::StrCat(request.what, ": OSS answered HTTP ", answer.status,
+                        " without an OSS error document (",
+                        answer.body.empty()  ? std::string("empty body")
+                        : error.ok()         ? absl::StrCat("<", error->name, "> body")
+                                             : std::string(error.status().message()),
+                        ")");
+  }
   if (code == "NoSuchUpload") return absl::NotFoundError(text);
   if (code == "FileAlreadyExists") return absl::AlreadyExistsError(text);
   if (answer.status >= 400 && answer.status < 500) return absl::FailedPreconditionError(text);

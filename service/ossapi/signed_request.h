@@ -4,10 +4,12 @@
 // The transport MultipartClient and ObjectLister share.
 //
 // Thread-safe; blocks for at most about `timeout`. Errors: OSS's error
-// answers become statuses naming the HTTP status, OSS's error code and
-// request id (NotFound for NoSuchUpload, AlreadyExists for
-// FileAlreadyExists, FailedPrecondition for any other 4xx); transport
-// failures and 5xx are Unavailable.
+// answers become statuses naming the HTTP status and, from the <Error>
+// document (read with ParseXml, ossapi/xml.h), OSS's error code, message
+// and request id; a body that is no such document (empty, not XML) is said
+// to be so, still naming the HTTP status. NotFound for NoSuchUpload,
+// AlreadyExists for FileAlreadyExists, FailedPrecondition for any other
+// 4xx; transport failures and 5xx are Unavailable.
 #ifndef UPLOADBROKER_OSSAPI_SIGNED_REQUEST_H_
 #define UPLOADBROKER_OSSAPI_SIGNED_REQUEST_H_
 
@@ -40,10 +42,6 @@ struct OssAnswer {
 absl::StatusOr<OssAnswer> SendSigned(credentials::CredentialProvider& creds,
                                      const common::Clock& clock, absl::Duration timeout,
                                      const config::Bucket& bucket, const SignedRequest& request);
-
-// The text of the first <tag>…</tag> in `xml` ("" if absent), entities
-// decoded. OSS's answers here are flat documents of known small elements.
-std::string XmlElement(absl::string_view xml, absl::string_view tag, size_t* pos = nullptr);
 
 }  // namespace uploadbroker::ossapi
 
