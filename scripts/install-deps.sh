@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
-  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev
+  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev libexpat1-dev
   libpq-dev postgresql
   libgtest-dev libgmock-dev
   nodejs npm clang-14 libclang-rt-14-dev
