@@ -101,6 +101,13 @@ std::string WhyNotResumable(const ResumeState& saved, const ResumeState& now,
 }
 
 void AbortAbandoned(BrokerClient& broker, const std::string& upload_id, std::ostream& err) {
+  // Only an upload still open in OSS holds parts; one OSS completed (say,
+  // answered 203 to an older ubctl) is left for the reconciler to record.
+  auto open = broker.ListUploadedParts(upload_id);
+  if (!open.ok() && (absl::IsNotFound(open.status()) ||
+                     absl::IsFailedPrecondition(open.status()))) {
+    return;
+  }
   auto aborted = broker.AbortUpload(upload_id);
   if (aborted.ok()) {
     err << "note: aborted upload " << upload_id << "; OSS no longer stores its parts\n";

@@ -45,7 +45,9 @@ std::string WhyNotResumable(const ResumeState& saved, const ResumeState& now,
                             const std::string& file);
 
 // Aborts the abandoned `upload_id` so its parts are not left stored until it
-// expires, and says on `err` what happened (nothing if it had already ended).
+// expires, and says on `err` what happened. Nothing is done (or said) when
+// it is no longer open in OSS (ListUploadedParts: NOT_FOUND or
+// FAILED_PRECONDITION): completed there, it is the reconciler's to record.
 void AbortAbandoned(BrokerClient& broker, const std::string& upload_id, std::ostream& err);
 
 }  // namespace uploadbroker::client::internal

@@ -337,10 +337,14 @@ int UploadMultipart(BrokerClient& broker, const UploadArgs& args, int64_t size,
   }
   UploadArgs quiet = args;
   quiet.progress = false;
-  int rc = internal::Report(
-      Send(complete->method(), complete->url(), complete->headers(), "", 0, quiet, err), out, err);
-  if (rc == 0) std::remove(state_path.c_str());
-  return rc;
+  OssAnswer done = Send(complete->method(), complete->url(), complete->headers(), "", 0, quiet, err);
+  // Stored (even 203, callback failed): OSS's upload is over, nothing is left
+  // to resume, and a later run must not abort the intent the reconciler
+  // will settle.
+  if (done.code == CURLE_OK && done.status >= 200 && done.status <= 299) {
+    std::remove(state_path.c_str());
+  }
+  return internal::Report(done, out, err);
 }
 
 }  // namespace uploadbroker::client

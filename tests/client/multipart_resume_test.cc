@@ -269,5 +269,36 @@ TEST_F(MultipartResumeTest, AnUnwritableStateFileIsRefusedLoudly) {
   EXPECT_THAT(out.str(), Not(HasSubstr("upload_id")));
 }
 
+// OSS stored the object but could not call the broker back (203): nothing is
+// left to resume, so the state file goes, and a later run naming that upload
+// (here through an older state file) must not abort the intent the
+// reconciler will record.
+TEST_F(MultipartResumeTest, AnObjectStoredWithoutCallbackIsLeftForTheReconciler) {
+  const std::string file = dir_.WriteFile("cb.bin", Data(2 * kPart + 5));
+  client::UploadArgs args = Args(file, "uploads/cb.bin");
+  relay_.SetTarget(1);  // the callback cannot reach the broker
+  std::ostringstream out, err;
+  EXPECT_EQ(client::Upload(args, out, err), 1);
+  EXPECT_THAT(err.str(), HasSubstr("OSS could not deliver the upload callback"));
+  EXPECT_EQ(Md5(*Stored("uploads/cb.bin")), Md5(ReadAll(file)));
+  EXPECT_FALSE(std::ifstream(client::ResumeStatePath(file)).good());
+  v1::ListUploadsRequest pending;
+  pending.set_state(v1::UPLOAD_STATE_PENDING);
+  auto listed = client_->ListUploads(pending);
+  ASSERT_TRUE(listed.ok() && listed->uploads_size() == 1) << listed.status();
+  const std::string id = listed->uploads(0).upload_id();
+
+  relay_.SetTarget(broker_->http_port());
+  dir_.WriteFile("cb.bin.ubupload",
+                 absl::StrCat("{\"upload_id\":\"", id,
+                              "\",\"bucket\":\"devbucket\",\"key\":\"uploads/cb.bin\",\"size\":",
+                              2 * kPart + 5, "}\n"));
+  args.allow_overwrite = true;
+  std::string err2;
+  Finished(args, &err2);
+  EXPECT_THAT(err2, Not(HasSubstr("aborted upload")));
+  EXPECT_EQ(client_->GetUpload(id)->state(), v1::UPLOAD_STATE_PENDING);
+}
+
 }  // namespace
 }  // namespace uploadbroker
