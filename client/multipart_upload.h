@@ -4,10 +4,22 @@
 // URL; then the presigned CompleteMultipartUpload makes OSS call the broker
 // back, and what OSS relays is printed as for any upload.
 //
-// Resume: the upload id is kept in FILE.ubupload until the upload finishes.
-// Run the same command again after an interruption and only the parts OSS
-// does not hold (ListUploadedParts) are sent. Blocking; call from one thread
-// (it starts its own workers and joins them).
+// Resume: the upload id, the file's size and modification time, and the MD5
+// of every part as OSS accepted it are kept in a state file (FILE.ubupload,
+// or see ResumeStatePath) until the upload finishes. Run the same upload
+// again after an interruption and:
+//  - if the file's size or modification time changed (or the bucket/key),
+//    the old upload is aborted (its parts deleted from OSS), saying so, and
+//    a new one starts;
+//  - else a part OSS holds is skipped only when the MD5 of the same range of
+//    the file equals its ETag (ListUploadedParts); any other part is sent
+//    again.
+// Before completing it checks that the file did not change while being read
+// and that every part in OSS carries the MD5 read from the file, so the
+// object it completes is byte for byte the file (a mismatch: exit 1, no
+// completion). The intent's TTL (args.ttl_seconds) bounds the whole upload,
+// resumes included. Blocking; call from one thread (it starts its own
+// workers and joins them).
 #ifndef UPLOADBROKER_CLIENT_MULTIPART_UPLOAD_H_
 #define UPLOADBROKER_CLIENT_MULTIPART_UPLOAD_H_
 
@@ -24,8 +36,11 @@ namespace uploadbroker::client {
 int UploadMultipart(BrokerClient& broker, const UploadArgs& args, int64_t size,
                     const std::string& key, std::ostream& out, std::ostream& err);
 
-// Where the resumable upload's id is kept for `file`.
-std::string ResumeStatePath(const std::string& file);
+// Where the resume state for `file` is kept: `state_file` if given (""
+// when it cannot be written), else FILE.ubupload when FILE's directory is
+// writable, else under $XDG_STATE_HOME/ubctl/ (~/.local/state/ubctl/); ""
+// when nowhere is writable (the upload then refuses to start).
+std::string ResumeStatePath(const std::string& file, const std::string& state_file = "");
 
 }  // namespace uploadbroker::client
 

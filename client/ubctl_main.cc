@@ -5,7 +5,9 @@
 //   ubctl [flags] upload FILE --bucket B [--key K | --key-prefix P] [--presigned]
 //                        [--content-type T] [--meta k=v] [--v1] [--allow-overwrite]
 //                        [--multipart] [--multipart-threshold N] [--part-size N]
-//                        [--parallel N] [--retries N]
+//                        [--parallel N] [--retries N] [--state-file F] [--ttl S]
+//   ubctl [flags] multipart list [FILE] [--bucket B] [--key-prefix P]
+//   ubctl [flags] multipart abort UPLOAD_ID|FILE
 //   ubctl [flags] get ID
 //   ubctl [flags] list [--bucket B] [--key-prefix P]
 //   ubctl [flags] watch [--buckets a,b] [--key-prefixes p,q] [--meta k=v] [--callers c]
@@ -26,7 +28,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "client/broker_client.h"
+#include "client/api_key_file.h"
 #include "client/channel.h"
+#include "client/multipart_admin.h"
 #include "client/upload.h"
 #include "client/verify_callback.h"
 #include "client/watch.h"
@@ -34,7 +38,12 @@
 #include "runtime/cli.h"
 
 ABSL_FLAG(std::string, broker, "", "Broker gRPC address (default $UB_BROKER or localhost:50051)");
-ABSL_FLAG(std::string, api_key, "", "API key (default $UB_API_KEY)");
+ABSL_FLAG(std::string, api_key, "",
+          "API key (default $UB_API_KEY). Visible to every local user in `ps` while ubctl runs: "
+          "prefer --api-key-file or $UB_API_KEY");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File holding the API key (one line; a trailing newline is ignored; at most 64 KiB). "
+          "Preferred: the key stays off the command line");
 ABSL_FLAG(bool, tls, false, "Connect to the broker over TLS (implied by --ca, --cert, --cert-key)");
 ABSL_FLAG(std::string, ca, "", "TLS: PEM file of the CA(s) to trust for the broker's certificate (default: system roots)");
 ABSL_FLAG(std::string, cert, "", "Mutual TLS: PEM client certificate chain (with --cert-key); may replace --api-key");
@@ -47,7 +56,10 @@ ABSL_FLAG(std::string, content_type, "", "Content-Type (presign: required; polic
 ABSL_FLAG(int64_t, min_size, 0, "Smallest accepted size in bytes (policy)");
 ABSL_FLAG(int64_t, max_size, 0, "Largest accepted size in bytes (policy)");
 ABSL_FLAG(int64_t, content_length, 0, "Exact size in bytes, signed into the URL (presign)");
-ABSL_FLAG(int64_t, ttl, 0, "Validity in seconds (default: the broker's default)");
+ABSL_FLAG(int64_t, ttl, 0,
+          "Validity in seconds (default: the broker's default, clamped to the caller's max_ttl). "
+          "upload --multipart: it bounds the whole upload, resumes included; an upload not "
+          "completed in time starts over");
 ABSL_FLAG(std::vector<std::string>, meta, {}, "Metadata as k=v,k=v");
 ABSL_FLAG(bool, v1, false, "Sign with OSS signature V1 instead of V4");
 ABSL_FLAG(bool, allow_overwrite, false, "policy, presign, upload: let the upload replace an existing object");
@@ -66,10 +78,15 @@ ABSL_FLAG(bool, presigned, false, "upload: PUT to a presigned URL instead of a P
 ABSL_FLAG(bool, multipart, false,
           "upload: multipart upload (parallel parts, retries, resume by running it again)");
 ABSL_FLAG(int64_t, multipart_threshold, int64_t{64} << 20,
-          "upload: files larger than this many bytes go multipart automatically (0: never)");
+          "upload: files larger than this many bytes go multipart automatically (0: only above "
+          "5 GiB, the most one PUT or POST carries); smaller files are streamed, not read into "
+          "memory");
 ABSL_FLAG(int64_t, part_size, 0, "upload: multipart part size in bytes (0: the broker picks)");
 ABSL_FLAG(int32_t, parallel, 4, "upload: multipart parts in flight at once");
 ABSL_FLAG(int32_t, retries, 3, "upload: further attempts per multipart part");
+ABSL_FLAG(std::string, state_file, "",
+          "upload --multipart, multipart: where the resume state is kept (default FILE.ubupload, "
+          "or $XDG_STATE_HOME/ubctl/ when FILE's directory is not writable)");
 ABSL_FLAG(std::string, page_token, "", "list: page token");
 ABSL_FLAG(std::vector<std::string>, buckets, {}, "watch: only these buckets (a,b; --bucket adds one)");
 ABSL_FLAG(std::vector<std::string>, key_prefixes, {}, "watch: only keys under any of these prefixes (p1,p2)");
@@ -92,13 +109,20 @@ constexpr char kUsage[] =
     "  policy    issue a signed PostObject form (JSON on stdout)\n"
     "  presign   issue a presigned PUT URL with the headers to send\n"
     "  upload FILE  upload a file through the broker's policy (or --presigned URL, or\n"
-    "            --multipart: parallel presigned parts, resumable)\n"
+    "            --multipart: parallel presigned parts; run it again to resume: parts\n"
+    "            OSS holds are kept only if their MD5 matches the file, a file whose\n"
+    "            size or mtime changed starts over and the old upload is aborted)\n"
+    "  multipart list [FILE]  pending multipart uploads and the parts OSS holds (with\n"
+    "            FILE: the one its resume state names)\n"
+    "  multipart abort UPLOAD_ID|FILE  abort one; OSS deletes its parts (FILE: the\n"
+    "            upload its resume state names, and the state file is removed)\n"
     "  get ID    show one upload\n"
     "  list      list uploads in your scope\n"
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
-    "--api-key or $UB_API_KEY. --tls (with --ca) connects over TLS; --cert and\n"
+    "--api-key-file or $UB_API_KEY (or --api-key, which `ps` shows to every local\n"
+    "user). --tls (with --ca) connects over TLS; --cert and\n"
     "--cert-key add a client certificate (mutual TLS).";
 
 std::string FromFlagOrEnv(const std::string& flag, const char* env, const char* def) {
@@ -223,13 +247,29 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << credentials.status().message() << "\n";
     return 2;
   }
+  std::string api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
+  if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
+    if (!absl::GetFlag(FLAGS_api_key).empty()) {
+      std::cerr << "error: give one of --api-key and --api-key-file\n";
+      return 2;
+    }
+    auto from_file = uploadbroker::client::ReadApiKeyFile(absl::GetFlag(FLAGS_api_key_file));
+    if (!from_file.ok()) {
+      std::cerr << "error: " << from_file.status().message() << "\n";
+      return 2;
+    }
+    api_key = *std::move(from_file);
+  } else if (!absl::GetFlag(FLAGS_api_key).empty()) {
+    std::cerr << "note: --api-key shows in `ps` to every local user; prefer --api-key-file PATH "
+                 "or $UB_API_KEY\n";
+  }
   BrokerClient client(FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051"),
-                      *credentials, FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", ""));
+                      *credentials, api_key);
   if (cmd == "upload") {
     uploadbroker::client::UploadArgs a;
     a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
     a.credentials = *credentials;
-    a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
+    a.api_key = api_key;
     a.file = args.size() > 2 ? args[2] : "";
     a.bucket = absl::GetFlag(FLAGS_bucket);
     a.key = absl::GetFlag(FLAGS_key);
@@ -245,6 +285,7 @@ int main(int argc, char** argv) {
     a.part_size = absl::GetFlag(FLAGS_part_size);
     a.parallel = absl::GetFlag(FLAGS_parallel);
     a.retries = absl::GetFlag(FLAGS_retries);
+    a.state_file = absl::GetFlag(FLAGS_state_file);
     a.allow_overwrite = absl::GetFlag(FLAGS_allow_overwrite);
     a.progress = isatty(STDERR_FILENO) != 0;
     return uploadbroker::client::Upload(a, std::cout, std::cerr);
@@ -253,7 +294,7 @@ int main(int argc, char** argv) {
     uploadbroker::client::WatchArgs a;
     a.target = FromFlagOrEnv(absl::GetFlag(FLAGS_broker), "UB_BROKER", "localhost:50051");
     a.credentials = *credentials;
-    a.api_key = FromFlagOrEnv(absl::GetFlag(FLAGS_api_key), "UB_API_KEY", "");
+    a.api_key = api_key;
     a.buckets = absl::GetFlag(FLAGS_buckets);
     if (!absl::GetFlag(FLAGS_bucket).empty()) a.buckets.push_back(absl::GetFlag(FLAGS_bucket));
     a.key_prefixes = absl::GetFlag(FLAGS_key_prefixes);
@@ -266,6 +307,21 @@ int main(int argc, char** argv) {
     a.cursor_file = absl::GetFlag(FLAGS_cursor_file);
     a.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
     return uploadbroker::client::Watch(a, std::cout, std::cerr);
+  }
+  if (cmd == "multipart") {
+    const std::string sub = args.size() > 2 ? args[2] : "";
+    const std::string what = args.size() > 3 ? args[3] : "";
+    if (sub == "list" && args.size() <= 4) {
+      return uploadbroker::client::ListMultipart(
+          client, absl::GetFlag(FLAGS_bucket), absl::GetFlag(FLAGS_key_prefix), what,
+          absl::GetFlag(FLAGS_state_file), std::cout, std::cerr);
+    }
+    if (sub == "abort" && args.size() == 4) {
+      return uploadbroker::client::AbortMultipart(client, what, absl::GetFlag(FLAGS_state_file),
+                                                  std::cout, std::cerr);
+    }
+    std::cerr << "usage: ubctl multipart list [FILE] | ubctl multipart abort UPLOAD_ID|FILE\n";
+    return 2;
   }
   if (cmd == "policy") return Policy(client);
   if (cmd == "presign") return Presign(client);

@@ -2,9 +2,10 @@
 
 #include <curl/curl.h>
 
-#include <fstream>
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <memory>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,8 +22,12 @@ using internal::FillMetadata;
 using internal::Perform;
 using internal::Report;
 
-int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& data,
-               const std::string& filename, std::ostream& out, std::ostream& err) {
+// The most one PutObject or PostObject carries (OSS's limit).
+constexpr int64_t kMaxSingleRequest = int64_t{5} << 30;
+
+// Both flavours stream the file from disk (libcurl reads it as it sends).
+int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& filename,
+               std::ostream& out, std::ostream& err) {
   v1::CreatePostPolicyRequest req;
   req.set_bucket(args.bucket);
   req.set_key(args.key);
@@ -57,9 +62,12 @@ int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& 
   }
   curl_mimepart* file = curl_mime_addpart(mime.get());  // file last
   curl_mime_name(file, "file");
-  curl_mime_filename(file, filename.c_str());
+  if (curl_mime_filedata(file, args.file.c_str()) != CURLE_OK) {  // streamed from disk
+    err << "error: cannot read " << args.file << "\n";
+    return 2;
+  }
+  curl_mime_filename(file, filename.c_str());  // after filedata, which sets its own
   curl_mime_type(file, args.content_type.c_str());
-  curl_mime_data(file, data.data(), data.size());
   curl_easy_setopt(curl.get(), CURLOPT_URL, policy->url().c_str());
   curl_easy_setopt(curl.get(), CURLOPT_MIMEPOST, mime.get());
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
@@ -67,14 +75,14 @@ int UploadPost(BrokerClient& broker, const UploadArgs& args, const std::string& 
   return Report(Perform(curl.get(), headers.get(), args, err), out, err);
 }
 
-int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& data,
+int UploadPut(BrokerClient& broker, const UploadArgs& args, int64_t size,
               const std::string& filename, std::ostream& out, std::ostream& err) {
   v1::CreatePresignedPutRequest req;
   req.set_bucket(args.bucket);
   req.set_key(args.key.empty() ? args.key_prefix + filename : args.key);
   req.set_content_type(args.content_type);
   // The file's exact size, signed: the broker requires it below OSS's 5 GiB cap.
-  req.set_content_length(static_cast<int64_t>(data.size()));
+  req.set_content_length(size);
   req.set_ttl_seconds(args.ttl_seconds);
   req.set_signature_version(args.v1 ? v1::SIGNATURE_VERSION_V1 : v1::SIGNATURE_VERSION_V4);
   req.set_allow_overwrite(args.allow_overwrite);
@@ -83,6 +91,12 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
   if (!put.ok()) {
     err << "error: the broker refused to presign: " << put.status().message() << "\n";
     return 1;
+  }
+  std::unique_ptr<FILE, decltype(&std::fclose)> data(std::fopen(args.file.c_str(), "rb"),
+                                                     &std::fclose);
+  if (data == nullptr) {
+    err << "error: cannot read " << args.file << "\n";
+    return 2;
   }
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   curl_slist* list = curl_slist_append(nullptr, "Expect:");
@@ -95,8 +109,9 @@ int UploadPut(BrokerClient& broker, const UploadArgs& args, const std::string& d
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
   curl_easy_setopt(curl.get(), CURLOPT_URL, put->url().c_str());
   curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, put->method().empty() ? "PUT" : put->method().c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, data.data());
-  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(data.size()));
+  curl_easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);  // body read from `data` as it is sent
+  curl_easy_setopt(curl.get(), CURLOPT_READDATA, data.get());
+  curl_easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
   return Report(Perform(curl.get(), headers.get(), args, err), out, err);
 }
 
@@ -113,35 +128,36 @@ int Upload(const UploadArgs& in, std::ostream& out, std::ostream& err) {
     return 2;
   }
   if (args.content_type.empty()) args.content_type = "application/octet-stream";
-  std::ifstream file(args.file, std::ios::binary | std::ios::ate);
-  if (!file) {
-    err << "error: cannot read " << args.file << "\n";
+  struct stat st;
+  if (stat(args.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    err << "error: cannot read " << args.file << " (not a regular file?)\n";
     return 2;
   }
-  const int64_t size = static_cast<int64_t>(file.tellg());
+  const int64_t size = static_cast<int64_t>(st.st_size);
   std::string filename = args.file.substr(args.file.find_last_of('/') + 1);
-  if (args.multipart || (args.multipart_threshold > 0 && size > args.multipart_threshold)) {
+  const bool too_big = size > kMaxSingleRequest;
+  if (args.multipart || (args.multipart_threshold > 0 && size > args.multipart_threshold) ||
+      too_big) {
     if (args.v1) {
       err << "error: multipart uploads are signed with V4 only\n";
       return 2;
     }
     if (!args.multipart) {
-      err << "note: " << size << " bytes is above --multipart-threshold ("
-          << args.multipart_threshold << "); uploading in parts\n";
+      err << "note: " << size << " bytes is above "
+          << (args.multipart_threshold > 0 && size > args.multipart_threshold
+                  ? absl::StrCat("--multipart-threshold (", args.multipart_threshold, ")")
+                  : std::string("5 GiB, the most one PUT or POST carries"))
+          << "; uploading in parts\n";
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     BrokerClient broker(args.target, args.credentials, args.api_key);
     return UploadMultipart(broker, args, size,
                            args.key.empty() ? args.key_prefix + filename : args.key, out, err);
   }
-  file.seekg(0);
-  std::stringstream s;
-  s << file.rdbuf();
-  std::string data = s.str();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   BrokerClient broker(args.target, args.credentials, args.api_key);
-  return args.presigned ? UploadPut(broker, args, data, filename, out, err)
-                        : UploadPost(broker, args, data, filename, out, err);
+  return args.presigned ? UploadPut(broker, args, size, filename, out, err)
+                        : UploadPost(broker, args, filename, out, err);
 }
 
 }  // namespace uploadbroker::client

@@ -27,6 +27,9 @@ struct UploadArgs {
   std::string key_prefix;  // a prefix; the key becomes prefix + file name
   std::string content_type;  // default application/octet-stream
   std::vector<std::string> metadata;  // k=v
+  // Validity of the authorization in seconds (0: the broker's default). For
+  // a multipart upload it bounds the whole upload, resumes included: once it
+  // has passed, no part can be signed and the upload must start over.
   int64_t ttl_seconds = 0;
   int64_t max_size = 0;  // POST: largest accepted size (0: broker default)
   bool presigned = false;  // PUT to a presigned URL instead of a POST form
@@ -35,12 +38,16 @@ struct UploadArgs {
   bool progress = false;   // draw a progress bar on `err`
   // Multipart upload (multipart_upload.h): forced with `multipart`, and
   // chosen automatically for files larger than `multipart_threshold` (0:
-  // never automatically).
+  // never automatically) or larger than 5 GiB (the most one PUT or POST
+  // carries). Other uploads stream the file; none is read whole into memory.
   bool multipart = false;
   int64_t multipart_threshold = int64_t{64} << 20;
   int64_t part_size = 0;  // 0: the broker picks
   int parallel = 4;       // parts in flight at once
   int retries = 3;        // further attempts per part, each with a fresh URL
+  // Where the multipart resume state is kept ("": FILE.ubupload, or under
+  // $XDG_STATE_HOME/ubctl/ when FILE's directory is not writable).
+  std::string state_file;
   // Called (one call at a time) after OSS accepted each part, with its
   // number; returning false stops the upload there, as an interruption
   // would, leaving it to be resumed by running the same upload again.

@@ -88,5 +88,53 @@ TEST(UbctlMain, UsageErrorsNameTheKebabFlag) {
   EXPECT_THAT(e.err, HasSubstr("--path-and-query must start with '/'"));
 }
 
+TEST(UbctlMain, HelpOffersTheKeyOffTheCommandLineAndExplainsResume) {
+  Exited e = Subprocess::Run({UB_UBCTL_BIN, "--help"});
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_THAT(e.out, HasSubstr("  --api-key-file=VALUE\n      File holding the API key"));
+  EXPECT_THAT(e.out, HasSubstr("Visible to every local user in `ps`"));
+  EXPECT_THAT(e.out, HasSubstr("--api-key-file or $UB_API_KEY (or --api-key, which `ps` shows"));
+  EXPECT_THAT(e.out, HasSubstr("it bounds the whole upload, resumes included"));
+  EXPECT_THAT(e.out, HasSubstr("  --state-file=VALUE\n"));
+  EXPECT_THAT(e.out, HasSubstr("  multipart list [FILE]"));
+  EXPECT_THAT(e.out, HasSubstr("  multipart abort UPLOAD_ID|FILE"));
+  EXPECT_THAT(e.out, HasSubstr("kept only if their MD5 matches the file"));
+}
+
+// A bad --api-key-file is a usage error naming the flag and the path, before
+// any call (no broker runs here); the key itself never appears in output.
+TEST(UbctlMain, BadApiKeyFilesAreRefused) {
+  testing::TempDir dir;
+  struct Case {
+    std::string path;
+    std::string expect;
+  };
+  const std::string huge(64 * 1024 + 1, 'k');
+  const std::vector<Case> cases = {
+      {dir.File("missing"), "error: --api-key-file: cannot read '" + dir.File("missing") + "'"},
+      {dir.path(), "error: --api-key-file: '" + dir.path() + "' is a directory"},
+      {dir.WriteFile("empty", ""), "' is empty"},
+      {dir.WriteFile("blank", " \n\n"), "' is empty"},
+      {dir.WriteFile("huge", huge), "is larger than 65536 bytes"},
+      {dir.WriteFile("two", "secret-one\nsecret-two\n"), "holds more than one line"},
+  };
+  for (const Case& c : cases) {
+    Exited e = Subprocess::Run({UB_UBCTL_BIN, "--broker=127.0.0.1:1", "--api-key-file", c.path,
+                                "list"});
+    EXPECT_EQ(e.code, 2) << c.path << ": " << e.err;
+    EXPECT_THAT(e.err, HasSubstr(c.expect)) << c.path;
+    EXPECT_THAT(e.err, Not(HasSubstr("secret-"))) << c.path;
+  }
+  Exited both = Subprocess::Run({UB_UBCTL_BIN, "--api-key", "k", "--api-key-file",
+                                 dir.WriteFile("k", "k\n"), "list"});
+  EXPECT_EQ(both.code, 2);
+  EXPECT_THAT(both.err, HasSubstr("error: give one of --api-key and --api-key-file"));
+  // Exactly 64 KiB is still read (then refused by the broker, not here).
+  Exited limit = Subprocess::Run({UB_UBCTL_BIN, "--broker=127.0.0.1:1", "--api-key-file",
+                                  dir.WriteFile("limit", huge.substr(1)), "list"});
+  EXPECT_EQ(limit.code, 1) << limit.err;
+  EXPECT_THAT(limit.err, Not(HasSubstr("--api-key-file")));
+}
+
 }  // namespace
 }  // namespace uploadbroker
