@@ -17,7 +17,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/optional.hpp>
-#include <boost/system/errc.hpp>
+#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -5,6 +5,7 @@
 // under 50 ms): HEAD reads metadata, never the object.
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <thread>
 
 #include "gtest/gtest.h"
