@@ -7,13 +7,22 @@
 #
 #   flock /tmp/ub-bench.lock bench/osssim_head_bench.sh [SIZE_GIB]    (default 5)
 #
+# UB_SIM_BIN=PATH runs another oss-sim build instead (e.g. main's, for a
+# before/after figure; one without --max-object-bytes gets --max-body-bytes
+# raised so the PUT fits in memory).
 # Needs SIZE_GIB + 1 GiB free in ${TMPDIR:-/tmp}; everything is deleted at
 # the end. Loopback on this machine: the figures describe the simulator,
 # not OSS.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 size_gib=${1:-5}
-cmake --build "$build_dir" -j2 --target oss-sim >/dev/null
+sim_bin=${UB_SIM_BIN:-$build_dir/service/main/oss-sim}
+[[ -n ${UB_SIM_BIN:-} ]] || cmake --build "$build_dir" -j2 --target oss-sim >/dev/null
+if "$sim_bin" --help 2>&1 | grep -q max_object_bytes; then
+  limit=(--max-object-bytes $((size_gib << 30)))
+else
+  limit=(--max-body-bytes $(((size_gib << 30) + (1 << 20))))
+fi
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
@@ -22,9 +31,9 @@ if ((free_kib < (size_gib + 1) * 1024 * 1024)); then
   echo "need $((size_gib + 1)) GiB free in $work, have $((free_kib / 1024 / 1024)) GiB" >&2; exit 1
 fi
 ak=LTAI5tBenchAccessKeyId sk=bench-secret
-"$build_dir/service/main/oss-sim" --listen 127.0.0.1:0 --data-dir "$work/sim" \
+"$sim_bin" --listen 127.0.0.1:0 --data-dir "$work/sim" \
   --access-key-id "$ak" --access-key-secret "$sk" \
-  --max-object-bytes $((size_gib << 30)) --ready-file "$work/sim.ready" 2>"$work/sim.log" &
+  "${limit[@]}" --ready-file "$work/sim.ready" >"$work/sim.log" 2>&1 &
 sim_pid=$!
 wait_ready "$work/sim.ready"
 port=$(sed 's/.*"port":\([0-9]*\).*/\1/' "$work/sim.ready")
@@ -51,7 +60,7 @@ heads() {
   done | sort -n | awk '{t[NR]=$1*1000} END {printf "min %.2f ms, median %.2f ms, max %.2f ms", t[1], t[int((NR+1)/2)], t[NR]}'
 }
 
-echo "oss-sim $(git -C "$bench_root" rev-parse --short HEAD), $(nproc) cores, $(uname -r)"
+echo "$sim_bin (tree at $(git -C "$bench_root" rev-parse --short HEAD)), $(nproc) cores, $(uname -r)"
 echo "PUT 1 KiB:        $(put small.bin 1024) s"
 echo "PUT $size_gib GiB:        $(put big.bin $((size_gib << 30))) s"
 echo "sim VmHWM:        $(awk '/VmHWM/ {print $2, $3}' /proc/$sim_pid/status)"
