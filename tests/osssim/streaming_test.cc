@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "policy/post_policy.h"
 #include "tests/osssim/sim_process.h"
 
 namespace uploadbroker::osssim {
@@ -214,6 +215,72 @@ TEST_F(OssSimStreaming, ASimKilledMidPutShowsNoHalfObjectAfterRestart) {
   Start();
   EXPECT_EQ(Curl("HEAD", Url("HEAD", "kept")).headers["content-length"], "5000");
   ExpectNoTrace("half");
+}
+
+// PostObject's file part, streamed: curl generates it (never whole in
+// memory) and the stored ETag is its MD5; past the policy's
+// content-length-range it is EntityTooLarge and nothing stays behind.
+size_t GenerateFilePart(char* buffer, size_t size, size_t n, void* user) {
+  return testing::Generate(buffer, size, n, user);
+}
+
+Answer PostForm(int port, const std::string& key, int64_t max_size, uint64_t file_size,
+                std::string* sent_md5) {
+  policy::PostPolicyInput in;
+  in.bucket = testing::kBucket;
+  in.key = key;
+  in.max_size = max_size;
+  in.now = absl::Now();
+  in.expiration = in.now + absl::Minutes(5);
+  in.region = "cn-hangzhou";
+  policy::SignedPostForm form = policy::SignPostPolicy(in, {testing::kAk, testing::kSk});
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), curl_easy_cleanup);
+  curl_mime* mime = curl_mime_init(c.get());
+  for (const auto& [name, value] : form.fields) {
+    curl_mimepart* part = curl_mime_addpart(mime);
+    curl_mime_name(part, name.c_str());
+    curl_mime_data(part, value.c_str(), value.size());
+  }
+  testing::Generated g;
+  g.size = file_size;
+  curl_mimepart* file = curl_mime_addpart(mime);
+  curl_mime_name(file, "file");
+  curl_mime_filename(file, "big.bin");
+  curl_mime_data_cb(file, static_cast<curl_off_t>(file_size), GenerateFilePart, nullptr, nullptr, &g);
+  Answer a;
+  std::string url = absl::StrCat("http://127.0.0.1:", port, "/", testing::kBucket);
+  curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c.get(), CURLOPT_MIMEPOST, mime);
+  curl_easy_setopt(c.get(), CURLOPT_HEADERFUNCTION, testing::OnHeaderLine);
+  curl_easy_setopt(c.get(), CURLOPT_HEADERDATA, &a.headers);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, testing::OnBodyBytes);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &a.body);
+  EXPECT_EQ(curl_easy_perform(c.get()), CURLE_OK);
+  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &a.status);
+  curl_slist_free_all(headers);
+  curl_mime_free(mime);
+  *sent_md5 = absl::AsciiStrToUpper(common::HexEncode(g.md5.Final()));
+  return a;
+}
+
+TEST_F(OssSimStreaming, PostObjectStreamsTheFilePart) {
+  Start();
+  const uint64_t size = 30 * 1024 * 1024 + 3;
+  std::string sent_md5;
+  Answer post = PostForm(sim_->port(), "form.bin", 64 << 20, size, &sent_md5);
+  ASSERT_EQ(post.status, 200) << post.body;
+  EXPECT_EQ(post.headers["etag"], absl::StrCat("\"", sent_md5, "\""));
+  Answer head = Curl("HEAD", Url("HEAD", "form.bin"));
+  EXPECT_EQ(head.headers["content-length"], absl::StrCat(size));
+  EXPECT_EQ(head.headers["etag"], post.headers["etag"]);
+  EXPECT_TRUE(FilesIn(data_dir() + "/.staging").empty());
+
+  Answer big = PostForm(sim_->port(), "form-too-big.bin", 10 << 20, size, &sent_md5);
+  EXPECT_EQ(big.status, 400);
+  EXPECT_NE(big.body.find("EntityTooLarge"), std::string::npos) << big.body;
+  ExpectNoTrace("form-too-big.bin");
 }
 
 }  // namespace
