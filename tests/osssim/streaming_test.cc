@@ -1,6 +1,7 @@
 // oss-sim streams object bodies to disk and answers HEAD from metadata
 // (issue 17 item 7). Against the real binary: the ETag of a streamed (and a
-// chunked) PUT is the MD5 of what was sent and GET returns those bytes;
+// chunked) PUT, and of a PostObject's file, is the MD5 of what was sent and
+// GET returns those bytes;
 // hostile bodies (Content-Length lying, over the limit, cut off, malformed
 // chunks, a wrong Content-MD5, a bad signature, a forbidden overwrite) leave
 // no object and no staging file; a concurrent HEAD sees the old object or
