@@ -122,6 +122,23 @@ std::string Md5(absl::string_view data) {
   return Digest(md, data);
 }
 
+Md5Hasher::Md5Hasher() : ctx_(EVP_MD_CTX_new()) {
+  static const EVP_MD* const md = FetchedDigest("MD5");
+  UB_CHECK(ctx_ != nullptr && EVP_DigestInit_ex(ctx_, md, nullptr) == 1);
+}
+Md5Hasher::~Md5Hasher() { EVP_MD_CTX_free(ctx_); }
+
+void Md5Hasher::Update(absl::string_view data) {
+  UB_CHECK(EVP_DigestUpdate(ctx_, data.data(), data.size()) == 1);
+}
+
+std::string Md5Hasher::Final() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  UB_CHECK(EVP_DigestFinal_ex(ctx_, out, &len) == 1);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

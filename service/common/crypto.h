@@ -32,6 +32,23 @@ class HmacSha256Key {
 std::string Sha256(absl::string_view data);
 std::string Md5(absl::string_view data);
 
+// MD5 of data fed in pieces (a streamed upload): Update any number of times,
+// then Final once; Final(...) equals Md5(all pieces concatenated). One thread
+// at a time; not copyable.
+class Md5Hasher {
+ public:
+  Md5Hasher();
+  ~Md5Hasher();
+  Md5Hasher(const Md5Hasher&) = delete;
+  Md5Hasher& operator=(const Md5Hasher&) = delete;
+
+  void Update(absl::string_view data);
+  std::string Final();  // raw 16 bytes; call once
+
+ private:
+  EVP_MD_CTX* ctx_;  // owned
+};
+
 // Compares in time independent of where the inputs differ (lengths may leak).
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 

@@ -3,6 +3,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +23,8 @@ using tcp = boost::asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 4096;
+// Reads of a body going to a BodySink, and pieces of a FileBody answer.
+constexpr size_t kStreamChunk = 256 * 1024;
 // After answering with Connection: close while the client may still be
 // sending (an unread request, pipelined bytes, or a request that did not
 // ask to close) we stop sending and read (and discard) what it sends for a
@@ -206,7 +212,13 @@ void Connection::ReadNext() {
   parser_->eager(true);
   parser_->header_limit(
       static_cast<uint32_t>(context_->options.max_header_bytes));
-  parser_->body_limit(context_->options.max_body_bytes);
+  // Without stream_body the parser enforces max_body_bytes itself; with it
+  // the body's reader enforces the limit of whichever destination it picks.
+  parser_->body_limit(context_->options.stream_body
+                          ? std::numeric_limits<uint64_t>::max()
+                          : context_->options.max_body_bytes);
+  parser_->get().body().options = &context_->options;
+  parser_->get().body().peer = &peer_;
   if (buffer_.size() > 0) {  // a pipelined request already arrived
     StartReading();
     return;
@@ -236,10 +248,12 @@ void Connection::ReadSome() {
   auto on_read = [self = shared_from_this()](error_code ec, size_t n) {
     self->OnReadSome(ec, n);
   };
+  const size_t chunk = parser_ && parser_->get().body().sink != nullptr
+                           ? kStreamChunk : kReadChunk;
   if (tls_ != nullptr) {
-    tls_->async_read_some(buffer_.prepare(kReadChunk), std::move(on_read));
+    tls_->async_read_some(buffer_.prepare(chunk), std::move(on_read));
   } else {
-    socket_.async_read_some(buffer_.prepare(kReadChunk), std::move(on_read));
+    socket_.async_read_some(buffer_.prepare(chunk), std::move(on_read));
   }
 }
 
@@ -294,7 +308,16 @@ void Connection::OnRequest(error_code ec) {
   ++deadline_generation_;
   deadline_.cancel();
   const ServerOptions& options = context_->options;
-  if (ec && timed_out_) {
+  std::string sink_error;
+  if (ec && parser_) {
+    // A streamed body that did not arrive whole is dropped now (its sink
+    // discards what it got), not when the connection goes.
+    sink_error = std::move(parser_->get().body().sink_error);
+    parser_.reset();
+  }
+  if (!sink_error.empty()) {
+    Reject(500, "body_sink", std::move(sink_error));
+  } else if (ec && timed_out_) {
     Reject(408, "read_timeout",
            absl::StrCat("request not received within ",
                         absl::FormatDuration(options.read_timeout)));
@@ -305,7 +328,9 @@ void Connection::OnRequest(error_code ec) {
     Close();  // the client went away; nobody to answer
   } else if (ec == bhttp::error::body_limit) {
     Reject(413, "body_too_large",
-           absl::StrCat("body exceeds ", options.max_body_bytes, " bytes"));
+           options.stream_body
+               ? std::string("body exceeds the limit for this request")
+               : absl::StrCat("body exceeds ", options.max_body_bytes, " bytes"));
   } else if (ec == bhttp::error::header_limit) {
     Reject(431, "headers_too_large",
            absl::StrCat("headers exceed ", options.max_header_bytes, " bytes"));
@@ -319,27 +344,16 @@ void Connection::OnRequest(error_code ec) {
 void Connection::Dispatch() {
   phase_ = Phase::kHandling;
   first_request_ = false;
-  bhttp::request<bhttp::string_body> message = parser_->release();
+  bhttp::request<RoutedBody> message = parser_->release();
+  parser_.reset();
   keep_alive_ = message.keep_alive();
   client_closes_ = !keep_alive_;
   version_ = message.version();
   head_request_ = message.method() == bhttp::verb::head;
 
-  Request request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  size_t question = request.target.find('?');
-  request.path_raw = request.target.substr(0, question);
-  if (question != std::string::npos) {
-    request.query_raw = request.target.substr(question + 1);
-  }
-  request.headers.reserve(16);
-  for (const auto& field : message) {
-    request.headers.emplace_back(std::string(field.name_string()),
-                                 std::string(field.value()));
-  }
-  request.body = std::move(message.body());
-  request.peer = peer_;
+  Request request = RequestHead(message.base(), peer_);
+  request.body = std::move(message.body().text);
+  request.body_sink = std::move(message.body().sink);
   request.received_at = context_->options.clock != nullptr
                             ? context_->options.clock->Now()
                             : absl::Now();
@@ -354,6 +368,12 @@ void Connection::Write(Response response) {
   if (closed_ || phase_ != Phase::kHandling) return;
   const bool keep_alive = keep_alive_ && !context_->draining.load();
   out_ = SerializeResponse(response, version_, keep_alive, head_request_);
+  if (response.file != nullptr && !head_request_ && response.status != 204 &&
+      response.status != 304) {
+    UB_CHECK(response.file->fd >= 0);  // fd -1 is for HEAD answers only
+    file_ = std::move(response.file);
+    file_sent_ = 0;
+  }
   Send(keep_alive);
 }
 
@@ -405,8 +425,33 @@ void Connection::Send(bool keep_alive) {
   }
 }
 
+bool Connection::SendFilePiece() {
+  const uint64_t left = file_->size - file_sent_;
+  out_.resize(static_cast<size_t>(std::min<uint64_t>(left, kStreamChunk)));
+  size_t have = 0;
+  while (have < out_.size()) {
+    ssize_t n = ::pread(file_->fd, out_.data() + have, out_.size() - have,
+                        static_cast<off_t>(file_sent_ + have));
+    if (n <= 0) return false;  // an error, or the file is shorter than said
+    have += static_cast<size_t>(n);
+  }
+  file_sent_ += out_.size();
+  Send(keep_after_write_);
+  return true;
+}
+
 void Connection::OnWritten() {
   out_.clear();
+  if (file_ != nullptr && file_sent_ < file_->size) {
+    // Posted, not called: pieces written at once must not recurse. The
+    // Content-Length is out already: a file that cannot be read to the end
+    // can only end the connection.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->closed_ && !self->SendFilePiece()) self->Close();
+    });
+    return;
+  }
+  file_.reset();
   if (keep_after_write_) {
     // Posted, not called: a handler answering inline must not recurse
     // through every pipelined request.
@@ -490,6 +535,8 @@ void Connection::Close() {
   if (closed_) return;
   closed_ = true;
   phase_ = Phase::kClosing;
+  parser_.reset();  // a half-read streamed body is discarded now
+  file_.reset();
   ++deadline_generation_;
   deadline_.cancel();
   error_code ec;

@@ -21,13 +21,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "absl/synchronization/mutex.h"
+#include "http/routed_body.h"
 #include "http/server.h"
 
 namespace uploadbroker::http::internal {
@@ -122,8 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
   // Whether TryEvict may take the connection.
   enum Evictable : int { kBusy = 0, kIdleNow = 1, kEvicted = 2 };
-  using Parser =
-      boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using Parser = boost::beast::http::request_parser<RoutedBody>;
 
   // HTTPS: the handshake (within read_timeout), then `next`; plain HTTP:
   // `next` at once.
@@ -140,6 +139,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Reject(int status, const char* error, std::string reason);
   void Send(bool keep_alive);
   void OnWritten();
+  // The next piece of file_ into out_ and Send; false when it cannot be read.
+  bool SendFilePiece();
   void ArmDeadline(absl::Duration timeout);
   void ArmDeadlineAt(std::chrono::steady_clock::time_point when);
   void OnDeadline();
@@ -173,7 +174,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool head_request_ = false;    // answer headers only
   bool keep_after_write_ = false;
   unsigned version_ = 11;
-  std::string out_;  // the answer being written
+  std::string out_;  // the answer being written (or a piece of file_)
+  std::shared_ptr<FileBody> file_;  // the rest of the answer, when from a file
+  uint64_t file_sent_ = 0;          // bytes of file_ already in out_
   size_t lingered_bytes_ = 0;
   std::string discard_;
 };

@@ -1,5 +1,7 @@
 #include "http/message.h"
 
+#include <unistd.h>
+
 #include "absl/strings/match.h"
 
 namespace uploadbroker::http {
@@ -9,6 +11,10 @@ std::string Request::Header(absl::string_view name) const {
     if (absl::EqualsIgnoreCase(key, name)) return value;
   }
   return "";
+}
+
+FileBody::~FileBody() {
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace uploadbroker::http

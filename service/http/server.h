@@ -1,5 +1,6 @@
 // Server: the broker's HTTP/1.1 listener (OSS callbacks, health, metrics),
-// built on Boost.Beast.
+// built on Boost.Beast; oss-sim serves its OSS API with it too (streamed
+// bodies, see stream_body).
 //
 // All I/O is asynchronous, so a slow or hostile client only ever costs its
 // own connection. There are `threads` event loops, each a single-threaded
@@ -10,7 +11,8 @@
 // another thread (e.g. the ledger's) is posted to the loop. Each request
 // is read completely (within read_timeout and the size limits) before the
 // Handler sees it; a connection carries one request at a time, pipelined
-// requests are answered in order. Every answer carries an explicit
+// requests are answered in order (a body chosen for streaming goes to its
+// BodySink while it arrives, see stream_body). Every answer carries an explicit
 // Content-Length (never chunked): OSS rejects callback answers without one.
 //
 // Protocol errors are answered by the server itself with a small JSON body
@@ -18,6 +20,7 @@
 //   400 malformed request        413 body over max_body_bytes
 //   408 request not read in time 431 headers over max_header_bytes
 //   503 over max_connections (the connection is accepted, answered, closed)
+//   500 a BodySink's Write or Finish failed
 //
 // Abuse limits (each reported through on_reject with its reason):
 // - A new connection must deliver its whole first request within
@@ -65,7 +68,8 @@ struct ServerOptions {
   absl::Duration read_timeout = absl::Seconds(5);
   // A keep-alive connection with no request started is closed after this.
   absl::Duration idle_timeout = absl::Seconds(5);
-  // Writing one answer may take at most this.
+  // Writing one answer may take at most this (an answer with a FileBody:
+  // each piece of it).
   absl::Duration write_timeout = absl::Seconds(5);
   // Shutdown waits at most this long for in-flight requests.
   absl::Duration shutdown_grace = absl::Seconds(5);
@@ -75,7 +79,7 @@ struct ServerOptions {
   // Called for each protocol-level rejection with a stable reason:
   // "malformed", "read_timeout", "body_too_large", "headers_too_large",
   // "over_capacity", "silent", "evicted_idle", "over_address_cap",
-  // "tls_handshake". Runs on a server thread; must be thread-safe and fast.
+  // "tls_handshake", "body_sink". Runs on a server thread; must be thread-safe and fast.
   std::function<void(absl::string_view reason)> on_reject;
   // Called with the client's IP address (untrusted text: escape before
   // logging) when a connection is refused over max_connections_per_address.
@@ -89,6 +93,13 @@ struct ServerOptions {
   // context): plain HTTP. The TLS handshake must finish within read_timeout;
   // a failed one is closed and reported to on_reject as "tls_handshake".
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
+  // Streamed bodies: called on a server thread once a request's headers are
+  // read, with the request minus its body. Returns the BodySink the body is
+  // written to as it arrives (its max_bytes, not max_body_bytes, limits it;
+  // the Handler then gets Request::body_sink), or null to read the body into
+  // Request::body within max_body_bytes. Null (the default): every body is
+  // read into memory. Must be thread-safe and quick.
+  std::function<std::shared_ptr<BodySink>(const Request& head)> stream_body;
 };
 
 // Parses "host:port": an IPv4 literal ("0.0.0.0" for all interfaces), a

@@ -43,12 +43,14 @@ std::string SerializeResponse(const Response& response, unsigned version,
     if (!IsServerOwnedHeader(name)) absl::StrAppend(&out, name, ": ", value, "\r\n");
   }
   if (!no_body) {
-    absl::StrAppend(&out, "Content-Length: ", response.body.size(), "\r\n");
+    absl::StrAppend(&out, "Content-Length: ",
+                    response.file != nullptr ? response.file->size : response.body.size(),
+                    "\r\n");
   }
   if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
   if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
   out += "\r\n";
-  if (!no_body && !head_request) out += response.body;
+  if (!no_body && !head_request) out += response.body;  // a FileBody follows
   return out;
 }
 

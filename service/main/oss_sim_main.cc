@@ -26,8 +26,11 @@ ABSL_FLAG(std::string, key_file, "",
           "FILE.pub (empty: a fresh in-memory key)");
 ABSL_FLAG(std::string, vhost_domain, "localhost",
           "Host suffix for virtual-hosted buckets (<bucket>.<domain>); other Hosts mean path-style");
-ABSL_FLAG(int64_t, max_body_bytes, 256 * 1024 * 1024,
-          "Largest request body accepted (a PutObject, a part) in bytes");
+ABSL_FLAG(int64_t, max_body_bytes, 16 * 1024 * 1024,
+          "Largest request body held in memory (CompleteMultipartUpload XML and the like) in bytes");
+ABSL_FLAG(int64_t, max_object_bytes, int64_t{5} * 1024 * 1024 * 1024,
+          "Largest streamed body (PutObject, UploadPart, PostObject's file) in bytes; "
+          "streamed to disk, never held in memory");
 ABSL_FLAG(std::string, callback_ca_file, "",
           "PEM CA file trusted for https:// callback URLs instead of the system's (a test CA; development only)");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"port\":N} to this file");
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   options.vhost_domain = absl::GetFlag(FLAGS_vhost_domain);
   options.callback_ca_file = absl::GetFlag(FLAGS_callback_ca_file);
   options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes));
+  options.max_object_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_max_object_bytes));
   options.credentials.access_key_id =
       FlagOrFile(absl::GetFlag(FLAGS_access_key_id), absl::GetFlag(FLAGS_access_key_id_file));
   options.credentials.access_key_secret = FlagOrFile(absl::GetFlag(FLAGS_access_key_secret),

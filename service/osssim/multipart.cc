@@ -2,6 +2,8 @@
 
 #include <gmime/gmime.h>
 
+#include <fcntl.h>
+
 #include <memory>
 #include <mutex>
 
@@ -38,11 +40,7 @@ std::string PartContent(GMimePart* part) {
   return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_type,
-                                                    absl::string_view body,
-                                                    const FormLimits& limits) {
+absl::Status CheckContentType(absl::string_view content_type) {
   if (!absl::StartsWithIgnoreCase(absl::StripLeadingAsciiWhitespace(content_type),
                                   "multipart/form-data") ||
       !absl::StrContains(absl::AsciiStrToLower(content_type), "boundary=")) {
@@ -51,12 +49,46 @@ absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_ty
   for (char c : content_type) {
     if (c == '\r' || c == '\n') return Invalid("bad Content-Type");
   }
-  InitGMimeOnce();
-  // GMime parses MIME entities: give it the body behind its Content-Type.
-  std::string entity = absl::StrCat("Content-Type: ", content_type, "\r\n\r\n", body);
-  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(
-      entity.data(), entity.size()));
-  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  return absl::OkStatus();
+}
+
+// Copies the decoded content of `part` into `out` a piece at a time (what
+// g_mime_data_wrapper_write_to_stream does, into a StagedFile).
+absl::Status CopyContent(GMimePart* part, StagedFile& out) {
+  GMimeDataWrapper* wrapper = g_mime_part_get_content(part);  // borrowed
+  if (wrapper == nullptr) return absl::OkStatus();
+  GMimeStream* raw = g_mime_data_wrapper_get_stream(wrapper);  // borrowed
+  GPtr<GMimeStream> filtered(g_mime_stream_filter_new(raw));
+  switch (g_mime_data_wrapper_get_encoding(wrapper)) {
+    case GMIME_CONTENT_ENCODING_BASE64:
+    case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+    case GMIME_CONTENT_ENCODING_UUENCODE: {
+      GPtr<GMimeFilter> decoder(
+          g_mime_filter_basic_new(g_mime_data_wrapper_get_encoding(wrapper), FALSE));
+      g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), decoder.get());
+      break;
+    }
+    default:
+      break;
+  }
+  g_mime_stream_reset(raw);
+  std::string buffer(256 * 1024, '\0');
+  while (true) {
+    ssize_t n = g_mime_stream_read(filtered.get(), buffer.data(), buffer.size());
+    if (n < 0) return absl::InternalError("cannot read the staged form");
+    if (n == 0) break;
+    if (absl::Status s = out.Write(absl::string_view(buffer.data(), n)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Parses the MIME entity in `stream`. With `file` set, the last part named
+// `file` goes there and earlier ones are skipped (see ParseFormFile).
+absl::StatusOr<std::vector<FormPart>> ParseEntity(GMimeStream* stream, const FormLimits& limits,
+                                                  StagedFile* file) {
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream));
+  // The default, stated: part content stays in the (seekable) stream.
+  g_mime_parser_set_persist_stream(parser.get(), TRUE);
   GPtr<GMimeObject> root(g_mime_parser_construct_part(parser.get(), nullptr));
   if (root == nullptr || !GMIME_IS_MULTIPART(root.get())) return Invalid("body does not parse");
   GMimeMultipart* multipart = GMIME_MULTIPART(root.get());
@@ -81,8 +113,15 @@ absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_ty
     if (filename != nullptr) part.filename = filename;
     const char* type = g_mime_object_get_header(object, "Content-Type");
     if (type != nullptr) part.content_type = std::string(absl::StripAsciiWhitespace(type));
-    part.value = PartContent(GMIME_PART(object));
-    if (!absl::EqualsIgnoreCase(part.name, "file")) {
+    const bool is_file = absl::EqualsIgnoreCase(part.name, "file");
+    if (is_file && file != nullptr) {
+      if (i == count - 1) {
+        if (absl::Status s = CopyContent(GMIME_PART(object), *file); !s.ok()) return s;
+      }
+    } else {
+      part.value = PartContent(GMIME_PART(object));
+    }
+    if (!is_file) {
       if (part.value.size() > limits.max_value_bytes) {
         return Invalid(absl::StrCat("field ", part.name, " is too long"));
       }
@@ -92,6 +131,37 @@ absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_ty
     parts.push_back(std::move(part));
   }
   return parts;
+}
+
+}  // namespace
+
+std::string FormEntityHead(absl::string_view content_type) {
+  return absl::StrCat("Content-Type: ", content_type, "\r\n\r\n");
+}
+
+absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_type,
+                                                    absl::string_view body,
+                                                    const FormLimits& limits) {
+  if (absl::Status s = CheckContentType(content_type); !s.ok()) return s;
+  InitGMimeOnce();
+  // GMime parses MIME entities: give it the body behind its Content-Type.
+  std::string entity = absl::StrCat(FormEntityHead(content_type), body);
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(entity.data(), entity.size()));
+  return ParseEntity(stream.get(), limits, nullptr);
+}
+
+absl::StatusOr<std::vector<FormPart>> ParseFormFile(absl::string_view content_type,
+                                                    const std::string& path, StagedFile& file,
+                                                    const FormLimits& limits) {
+  if (absl::Status s = CheckContentType(content_type); !s.ok()) return s;
+  InitGMimeOnce();
+  GError* error = nullptr;
+  GPtr<GMimeStream> stream(g_mime_stream_fs_open(path.c_str(), O_RDONLY, 0, &error));
+  if (stream == nullptr) {
+    if (error != nullptr) g_error_free(error);
+    return absl::InternalError("cannot open the staged form");
+  }
+  return ParseEntity(stream.get(), limits, &file);
 }
 
 }  // namespace uploadbroker::osssim

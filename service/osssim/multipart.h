@@ -1,6 +1,9 @@
-// ParseFormData: splits a multipart/form-data body (PostObject, oss-protocol.md
-// §1) into its parts with GMime, enforcing OSS's field limits (§1.4).
-// Pure function; thread-safe (GMime is initialised once).
+// ParseFormData / ParseFormFile: split a multipart/form-data body
+// (PostObject, oss-protocol.md §1) into its parts with GMime, enforcing
+// OSS's field limits (§1.4). ParseFormFile reads a body staged on disk and
+// never holds the file part in memory: GMime parses the seekable file in
+// place (persistent stream) and the file part's bytes are copied a piece at
+// a time into a StagedFile. Thread-safe (GMime is initialised once).
 #ifndef UPLOADBROKER_OSSSIM_MULTIPART_H_
 #define UPLOADBROKER_OSSSIM_MULTIPART_H_
 
@@ -10,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "osssim/staged_file.h"
 
 namespace uploadbroker::osssim {
 
@@ -17,7 +21,7 @@ struct FormPart {
   std::string name;          // from Content-Disposition, as sent
   std::string filename;      // empty unless given
   std::string content_type;  // the part's Content-Type header; empty if absent
-  std::string value;         // raw bytes
+  std::string value;         // raw bytes (ParseFormFile: empty for `file`)
 };
 
 struct FormLimits {
@@ -33,6 +37,21 @@ struct FormLimits {
 // part's value is exempt from the per-value limit.
 absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_type,
                                                     absl::string_view body,
+                                                    const FormLimits& limits = {});
+
+
+// What ParseFormFile expects at the start of the staged file: GMime parses a
+// MIME entity, so the request's Content-Type header comes first.
+std::string FormEntityHead(absl::string_view content_type);
+
+// Parses the file at `path` (FormEntityHead(content_type), then the body).
+// The last part, when named `file` (any case), is written to `file` and its
+// FormPart has an empty value; an earlier part named `file` is not read at
+// all (PostObject refuses such a form). `file` is not finished. Errors as
+// ParseFormData, plus Internal when the staged file cannot be read or
+// `file` cannot be written.
+absl::StatusOr<std::vector<FormPart>> ParseFormFile(absl::string_view content_type,
+                                                    const std::string& path, StagedFile& file,
                                                     const FormLimits& limits = {});
 
 }  // namespace uploadbroker::osssim

@@ -17,22 +17,6 @@
 namespace uploadbroker::osssim {
 namespace {
 
-// x-oss-forbid-overwrite (a PUT header or a PostObject field): "true" or
-// "false" (any case), absent means false; anything else is an error.
-std::optional<OssError> ParseForbidOverwrite(const std::string& value, bool* forbid) {
-  *forbid = absl::EqualsIgnoreCase(value, "true");
-  if (value.empty() || *forbid || absl::EqualsIgnoreCase(value, "false")) return std::nullopt;
-  return InvalidArgument("x-oss-forbid-overwrite must be true or false.");
-}
-
-// Where a Put failed: 409 FileAlreadyExists for a forbidden overwrite, else 500.
-OssError StoreError(const absl::Status& status) {
-  if (absl::IsAlreadyExists(status)) {
-    return {409, "FileAlreadyExists", std::string(status.message())};
-  }
-  return {500, "InternalError", std::string(status.message())};
-}
-
 http::Response Error(const OssError& e, const std::string& request_id) {
   return ErrorResponse(e, request_id);
 }
@@ -104,6 +88,10 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(SimulatorOptions op
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("data_dir: ", ec.message()));
+  // What a killed simulator left: half-received bodies, unreferenced data
+  // files, and the parts of multipart uploads (whose table was in memory).
+  ObjectStore(options.data_dir).RemoveLeftovers();
+  std::filesystem::remove_all(options.data_dir + "/.uploads", ec);
   std::optional<SimKey> key;
   if (options.key_file.empty()) {
     key.emplace(SimKey::Generate());
@@ -120,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(SimulatorOptions op
   http_options.read_timeout = absl::Minutes(10);
   http_options.write_timeout = absl::Minutes(1);
   Simulator* self = sim.get();
+  http_options.stream_body = [self](const http::Request& head) { return self->StreamBody(head); };
   auto server = http::Server::Create(http_options, [self](http::Request req,
                                                           http::Responder respond) {
     boost::asio::post(self->pool_, [self, req = std::move(req), respond = std::move(respond)] {
@@ -145,6 +134,28 @@ void Simulator::Shutdown() {
   pool_.join();
 }
 
+std::optional<OssError> Simulator::ParseTarget(const http::Request& req, std::string* bucket,
+                                               std::string* key) const {
+  absl::StatusOr<std::string> path = common::PercentDecode(req.path_raw, false);
+  if (!path.ok() || !absl::StartsWith(*path, "/")) return InvalidArgument("Malformed request path.");
+  *bucket = VirtualHostBucket(req.Header("Host"), options_.vhost_domain);
+  if (!bucket->empty()) {
+    *key = path->substr(1);
+  } else {
+    std::pair<std::string, std::string> bk =
+        absl::StrSplit(absl::string_view(*path).substr(1), absl::MaxSplits('/', 1));
+    *bucket = bk.first;
+    *key = bk.second;
+  }
+  if (!common::IsValidBucketName(*bucket)) {
+    return OssError{400, "InvalidBucketName", "The specified bucket is not valid."};
+  }
+  if (key->size() > common::kMaxObjectKeyBytes) {
+    return InvalidArgument("The object key is too long.");
+  }
+  return std::nullopt;
+}
+
 std::string Simulator::public_key_url() const {
   return absl::StrCat("http://127.0.0.1:", port(), "/sim_pub_key.pem");
 }
@@ -157,26 +168,9 @@ http::Response Simulator::Route(const http::Request& req) {
     r.body = key_.PublicPem();
     return r;
   }
-  absl::StatusOr<std::string> path = common::PercentDecode(req.path_raw, false);
-  if (!path.ok() || !absl::StartsWith(*path, "/")) {
-    return Error(InvalidArgument("Malformed request path."), request_id);
-  }
-  std::string bucket = VirtualHostBucket(req.Header("Host"), options_.vhost_domain);
+  std::string bucket;
   std::string key;
-  if (!bucket.empty()) {
-    key = path->substr(1);
-  } else {
-    std::pair<std::string, std::string> bk =
-        absl::StrSplit(absl::string_view(*path).substr(1), absl::MaxSplits('/', 1));
-    bucket = bk.first;
-    key = bk.second;
-  }
-  if (!common::IsValidBucketName(bucket)) {
-    return Error({400, "InvalidBucketName", "The specified bucket is not valid."}, request_id);
-  }
-  if (key.size() > common::kMaxObjectKeyBytes) {
-    return Error(InvalidArgument("The object key is too long."), request_id);
-  }
+  if (auto e = ParseTarget(req, &bucket, &key)) return Error(*e, request_id);
   if (req.method == "POST" && key.empty()) return PostObject(req, bucket, request_id);
   if (req.method == "GET" && key.empty()) {
     QueryParams query = ParseQuery(req.query_raw);
@@ -204,142 +198,6 @@ http::Response Simulator::Route(const http::Request& req) {
   }
   return Error({405, "MethodNotAllowed", "The specified method is not allowed against this resource."},
                request_id);
-}
-
-http::Response Simulator::PostObject(const http::Request& req, const std::string& bucket,
-                                     const std::string& request_id) {
-  absl::StatusOr<std::vector<FormPart>> parts = ParseFormData(req.Header("Content-Type"), req.body);
-  if (!parts.ok()) {
-    return Error({400, "MalformedPOSTRequest",
-                  absl::StrCat("The body of your POST request is not well-formed "
-                               "multipart/form-data. ", parts.status().message())},
-                 request_id);
-  }
-  if (!absl::EqualsIgnoreCase(parts->back().name, "file")) {
-    return Error(InvalidArgument("The file field must be the last form field."), request_id);
-  }
-  const FormPart& file = parts->back();
-  FormFields fields;
-  for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    std::string name = absl::AsciiStrToLower((*parts)[i].name);
-    if (name == "file") return Error(InvalidArgument("Only one file per request."), request_id);
-    fields.emplace(name, (*parts)[i].value);
-  }
-  absl::Time now = absl::Now();
-  if (auto e = CheckPostSignature(fields, options_.credentials, now)) return Error(*e, request_id);
-  std::string key = fields.count("key") ? fields["key"] : "";
-  if (key.empty()) return Error(InvalidArgument("The key form field is missing."), request_id);
-  if (key.size() > common::kMaxObjectKeyBytes) return Error(InvalidArgument("The key is too long."), request_id);
-  if (auto e = CheckPostPolicy(fields, bucket, static_cast<int64_t>(file.value.size()), now)) {
-    return Error(*e, request_id);
-  }
-  bool forbid_overwrite = false;
-  if (auto e = ParseForbidOverwrite(fields.count("x-oss-forbid-overwrite") ? fields["x-oss-forbid-overwrite"] : "",
-                                    &forbid_overwrite)) {
-    return Error(*e, request_id);
-  }
-  std::string acl;
-  if (auto e = ParseObjectAcl(fields.count("x-oss-object-acl") ? fields["x-oss-object-acl"] : "",
-                              &acl)) {
-    return Error(*e, request_id);
-  }
-  std::optional<CallbackParam> callback;
-  std::map<std::string, std::string> custom;
-  std::map<std::string, std::string> metadata;
-  for (const auto& [name, value] : fields) {
-    if (absl::StartsWith(name, "x:")) custom[name] = value;
-    if (absl::StartsWith(name, "x-oss-meta-")) metadata[name.substr(11)] = value;
-  }
-  if (fields.count("callback")) {
-    absl::StatusOr<CallbackParam> p = ParseCallbackParam(fields["callback"]);
-    if (!p.ok()) return Error(InvalidArgument(std::string(p.status().message())), request_id);
-    callback = *std::move(p);
-  }
-  std::string content_type = fields.count("x-oss-content-type") ? fields["x-oss-content-type"]
-                             : fields.count("content-type")     ? fields["content-type"]
-                             : !file.content_type.empty()       ? file.content_type
-                                                                : "application/octet-stream";
-  absl::StatusOr<ObjectInfo> info =
-      store_.Put(bucket, key, file.value, content_type, std::move(metadata), forbid_overwrite, acl);
-  if (!info.ok()) return Error(StoreError(info.status()), request_id);
-
-  http::Response plain;
-  plain.headers.emplace_back("ETag", info->etag);
-  plain.headers.emplace_back("x-oss-request-id", request_id);
-  std::string status = fields.count("success_action_status") ? fields["success_action_status"] : "";
-  if (status == "200") {
-    plain.status = 200;
-  } else if (status == "201") {
-    plain.status = 201;
-    plain.content_type = "application/xml";
-    plain.body = absl::StrCat(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Bucket>", XmlEscape(bucket),
-        "</Bucket><Location>http://127.0.0.1:", port(), "/", XmlEscape(bucket), "/",
-        XmlEscape(common::UriEncode(key, true)), "</Location><Key>", XmlEscape(key),
-        "</Key><ETag>", XmlEscape(info->etag), "</ETag></PostResponse>");
-  } else {
-    plain.status = 204;
-  }
-  return Finish(callback, custom, *info, bucket, key, "PostObject", req, request_id,
-                std::move(plain));
-}
-
-http::Response Simulator::PutObject(const http::Request& req, const std::string& bucket,
-                                    const std::string& key, const std::string& request_id) {
-  QueryParams query = ParseQuery(req.query_raw);
-  if (auto e = CheckRequestSignature(req, bucket, key, query, options_.credentials, absl::Now())) {
-    return Error(*e, request_id);
-  }
-  bool forbid_overwrite = false;
-  if (auto e = ParseForbidOverwrite(req.Header("x-oss-forbid-overwrite"), &forbid_overwrite)) {
-    return Error(*e, request_id);
-  }
-  std::string acl;
-  if (auto e = ParseObjectAcl(req.Header("x-oss-object-acl"), &acl)) return Error(*e, request_id);
-  std::optional<CallbackParam> callback;
-  std::map<std::string, std::string> custom;
-  if (auto e = RequestCallback(req, query, callback, custom)) return Error(*e, request_id);
-  std::map<std::string, std::string> metadata;
-  for (const auto& [name, value] : req.headers) {
-    std::string lower = absl::AsciiStrToLower(name);
-    if (absl::StartsWith(lower, "x-oss-meta-")) metadata[lower.substr(11)] = value;
-  }
-  std::string content_type = req.Header("Content-Type");
-  if (content_type.empty()) content_type = "application/octet-stream";
-  absl::StatusOr<ObjectInfo> info =
-      store_.Put(bucket, key, req.body, content_type, metadata, forbid_overwrite, acl);
-  if (!info.ok()) return Error(StoreError(info.status()), request_id);
-  http::Response plain;
-  plain.headers.emplace_back("ETag", info->etag);
-  plain.headers.emplace_back("x-oss-request-id", request_id);
-  plain.headers.emplace_back("x-oss-hash-crc64ecma", info->crc64);
-  plain.headers.emplace_back("Content-MD5", info->content_md5);
-  return Finish(callback, custom, *info, bucket, key, "PutObject", req, request_id,
-                std::move(plain));
-}
-
-http::Response Simulator::ReadObject(const http::Request& req, const std::string& bucket,
-                                     const std::string& key, const std::string& request_id) {
-  QueryParams query = ParseQuery(req.query_raw);
-  if (auto e = CheckRequestSignature(req, bucket, key, query, options_.credentials, absl::Now())) {
-    return Error(*e, request_id);
-  }
-  std::optional<ObjectInfo> info = store_.Head(bucket, key);
-  std::optional<std::string> data = store_.Read(bucket, key);
-  if (!info || !data) {
-    return Error({404, "NoSuchKey", "The specified key does not exist."}, request_id);
-  }
-  http::Response r;
-  r.content_type = info->content_type;
-  r.body = *std::move(data);  // HEAD: the server sends only its length
-  r.headers.emplace_back("ETag", info->etag);
-  r.headers.emplace_back("x-oss-request-id", request_id);
-  r.headers.emplace_back("x-oss-hash-crc64ecma", info->crc64);
-  r.headers.emplace_back("Content-MD5", info->content_md5);
-  r.headers.emplace_back("Last-Modified", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
-                                                           info->last_modified, absl::UTCTimeZone()));
-  for (const auto& [k, v] : info->metadata) r.headers.emplace_back("x-oss-meta-" + k, v);
-  return r;
 }
 
 http::Response Simulator::Finish(const std::optional<CallbackParam>& callback,

@@ -12,6 +12,16 @@
 // curl resolves to loopback), virtual-hosted. Any other Host is ignored:
 // SDKs in path-style mode may still send a cloud Host name.
 //
+// Bodies: PutObject, UploadPart and PostObject bodies are streamed to a
+// StagedFile under <data_dir>/.staging while their MD5 and CRC-64 are
+// computed (at most max_object_bytes; memory stays bounded whatever the
+// size), then checked and renamed into place with their metadata, or
+// deleted; other bodies (XML) are read into memory within max_body_bytes.
+// HeadObject, GetObjectACL, ListObjectsV2 and the callback's facts come from
+// the stored metadata, never from the object's bytes; GetObject streams from
+// the file. Objects persist in data_dir across restarts (see object_store.h);
+// multipart uploads in progress do not.
+//
 // Requests run on a small worker pool (a callback can block up to 5 s per
 // URL). Create/Shutdown/destructor from outside the workers.
 #ifndef UPLOADBROKER_OSSSIM_SIMULATOR_H_
@@ -29,6 +39,7 @@
 #include "osssim/post_policy_check.h"
 #include "osssim/request_auth.h"
 #include "osssim/sim_key.h"
+#include "osssim/staged_file.h"
 #include "osssim/upload_store.h"
 
 namespace uploadbroker::osssim {
@@ -39,7 +50,10 @@ struct SimulatorOptions {
   SimCredentials credentials;
   std::string key_file;  // RSA key PEM (made if absent); empty: in-memory key
   std::string vhost_domain = "localhost";  // see above
-  size_t max_body_bytes = 256 * 1024 * 1024;
+  // Bodies held in memory (CompleteMultipartUpload XML and the like).
+  size_t max_body_bytes = 16 * 1024 * 1024;
+  // Streamed bodies (PutObject, UploadPart, PostObject): OSS's 5 GiB.
+  uint64_t max_object_bytes = uint64_t{5} * 1024 * 1024 * 1024;
   int workers = 4;
   absl::Duration callback_timeout = absl::Seconds(5);
   // Trust the PEM CAs in this file, instead of the system's, for https://
@@ -62,6 +76,21 @@ class Simulator {
 
  private:
   Simulator(SimulatorOptions options, SimKey key);
+  // http::ServerOptions::stream_body: a StagedFile for the body of a PUT to
+  // an object (PutObject, UploadPart) or a PostObject, else null (memory).
+  // Runs on a server thread.
+  std::shared_ptr<http::BodySink> StreamBody(const http::Request& head);
+  // The request's body as a finished StagedFile: the streamed one, or one
+  // made from Request::body (a body too small to have been streamed). For a
+  // PostObject (`form`) it starts with FormEntityHead and has no MD5.
+  absl::StatusOr<std::shared_ptr<StagedFile>> StagedBody(const http::Request& req, bool form);
+  // Content-MD5 (when sent) must be the base64 MD5 of the body received:
+  // 400 InvalidDigest otherwise, as OSS.
+  static std::optional<OssError> CheckContentMd5(const http::Request& req,
+                                                 const StagedFile& body);
+  // Bucket and key from the Host and path (path-style or virtual-hosted).
+  std::optional<OssError> ParseTarget(const http::Request& req, std::string* bucket,
+                                      std::string* key) const;
   http::Response Route(const http::Request& req);
   http::Response PostObject(const http::Request& req, const std::string& bucket,
                             const std::string& request_id);
@@ -74,6 +103,7 @@ class Simulator {
   // GET /?list-type=2 (simulator_list.cc).
   http::Response ListObjects(const http::Request& req, const std::string& bucket,
                              const QueryParams& query, const std::string& request_id);
+  // HeadObject (metadata only) and GetObject (streamed from the file).
   http::Response ReadObject(const http::Request& req, const std::string& bucket,
                             const std::string& key, const std::string& request_id);
   // Multipart upload (simulator_multipart.cc).

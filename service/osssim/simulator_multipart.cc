@@ -126,7 +126,12 @@ http::Response Simulator::UploadPart(const http::Request& req, const std::string
         InvalidArgument("Part number must be an integer between 1 and 10000, inclusive."),
         request_id);
   }
-  auto part = uploads_.UploadPart(bucket, key, *QueryParam(query, "uploadId"), number, req.body);
+  absl::StatusOr<std::shared_ptr<StagedFile>> body = StagedBody(req, /*form=*/false);
+  if (!body.ok()) {
+    return ErrorResponse({500, "InternalError", std::string(body.status().message())}, request_id);
+  }
+  if (auto e = CheckContentMd5(req, **body)) return ErrorResponse(*e, request_id);
+  auto part = uploads_.UploadPart(bucket, key, *QueryParam(query, "uploadId"), number, **body);
   if (auto* e = std::get_if<OssError>(&part)) return ErrorResponse(*e, request_id);
   http::Response r;
   r.content_type = "application/xml";

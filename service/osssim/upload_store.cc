@@ -1,7 +1,6 @@
 #include "osssim/upload_store.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -85,36 +84,25 @@ std::string UploadStore::Initiate(UploadInfo info) {
 std::variant<PartInfo, OssError> UploadStore::UploadPart(absl::string_view bucket,
                                                          absl::string_view key,
                                                          absl::string_view upload_id, int number,
-                                                         absl::string_view data) {
+                                                         StagedFile& data) {
   if (number < 1 || number > kMaxPartNumber) {
     return InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.");
   }
   if (static_cast<int64_t>(data.size()) > kMaxPartBytes) {
     return OssError{400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."};
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (Find(bucket, key, upload_id) == nullptr) return NoSuchUpload();
+  if (!data.finished() || data.md5().empty()) {
+    return OssError{500, "InternalError", "the part was not received whole"};
   }
   PartInfo part;
   part.number = number;
   part.size = static_cast<int64_t>(data.size());
-  part.etag = absl::StrCat("\"", absl::AsciiStrToUpper(common::HexEncode(common::Md5(data))), "\"");
+  part.etag = absl::StrCat("\"", absl::AsciiStrToUpper(common::HexEncode(data.md5())), "\"");
   part.last_modified = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
-  std::string path = PartPath(upload_id, number);
-  std::string tmp = absl::StrCat(path, ".tmp", common::RandomHex(4));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out) return OssError{500, "InternalError", "cannot write the part"};
-  }
   absl::MutexLock lock(&mu_);
   Upload* upload = Find(bucket, key, upload_id);
-  if (upload == nullptr) {  // aborted or completed meanwhile
-    std::remove(tmp.c_str());
-    return NoSuchUpload();
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (upload == nullptr) return NoSuchUpload();  // unknown, aborted or completed
+  if (!data.MoveTo(PartPath(upload_id, number)).ok()) {
     return OssError{500, "InternalError", "cannot store the part"};
   }
   upload->parts[number] = part;
@@ -191,10 +179,14 @@ std::variant<UploadStore::Completed, OssError> UploadStore::Complete(
   }
   std::string etag = absl::StrCat(
       "\"", absl::AsciiStrToUpper(common::HexEncode(common::Md5(md5s))), "-", chosen.size(), "\"");
-  absl::StatusOr<ObjectInfo> object =
-      objects_.PutConcatenation(bucket, key, paths, std::move(etag), info.content_type,
-                                info.metadata, forbid_overwrite || info.forbid_overwrite,
-                                info.acl);
+  ObjectAttributes attributes;
+  attributes.content_type = info.content_type;
+  attributes.metadata = info.metadata;
+  attributes.acl = info.acl;
+  attributes.forbid_overwrite = forbid_overwrite || info.forbid_overwrite;
+  attributes.etag = std::move(etag);
+  absl::StatusOr<ObjectInfo> object = objects_.PutConcatenation(bucket, key, paths,
+                                                                std::move(attributes));
   {
     absl::MutexLock lock(&mu_);
     auto it = uploads_.find(upload_id);

@@ -5,8 +5,9 @@
 // under <dir>/.uploads/<upload id>/; the upload table lives in memory, so a
 // restarted simulator has no multipart uploads in progress.
 //
-// Thread-safe: one mutex guards the table; part data is written to its own
-// temp file outside the lock and renamed into place under it.
+// Thread-safe: one mutex guards the table; a part's bytes arrive in a
+// StagedFile (streamed and hashed outside the lock) renamed into place under
+// it. Complete copies the parts into the object a piece at a time.
 #ifndef UPLOADBROKER_OSSSIM_UPLOAD_STORE_H_
 #define UPLOADBROKER_OSSSIM_UPLOAD_STORE_H_
 
@@ -60,12 +61,14 @@ class UploadStore {
 
   // Returns the new upload id (32 uppercase hex digits).
   std::string Initiate(UploadInfo info);
-  // Stores (or replaces) part `number`. NoSuchUpload unless `upload_id`
-  // belongs to bucket/key; InvalidArgument for a number outside 1..10,000;
-  // EntityTooLarge above 5 GB.
+  // Stores (or replaces) part `number` with the finished `data` (its ETag
+  // is the MD5 computed while it was written; `data` must hash MD5).
+  // NoSuchUpload unless `upload_id` belongs to bucket/key; InvalidArgument
+  // for a number outside 1..10,000; EntityTooLarge above 5 GB. On an error
+  // `data` keeps its file (deleted with it).
   std::variant<PartInfo, OssError> UploadPart(absl::string_view bucket, absl::string_view key,
                                               absl::string_view upload_id, int number,
-                                              absl::string_view data);
+                                              StagedFile& data);
   struct PartPage {
     std::vector<PartInfo> parts;  // ascending by number
     bool truncated = false;

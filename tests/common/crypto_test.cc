@@ -23,6 +23,16 @@ TEST(Crypto, KnownDigests) {
   EXPECT_NE(RandomHex(16), RandomHex(16));
 }
 
+TEST(Md5Hasher, PiecesEqualTheWhole) {
+  std::string data(100000, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  Md5Hasher hasher;
+  for (size_t i = 0; i < data.size(); i += 4099) hasher.Update(absl::string_view(data).substr(i, 4099));
+  EXPECT_EQ(hasher.Final(), Md5(data));
+  Md5Hasher empty;
+  EXPECT_EQ(HexEncode(empty.Final()), "d41d8cd98f00b204e9800998ecf8427e");
+}
+
 // Random bytes are drawn in blocks per thread: no value may come out twice,
 // within a thread across block refills or between threads.
 TEST(RandomHex, NeverRepeatsAcrossBlocksOrThreads) {

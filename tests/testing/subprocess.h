@@ -63,6 +63,8 @@ class Subprocess {
   Subprocess& operator=(const Subprocess&) = delete;
 
   bool ok() const { return pid_ > 0 || exited_.has_value(); }
+  // The process id while it runs (-1 once reaped or if it never started).
+  pid_t pid() const { return pid_; }
 
   // Sends `sig` if the process still runs.
   void Signal(int sig) {
