@@ -52,8 +52,8 @@
 // nothing about it.
 //
 // Markers stay small: each batch deletes the marker of this writer's
-// previous committed batch (same statement), and every kSweepEvery-th batch
-// deletes markers and fences older than kMarkerMaxAge (1 hour; far beyond
+// previous committed batch (same statement), and every kSweepEvery-th such
+// batch deletes markers and fences older than kMarkerMaxAge (1 hour; beyond
 // any resolution), which covers brokers that died.
 #ifndef UPLOADBROKER_LEDGER_PG_WRITER_H_
 #define UPLOADBROKER_LEDGER_PG_WRITER_H_
