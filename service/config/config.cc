@@ -31,7 +31,7 @@ constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted
                                                "trusted_key_url", "confirm_completions"};
 constexpr absl::string_view kLedgerKeys[] = {"path", "retain_events", "retain_age",
                                              "retain_settled", "postgres"};
-constexpr absl::string_view kPostgresKeys[] = {"dsn_file"};
+constexpr absl::string_view kPostgresKeys[] = {"dsn_file", "max_read_connections"};
 constexpr absl::string_view kReconcileKeys[] = {"enabled", "interval", "grace"};
 constexpr absl::string_view kCredentialsKeys[] = {"access_key_id_file", "access_key_secret_file",
                                                   "sts_file"};
@@ -265,6 +265,11 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
     if (pg) {
       UB_RETURN_IF_ERROR(r.String(pg["dsn_file"], "ledger.postgres.dsn_file",
                                   &cfg->postgres_dsn_file, true));
+      UB_RETURN_IF_ERROR(r.Int(pg["max_read_connections"], "ledger.postgres.max_read_connections",
+                               &cfg->postgres_max_read_connections));
+      if (cfg->postgres_max_read_connections < 1 || cfg->postgres_max_read_connections > 256) {
+        return r.Fail("ledger.postgres.max_read_connections", "must be between 1 and 256");
+      }
     }
   }
   UB_RETURN_IF_ERROR(r.Duration(root["default_ttl"], "default_ttl", &cfg->default_ttl));

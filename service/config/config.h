@@ -130,6 +130,9 @@ struct Config {
   // connection string or URI. Empty: the embedded SQLite ledger at
   // ledger_path.
   std::string postgres_dsn_file;
+  // At most this many read connections per broker (1..256); each broker
+  // also opens one write and one LISTEN connection. See docs/cluster.md.
+  int64_t postgres_max_read_connections = 8;
   // Event retention: keep at most this many events and/or events younger
   // than this (0 = no limit).
   int64_t retain_events = 0;

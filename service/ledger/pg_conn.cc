@@ -29,6 +29,49 @@ std::string ErrorText(const char* message) {
   return std::string(absl::StripTrailingAsciiWhitespace(message ? message : ""));
 }
 
+// Whether libpq reads `dsn` as a connection string or URI rather than as a
+// plain database name (its own rule, for expand_dbname).
+bool IsConnectionString(absl::string_view dsn) {
+  return absl::StartsWith(dsn, "postgresql://") || absl::StartsWith(dsn, "postgres://") ||
+         absl::StrContains(dsn, '=');
+}
+
+// Parses `dsn` as libpq will, to learn its password. libpq's parse errors
+// quote the offending part of the string (a bad percent escape quotes the
+// password), so only the text before the first quote is kept:
+// "invalid percent-encoded token", "missing \"=\" after", ...
+absl::Status ParseDsn(const std::string& dsn, std::string* password) {
+  if (!IsConnectionString(dsn)) return absl::OkStatus();
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    std::string reason = error ? error : "out of memory";
+    PQfreemem(error);
+    reason = reason.substr(0, reason.find('"'));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PostgreSQL: the connection string cannot be parsed (",
+        absl::StripSuffix(absl::StripTrailingAsciiWhitespace(reason), ":"),
+        "); libpq's full message is not shown because it quotes the string"));
+  }
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::strcmp(o->keyword, "password") == 0) *password = o->val;
+  }
+  PQconninfoFree(options);
+  return absl::OkStatus();
+}
+
+// `text` with every occurrence of the connection string and the password
+// replaced, should libpq or the server have echoed them.
+std::string Redact(std::string text, const std::string& dsn, const std::string& password) {
+  for (const std::string* secret : {&dsn, &password}) {
+    if (secret->empty()) continue;
+    for (size_t at; (at = text.find(*secret)) != std::string::npos;) {
+      text.replace(at, secret->size(), "[redacted]");
+    }
+  }
+  return text;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) {
@@ -37,6 +80,8 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) 
                         "keepalives_interval", "keepalives_count",
                         "application_name", nullptr};
   const char* values[] = {dsn.c_str(), "5", "10", "5", "3", "upload-broker", nullptr};
+  std::string password;
+  UB_RETURN_IF_ERROR(ParseDsn(dsn, &password));
   PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (raw == nullptr) {
     return absl::ResourceExhaustedError("PostgreSQL: out of memory connecting");
@@ -44,7 +89,7 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) 
   std::unique_ptr<PgConn> conn(new PgConn(raw));
   if (PQstatus(raw) != CONNECTION_OK) {
     return absl::UnavailableError(absl::StrCat(
-        "PostgreSQL unreachable: ", ErrorText(PQerrorMessage(raw))));
+        "PostgreSQL unreachable: ", Redact(ErrorText(PQerrorMessage(raw)), dsn, password)));
   }
   // A statement stuck behind a lock or a dead server fails instead of
   // stalling the committer forever.

@@ -45,6 +45,10 @@ class PgConn {
  public:
   // Connects with `dsn` (a libpq connection string or URI) and sets the
   // session up: connect timeout, TCP keepalives, statement timeout.
+  // InvalidArgument when libpq cannot parse `dsn` (the message names the
+  // kind of mistake, never the string: libpq's own message quotes it);
+  // Unavailable when the server cannot be reached or refuses, with libpq's
+  // reason, from which the DSN and the password are redacted.
   static absl::StatusOr<std::unique_ptr<PgConn>> Connect(const std::string& dsn);
   ~PgConn();
   PgConn(const PgConn&) = delete;

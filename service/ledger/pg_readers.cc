@@ -12,30 +12,46 @@
 namespace uploadbroker::ledger {
 namespace {
 
-constexpr size_t kMaxIdle = 8;
 constexpr int kMaxPage = 1000;
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<PgConn>> PgReaders::Borrow() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(this, &PgReaders::Available), max_wait_)) {
+      return absl::UnavailableError(absl::StrCat(
+          "PostgreSQL: all ", max_open_,
+          " read connections stayed busy for ", absl::FormatDuration(max_wait_),
+          " (ledger.postgres.max_read_connections)"));
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<PgConn> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    ++open_;  // this slot is ours while connecting
+  }
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = PgConn::Connect(dsn_);
+  if (!conn.ok()) Return(nullptr);
+  return conn;
+}
+
+void PgReaders::Return(std::unique_ptr<PgConn> conn) {
+  absl::MutexLock lock(&mu_);
+  if (conn != nullptr && !conn->broken()) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+  }
+}
+
 absl::StatusOr<PgResult> PgReaders::Query(const char* sql,
                                           const std::vector<PgParam>& params,
                                           absl::string_view what) {
-  std::unique_ptr<PgConn> conn;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      conn = std::move(idle_.back());
-      idle_.pop_back();
-    }
-  }
-  if (conn == nullptr) {
-    UB_ASSIGN_OR_RETURN(conn, PgConn::Connect(dsn_));
-  }
+  UB_ASSIGN_OR_RETURN(std::unique_ptr<PgConn> conn, Borrow());
   absl::StatusOr<PgResult> result = conn->Query(sql, params, what);
-  if (!conn->broken()) {
-    absl::MutexLock lock(&mu_);
-    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(conn));
-  }
+  Return(std::move(conn));
   return result;
 }
 

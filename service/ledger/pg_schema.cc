@@ -48,6 +48,21 @@ CREATE TABLE ub_schema (version integer NOT NULL);
 INSERT INTO ub_schema VALUES (1);
 )sql";
 
+// Version 2: one marker row per batch that wrote something, inserted by the
+// batch's own transaction (see pg_writer.h): after a lost COMMIT its
+// presence says whether the batch committed. `fence` rows are inserted by
+// the writer that lost the COMMIT, to learn the answer and to make sure the
+// batch can no longer commit. Rows are deleted by the writer's next batch,
+// and leftovers (a broker that died, fences) by an age sweep.
+constexpr char kMigrateToV2[] = R"sql(
+CREATE TABLE ub_batches (
+  batch_id   uuid PRIMARY KEY,
+  written_at timestamptz NOT NULL DEFAULT now(),
+  fence      boolean NOT NULL DEFAULT false
+);
+UPDATE ub_schema SET version = 2;
+)sql";
+
 }  // namespace
 
 absl::Status EnsurePgSchema(PgConn& conn) {
@@ -58,20 +73,26 @@ absl::Status EnsurePgSchema(PgConn& conn) {
         PgResult exists,
         conn.Exec("SELECT to_regclass('ub_schema') IS NOT NULL",
                   "reading the schema version"));
+    int64_t found = 0;
     if (absl::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") {
-      return conn.Exec(kSchemaV1, "creating the schema").status();
+      UB_RETURN_IF_ERROR(conn.Exec(kSchemaV1, "creating the schema").status());
+      found = 1;
+    } else {
+      UB_ASSIGN_OR_RETURN(PgResult version,
+                          conn.Exec("SELECT max(version) FROM ub_schema",
+                                    "reading the schema version"));
+      found = PgInt64(version.get(), 0, 0);
     }
-    UB_ASSIGN_OR_RETURN(PgResult version,
-                        conn.Exec("SELECT max(version) FROM ub_schema",
-                                  "reading the schema version"));
-    const int64_t found = PgInt64(version.get(), 0, 0);
     if (found > kPgSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the PostgreSQL ledger has schema version ", found,
           "; this build only knows versions up to ", kPgSchemaVersion,
           ", refusing to use it (upgrade the broker)"));
     }
-    return absl::OkStatus();  // version 1 is the only one so far
+    if (found < 2) {
+      UB_RETURN_IF_ERROR(conn.Exec(kMigrateToV2, "migrating the schema to version 2").status());
+    }
+    return absl::OkStatus();
   }();
   if (!status.ok()) {
     (void)conn.Exec("ROLLBACK", "rolling back");

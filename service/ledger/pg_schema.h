@@ -4,7 +4,9 @@
 // EnsurePgSchema runs in one transaction under a transaction-level advisory
 // lock, so brokers starting together create the schema once. It refuses a
 // database whose schema is newer than this build knows (FailedPrecondition
-// naming both versions).
+// naming both versions). An older schema is migrated in the same
+// transaction; brokers of an older build then refuse the database at their
+// next start (upgrade them all).
 #ifndef UPLOADBROKER_LEDGER_PG_SCHEMA_H_
 #define UPLOADBROKER_LEDGER_PG_SCHEMA_H_
 
@@ -13,7 +15,8 @@
 
 namespace uploadbroker::ledger {
 
-inline constexpr int kPgSchemaVersion = 1;
+// 1: intents, events, the cursor counter. 2: + ub_batches (commit markers).
+inline constexpr int kPgSchemaVersion = 2;
 // The NOTIFY channel a commit that appended events signals, with the newest
 // cursor as payload.
 inline constexpr char kPgEventChannel[] = "ub_events";

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/pg_schema.h"
@@ -17,6 +19,22 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // How long a lost COMMIT is chased before its outcome is declared unknown.
 constexpr absl::Duration kResolveFor = absl::Seconds(10);
+// Markers older than this are swept. A marker is only looked for while its
+// COMMIT is being resolved (kResolveFor plus one statement's timeout, well
+// under a minute), so the sweep never removes one that is still needed.
+constexpr char kMarkerMaxAge[] = "1 hour";
+// One batch in this many (per writer) also sweeps old markers.
+constexpr uint64_t kSweepEvery = 1024;
+
+// A fresh random 128-bit batch id, as 32 hex digits (a uuid literal).
+std::string NewBatchId() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();  // seeded from the OS
+  absl::MutexLock lock(&mu);
+  char bytes[16];
+  for (char& b : bytes) b = static_cast<char>(absl::Uniform<uint8_t>(*gen));
+  return absl::BytesToHexString(absl::string_view(bytes, sizeof bytes));
+}
 
 }  // namespace
 
@@ -59,13 +77,10 @@ absl::Status PgWriter::Begin() {
   settled_.clear();
   settled_index_.clear();
   counter_at_lock_ = tx_last_cursor_ = op_last_cursor_ = 0;
-  xid_.clear();
+  wrote_ = false;
+  batch_id_ = NewBatchId();
   UB_RETURN_IF_ERROR(EnsureConnected());
-  absl::StatusOr<PgResult> begin =
-      conn_->Exec("BEGIN; SELECT pg_current_xact_id()", "begin transaction");
-  if (!begin.ok()) return Forget(begin.status());
-  xid_ = PQgetvalue(begin->get(), 0, 0);
-  return absl::OkStatus();
+  return Forget(conn_->Exec("BEGIN", "begin transaction").status());
 }
 
 absl::Status PgWriter::PrepareToAppend() {
@@ -126,58 +141,89 @@ absl::Status PgWriter::WriteSettlements() {
 
 absl::Status PgWriter::Commit() {
   UB_RETURN_IF_ERROR(WriteSettlements());
-  std::string sql = "COMMIT";
+  wrote_ = wrote_ || !settled_.empty();
+  std::string sql;
+  if (wrote_) {
+    // The marker goes first: if it cannot be written, nothing is.
+    // batch_id_ and last_marker_ are hex digits, safe as literals.
+    absl::StrAppend(&sql, "INSERT INTO ub_batches(batch_id) VALUES ('", batch_id_, "'); ");
+    if (!last_marker_.empty()) {
+      absl::StrAppend(&sql, "DELETE FROM ub_batches WHERE batch_id = '", last_marker_, "'; ");
+    }
+    if (++batches_ % kSweepEvery == 0) {
+      absl::StrAppend(&sql,
+                      "DELETE FROM ub_batches WHERE batch_id IN (SELECT batch_id FROM "
+                      "ub_batches WHERE written_at < now() - interval '",
+                      kMarkerMaxAge, "' LIMIT 1000 FOR UPDATE SKIP LOCKED); ");
+    }
+  }
   if (locked_ && tx_last_cursor_ > counter_at_lock_) {
     // Delivered to listeners only if the transaction commits.
-    sql = absl::StrCat("UPDATE ub_event_counter SET last_cursor = ", tx_last_cursor_,
-                       "; SELECT pg_notify('", kPgEventChannel, "', '",
-                       tx_last_cursor_, "'); COMMIT");
+    absl::StrAppend(&sql, "UPDATE ub_event_counter SET last_cursor = ", tx_last_cursor_,
+                    "; SELECT pg_notify('", kPgEventChannel, "', '", tx_last_cursor_, "'); ");
   }
+  sql += "COMMIT";
   absl::StatusOr<PgResult> commit = conn_->Exec(sql, "commit");
+  absl::Status status;
   if (commit.ok()) {
     // COMMIT of a transaction an earlier error aborted answers "ROLLBACK".
     if (absl::string_view(PQcmdStatus(commit->get())) == "ROLLBACK") {
       return absl::UnavailableError("PostgreSQL rolled the batch back");
     }
-    return absl::OkStatus();
+  } else if (conn_->broken()) {
+    status = ResolveLostCommit(commit.status());
+  } else {
+    return commit.status();
   }
-  if (conn_->broken()) return ResolveLostCommit(commit.status());
-  return commit.status();
+  if (status.ok() && wrote_) last_marker_ = batch_id_;
+  return status;
 }
 
 absl::Status PgWriter::ResolveLostCommit(const absl::Status& cause) {
   conn_.reset();
+  if (!wrote_) return absl::OkStatus();  // nothing written, nothing to lose
   const absl::Time deadline = absl::Now() + kResolveFor;
   absl::Status last = cause;
   while (absl::Now() < deadline) {
-    absl::StatusOr<std::unique_ptr<PgConn>> conn = PgConn::Connect(dsn_);
-    if (conn.ok()) {
-      absl::StatusOr<PgResult> st = (*conn)->Query(
-          "SELECT pg_xact_status($1::xid8)", {PgParam::Text(xid_)},
-          "asking how a lost commit ended");
-      if (st.ok()) {
-        conn_ = *std::move(conn);
-        const std::string outcome =
-            PQgetisnull(st->get(), 0, 0) ? "" : PQgetvalue(st->get(), 0, 0);
-        if (outcome == "committed") return absl::OkStatus();
-        if (outcome == "aborted") {
-          return absl::UnavailableError(absl::StrCat(
-              "connection lost during commit, which PostgreSQL rolled back: ",
-              cause.message()));
-        }
-        if (outcome.empty()) break;  // the id is too old to know
-        // "in progress": the old session has not finished yet.
-      } else {
-        last = st.status();
-      }
-    } else {
-      last = conn.status();
+    absl::StatusOr<bool> committed = LookForBatch();
+    if (committed.ok()) {
+      if (*committed) return absl::OkStatus();
+      return absl::UnavailableError(absl::StrCat(
+          "connection lost during commit, and the batch was not written: ", cause.message()));
     }
+    last = committed.status();
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(absl::Milliseconds(200)));
   }
   return absl::UnavailableError(absl::StrCat(
       "connection lost during commit and its outcome is unknown (",
       last.message(), "); written or not, nothing was acknowledged"));
+}
+
+absl::StatusOr<bool> PgWriter::LookForBatch() {
+  UB_ASSIGN_OR_RETURN(std::unique_ptr<PgConn> conn, PgConn::Connect(dsn_));
+  // The unique index makes this wait while the old transaction still runs;
+  // once it has ended, the fence goes in only if the batch's marker is not
+  // there, and (committed at once) keeps the batch from ever committing.
+  UB_ASSIGN_OR_RETURN(
+      PgResult fenced,
+      conn->Query("INSERT INTO ub_batches(batch_id, fence) VALUES ($1::uuid, true) "
+                  "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id",
+                  {PgParam::Text(batch_id_)}, "fencing the batch of a lost commit"));
+  bool committed = false;
+  if (PQntuples(fenced.get()) == 0) {
+    // A row was there: the batch's marker, or our fence from an earlier
+    // attempt whose answer was lost. A new statement, so a new snapshot.
+    UB_ASSIGN_OR_RETURN(
+        PgResult found,
+        conn->Query("SELECT fence::int FROM ub_batches WHERE batch_id = $1::uuid",
+                    {PgParam::Text(batch_id_)}, "looking for the batch of a lost commit"));
+    if (PQntuples(found.get()) == 0) {
+      return absl::UnavailableError("the batch's marker vanished while looking for it");
+    }
+    committed = PgInt64(found.get(), 0, 0) == 0;
+  }
+  conn_ = std::move(conn);
+  return committed;
 }
 
 void PgWriter::Rollback() {
@@ -234,6 +280,7 @@ absl::StatusOr<std::vector<absl::Status>> PgWriter::InsertIntents(
                                             /*prepare=*/false);
   if (!r.ok()) return Forget(r.status());
   absl::flat_hash_set<std::string> inserted;
+  wrote_ = wrote_ || PQntuples(r->get()) > 0;
   for (int row = 0; row < PQntuples(r->get()); ++row) {
     inserted.insert(std::string(PgBytes(r->get(), row, 0)));
   }

@@ -23,10 +23,38 @@
 //
 // Connection loss: the writer reconnects at the next Begin, at most once
 // per backoff interval (100 ms doubling to 5 s), failing fast with
-// Unavailable in between. A COMMIT whose answer is lost is resolved before
-// Commit returns: the writer reconnects and asks pg_xact_status for the
-// transaction's id, so an acknowledged batch is never reported as failed
-// twice, and a failed one never as written.
+// Unavailable in between.
+//
+// A lost COMMIT (the connection broke before COMMIT's answer arrived: the
+// backend was killed, the server restarted, the network failed) is resolved
+// by what is in the database, never by a transaction id (PostgreSQL hands
+// out again the id of a transaction none of whose WAL reached disk). Each
+// batch that wrote something inserts a marker row, ub_batches(batch_id), a
+// random 128-bit id only it knows, in the statement that carries its COMMIT
+// (no extra round trip). After a lost COMMIT, Commit reconnects and inserts
+// the same id as a *fence* (autocommit, ON CONFLICT DO NOTHING): the unique
+// index makes that insert wait until the old transaction, if it still runs,
+// has ended; then (reading the row in a new statement if the fence did not
+// go in)
+//   - the batch's own marker is there: the batch committed; Commit returns OK;
+//   - the fence went in (or an earlier fence of ours is there): the batch
+//     did not commit, and now never can (its marker insert would collide
+//     with the committed fence, e.g. on a backend that only receives the
+//     COMMIT message later); Commit returns Unavailable.
+// Until one of these is known (the server is down, the old transaction
+// still holds its locks) Commit keeps trying for up to kResolveFor (10 s),
+// then returns Unavailable saying the outcome is unknown. So an
+// acknowledged batch is always written; a batch reported as failed was
+// not, except in that last case, where it is reported as failed while it
+// may have been written (its retry finds it and appends nothing twice).
+// A batch that wrote nothing (only refusals and repeats) has no marker:
+// what it answered was read from committed rows, and a lost COMMIT changes
+// nothing about it.
+//
+// Markers stay small: each batch deletes the marker of this writer's
+// previous committed batch (same statement), and every kSweepEvery-th such
+// batch deletes markers and fences older than kMarkerMaxAge (1 hour; beyond
+// any resolution), which covers brokers that died.
 #ifndef UPLOADBROKER_LEDGER_PG_WRITER_H_
 #define UPLOADBROKER_LEDGER_PG_WRITER_H_
 
@@ -74,7 +102,12 @@ class PgWriter final : public EngineWriter {
   absl::Status EnsureConnected();
   // Drops a broken connection so the next Begin reconnects.
   absl::Status Forget(absl::Status status);
+  // Learns from ub_batches whether the batch whose COMMIT answer was lost
+  // committed (OK) or not (Unavailable), or gives up (Unavailable).
   absl::Status ResolveLostCommit(const absl::Status& cause);
+  // One attempt on a new connection (kept as conn_ on success): whether the
+  // batch committed, once its transaction has certainly ended.
+  absl::StatusOr<bool> LookForBatch();
   // Writes the recorded settlements (one statement).
   absl::Status WriteSettlements();
 
@@ -89,7 +122,10 @@ class PgWriter final : public EngineWriter {
     int64_t settled_at;  // Unix nanoseconds
     Event event;
   };
-  std::string xid_;              // of the open transaction
+  std::string batch_id_;         // the open batch's marker (32 hex digits)
+  std::string last_marker_;      // of this writer's last committed batch
+  bool wrote_ = false;           // the open batch inserted or settled something
+  uint64_t batches_ = 0;         // with a marker, for the sweep
   absl::flat_hash_map<std::string, Upload> fetched_;  // by LockIntents
   std::vector<Settled> settled_;
   absl::flat_hash_map<std::string, size_t> settled_index_;  // into settled_

@@ -37,9 +37,19 @@ absl::StatusOr<std::unique_ptr<PostgresLedger>> PostgresLedger::Create(
   if (options.poll_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("ledger.postgres: poll interval must be > 0");
   }
+  if (options.max_read_connections < 1 ||
+      options.max_read_connections > kMaxReadConnections) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ledger.postgres.max_read_connections must be between 1 and ", kMaxReadConnections,
+        ", got ", options.max_read_connections));
+  }
+  if (options.read_wait <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ledger.postgres: read wait must be > 0");
+  }
   UB_RETURN_IF_ERROR(Validate(options.ledger));
   UB_ASSIGN_OR_RETURN(std::unique_ptr<PgWriter> writer, PgWriter::Open(options.dsn));
-  auto reader = std::make_unique<PgReaders>(options.dsn);
+  auto reader = std::make_unique<PgReaders>(options.dsn, options.max_read_connections,
+                                            options.read_wait);
   UB_RETURN_IF_ERROR(reader->LastCursor().status());
   UB_ASSIGN_OR_RETURN(std::unique_ptr<PgConn> listen, Listen(options.dsn));
   return absl::WrapUnique(new PostgresLedger(std::move(options), std::move(writer),

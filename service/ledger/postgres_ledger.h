@@ -4,9 +4,11 @@
 // database. See pg_writer.h for how cursors follow commit order across
 // brokers and how a lost COMMIT is resolved.
 //
-// Durability: a batch's `done` callbacks run only after PostgreSQL has
-// acknowledged its COMMIT (durable as the server's fsync and
-// synchronous_commit settings make it). Nothing acknowledged is lost.
+// Durability: a batch's `done` callbacks report success only after
+// PostgreSQL has acknowledged its COMMIT (durable as the server's fsync and
+// synchronous_commit settings make it) or, when that answer was lost, after
+// the batch's own marker row was found in the database (pg_writer.h).
+// Nothing acknowledged is lost, across server restarts included.
 //
 // Events from other brokers: a notification thread LISTENs on
 // kPgEventChannel (every commit that appends events NOTIFYs the newest
@@ -14,6 +16,9 @@
 // dropped notification connection only delays listeners. Listeners run on
 // the committer (own commits) or on that thread (others'), with cursors
 // that never go backwards.
+//
+// Connections: at most Options::max_read_connections + kOtherConnections
+// per ledger (see docs/cluster.md for sizing max_connections).
 //
 // Health: false while the database cannot be reached (the notification
 // connection is down, or the last commit failed); it recovers by itself.
@@ -40,7 +45,19 @@ class PostgresLedger final : public GroupCommitLedger {
     std::string dsn;
     GroupCommitLedger::Options ledger;
     absl::Duration poll_interval = absl::Seconds(1);
+    // Read connections (GetUpload, ListUploads, Subscribe's reads, the
+    // reconciler's claims, the notification thread's polls) share a pool of
+    // at most this many, 1..kMaxReadConnections
+    // (`ledger.postgres.max_read_connections`). A read waits up to
+    // `read_wait` for a free one, then fails with Unavailable.
+    int max_read_connections = 8;
+    absl::Duration read_wait = absl::Seconds(5);
   };
+  static constexpr int kMaxReadConnections = 256;
+  // Besides the read pool, each ledger holds one write connection and one
+  // LISTEN connection: at most max_read_connections + 2 in all (a lost
+  // COMMIT or a broken connection is replaced, not added to).
+  static constexpr int kOtherConnections = 2;
 
   // Connects, creates or migrates the schema under a lock, and starts the
   // committer and the notification thread. Unavailable when the database

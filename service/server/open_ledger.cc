@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<ledger::Ledger>> OpenLedger(const config::Config&
     ledger::PostgresLedger::Options po;
     UB_ASSIGN_OR_RETURN(po.dsn, ReadDsn(config));
     po.ledger.clock = &clock;
+    po.max_read_connections = static_cast<int>(config.postgres_max_read_connections);
     po.ledger.retention = {config.retain_events, config.retain_age, config.retain_settled};
     absl::StatusOr<std::unique_ptr<ledger::PostgresLedger>> pg =
         ledger::PostgresLedger::Create(std::move(po));

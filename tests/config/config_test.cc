@@ -399,5 +399,31 @@ TEST(LoadConfig, BadOverrideIsRejected) {
   EXPECT_THAT(cfg.status().message(), HasSubstr("callback.url"));
 }
 
+// The PostgreSQL read pool's size (#17 item 0): 1..256, default 8.
+INSTANTIATE_TEST_SUITE_P(
+    PostgresReadPool, ParseConfigRejects,
+    ::testing::Values(
+        BadCase{"ReadPool1", "retain_age: 720h", "retain_age: 720h, postgres: {dsn_file: /run/dsn, max_read_connections: 0}",
+                "ledger.postgres.max_read_connections: must be between 1 and 256"},
+        BadCase{"ReadPool2", "retain_age: 720h", "retain_age: 720h, postgres: {dsn_file: /run/dsn, max_read_connections: 257}",
+                "ledger.postgres.max_read_connections: must be between 1 and 256"},
+        BadCase{"ReadPool3", "retain_age: 720h", "retain_age: 720h, postgres: {dsn_file: /run/dsn, max_read_connections: many}",
+                "ledger.postgres.max_read_connections: must be an integer"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+TEST(ParseConfig, PostgresReadPoolDefaultsToEight) {
+  std::string text = Valid();
+  text.replace(text.find("retain_age: 720h"), std::string("retain_age: 720h").size(),
+               "retain_age: 720h, postgres: {dsn_file: /run/dsn}");
+  auto cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->postgres_max_read_connections, 8);
+  text.replace(text.find("dsn_file: /run/dsn"), std::string("dsn_file: /run/dsn").size(),
+               "dsn_file: /run/dsn, max_read_connections: 256");
+  cfg = ParseConfig(text, "broker.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->postgres_max_read_connections, 256);
+}
+
 }  // namespace
 }  // namespace uploadbroker::config

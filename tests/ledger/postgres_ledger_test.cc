@@ -6,7 +6,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <set>
 #include <thread>
 #include <vector>
@@ -32,9 +34,12 @@ class PostgresLedgerTest : public ::testing::Test {
   }
   std::unique_ptr<PostgresLedger> Open(absl::Duration poll = absl::Seconds(1)) {
     PostgresLedger::Options options;
+    options.poll_interval = poll;
+    return Open(std::move(options));
+  }
+  std::unique_ptr<PostgresLedger> Open(PostgresLedger::Options options) {
     options.dsn = dsn_;
     options.ledger.clock = &clock_;
-    options.poll_interval = poll;
     auto ledger = PostgresLedger::Create(std::move(options));
     EXPECT_TRUE(ledger.ok()) << ledger.status();
     return std::move(ledger).value();
@@ -95,6 +100,22 @@ TEST_F(PostgresLedgerTest, TwoBrokersCommitInCursorOrderForATailingReader) {
   tail.join();
   ASSERT_EQ(seen.size(), 2u * kPerWriter);
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i + 1) << "at " << i;
+}
+
+// Every batch that writes leaves a marker row (pg_writer.h) and deletes the
+// previous one: after 200 batches the table holds one row, not 200.
+TEST_F(PostgresLedgerTest, CommitMarkersDoNotAccumulate) {
+  auto ledger = Open();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(CreateIntentSync(*ledger, Intent(absl::StrCat("m", i))).ok());
+    ASSERT_TRUE(CompleteUploadSync(*ledger, absl::StrCat("m", i), Done()).ok());
+  }
+  PGconn* conn = PQconnectdb(dsn_.c_str());
+  PGresult* r = PQexec(conn, "SELECT count(*) FROM ub_batches WHERE NOT fence");
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+  EXPECT_STREQ(PQgetvalue(r, 0, 0), "1");
+  PQclear(r);
+  PQfinish(conn);
 }
 
 TEST_F(PostgresLedgerTest, ListenersHearEventsCommittedByAnotherBroker) {
@@ -213,6 +234,88 @@ TEST_F(PostgresLedgerTest, ThePasswordNeverAppearsInAnError) {
   EXPECT_THAT(ledger.status().message(), HasSubstr("PostgreSQL unreachable"));
 }
 
+// Connections to this test's database other than the asking one.
+int Backends(const std::string& dsn) {
+  PGconn* conn = PQconnectdb(dsn.c_str());
+  PGresult* r = PQexec(conn, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND pid <> pg_backend_pid()");
+  const int n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atoi(PQgetvalue(r, 0, 0)) : -1;
+  PQclear(r);
+  PQfinish(conn);
+  return n;
+}
+
+// A burst of 24 concurrent reads while every read is held up (the table is
+// locked): the broker never holds more than max_read_connections read
+// connections plus its writer and LISTEN connections, the reads beyond the
+// pool wait, and all of them succeed once the lock is gone (#17).
+TEST_F(PostgresLedgerTest, ABurstOfReadsNeverOpensMoreThanThePoolSize) {
+  PostgresLedger::Options options;
+  options.max_read_connections = 3;
+  options.read_wait = absl::Seconds(30);
+  auto ledger = Open(std::move(options));
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("r")).ok());
+  PGconn* locker = PQconnectdb(dsn_.c_str());
+  PQclear(PQexec(locker, "BEGIN; LOCK TABLE ub_intents IN ACCESS EXCLUSIVE MODE"));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 24; ++i) {
+    readers.emplace_back([&] {
+      auto got = ledger->GetUpload("r");
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (got.ok()) ++ok;
+    });
+  }
+  int most = 0;
+  for (int i = 0; i < 40; ++i) {  // one second of watching
+    most = std::max(most, Backends(dsn_) - 1);  // minus the locker
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  PQclear(PQexec(locker, "COMMIT"));
+  for (auto& t : readers) t.join();
+  most = std::max(most, Backends(dsn_) - 1);
+  PQfinish(locker);
+  EXPECT_EQ(ok.load(), 24);
+  EXPECT_EQ(most, 3 + PostgresLedger::kOtherConnections);
+}
+
+TEST_F(PostgresLedgerTest, AReadThatFindsThePoolBusyTooLongIsUnavailable) {
+  PostgresLedger::Options options;
+  options.max_read_connections = 1;
+  options.read_wait = absl::Milliseconds(300);
+  auto ledger = Open(std::move(options));
+  PGconn* locker = PQconnectdb(dsn_.c_str());
+  PQclear(PQexec(locker, "BEGIN; LOCK TABLE ub_intents IN ACCESS EXCLUSIVE MODE"));
+  std::thread holder([&] { (void)ledger->GetUpload("x"); });  // holds the one connection
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  auto refused = ledger->GetUpload("y");
+  const absl::Duration waited = absl::Now() - start;
+  PQclear(PQexec(locker, "COMMIT"));
+  holder.join();
+  PQfinish(locker);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("all 1 read connections stayed busy for 300ms "
+                        "(ledger.postgres.max_read_connections)"));
+  EXPECT_GE(waited, absl::Milliseconds(290));
+  EXPECT_LT(waited, absl::Seconds(5));
+  EXPECT_EQ(ledger->GetUpload("y").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PostgresLedgerTest, APoolSizeOutsideOneTo256IsRefused) {
+  for (int size : {0, 257}) {
+    PostgresLedger::Options options;
+    options.dsn = dsn_;
+    options.max_read_connections = size;
+    auto ledger = PostgresLedger::Create(std::move(options));
+    EXPECT_EQ(ledger.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(ledger.status().message(),
+                HasSubstr(absl::StrCat("ledger.postgres.max_read_connections must be between "
+                                       "1 and 256, got ", size)));
+  }
+}
+
 // Terminates the backend that is waiting inside COMMIT (wait event
 // `wait_event`), once there is one; returns whether one was found in time.
 bool TerminateWaitingCommit(const std::string& dsn, const std::string& wait_event) {
@@ -232,8 +335,9 @@ bool TerminateWaitingCommit(const std::string& dsn, const std::string& wait_even
 
 // The connection drops while COMMIT runs and the transaction did not commit
 // (a deferred trigger holds COMMIT until the backend is terminated): the
-// writer learns the outcome from pg_xact_status and reports a failure, and
+// writer learns the outcome from the database and reports a failure, and
 // nothing was written; the next attempt gets the next cursor, no gap.
+// (The writer looks for the batch's marker row; see pg_writer.h.)
 TEST_F(PostgresLedgerTest, ALostCommitThatRolledBackIsReportedAsFailed) {
   auto ledger = Open();
   ASSERT_TRUE(CreateIntentSync(*ledger, Intent("lost")).ok());
@@ -245,7 +349,7 @@ TEST_F(PostgresLedgerTest, ALostCommitThatRolledBackIsReportedAsFailed) {
   auto lost = CompleteUploadSync(*ledger, "lost", Done());
   killer.join();
   ASSERT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
-  EXPECT_THAT(lost.status().message(), HasSubstr("rolled back"));
+  EXPECT_THAT(lost.status().message(), HasSubstr("the batch was not written"));
   EXPECT_EQ(ledger->GetUpload("lost")->state(), v1::UPLOAD_STATE_PENDING);
   EXPECT_TRUE(ledger->ReadEvents(0, 10)->empty());
   Sql("DROP TRIGGER slow_commit ON ub_events");

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -158,6 +160,35 @@ TEST(BrokerMain, JsonLogsIncludeGrpcCoreLines) {
   }
   EXPECT_THAT(errors, Contains(HasSubstr("Address already in use")))
       << e.out << e.err;
+}
+
+// A connection string libpq cannot parse (a bad percent escape in the
+// password) or cannot use: the broker refuses to start, says why, and
+// neither its log nor its error carries the password (#17, low item).
+TEST(BrokerMain, ABadPostgresDsnNeverShowsThePassword) {
+  for (const std::string& dsn : {std::string("postgresql://u:s3cr%zzet@host/db"),
+                                std::string("password=s3cret host=/nonexistent dbname=x")}) {
+    testing::TempDir dir;
+    std::string config = WriteConfig(dir);
+    std::string text;
+    {
+      std::ifstream in(config);
+      std::stringstream s;
+      s << in.rdbuf();
+      text = s.str();
+    }
+    const size_t at = text.find("ledger: {path: ");
+    text.replace(at, text.find('\n', at) - at,
+                 absl::StrCat("ledger: {postgres: {dsn_file: ", dir.WriteFile("dsn", dsn), "}}"));
+    dir.WriteFile("broker.yaml", text);
+    for (const char* format : {"--log-format=text", "--log-format=json"}) {
+      Exited e = Subprocess::Run({UB_BROKER_BIN, format, "--config", config});
+      EXPECT_NE(e.code, 0) << dsn;
+      EXPECT_THAT(e.out + e.err, HasSubstr("ledger.postgres")) << dsn;
+      EXPECT_THAT(e.out + e.err, Not(HasSubstr("s3cr"))) << e.out << e.err;
+      EXPECT_THAT(e.out + e.err, Not(HasSubstr("zzet"))) << e.out << e.err;
+    }
+  }
 }
 
 }  // namespace

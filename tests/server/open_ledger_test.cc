@@ -75,6 +75,24 @@ TEST_F(OpenLedgerTest, MalformedOrHostileConnectionStringsAreRefusedNotExecuted)
   }
 }
 
+// libpq's own parse error quotes the bad token, i.e. the password here: the
+// broker names the kind of mistake and nothing of the string (#17).
+TEST_F(OpenLedgerTest, ADsnLibpqCannotParseIsRefusedWithoutQuotingIt) {
+  absl::Status s = OpenWithDsn("postgresql://u:s3cr%zzet@host/db");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("broker.yaml: ledger.postgres: PostgreSQL: the connection "
+                                     "string cannot be parsed (invalid percent-encoded token)"));
+  EXPECT_THAT(s.message(), Not(HasSubstr("s3cr")));
+  EXPECT_THAT(s.message(), Not(HasSubstr("zzet")));
+  s = OpenWithDsn("password=s3cret host=/nonexistent dbname=x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), Not(HasSubstr("s3cret")));
+  s = OpenWithDsn("host=/nonexistent password='s3cret");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("(unterminated quoted string in connection info string)"));
+  EXPECT_THAT(s.message(), Not(HasSubstr("s3cret")));
+}
+
 TEST_F(OpenLedgerTest, WithoutPostgresTheSqliteLedgerOpensAtItsPath) {
   config_.ledger_path = dir_.File("ledger.db");
   auto ledger = OpenLedger(config_, clock_);

@@ -1,8 +1,10 @@
 // PostgresServer: a throwaway PostgreSQL server for tests, from Debian's
 // `postgresql` package (initdb + pg_ctl), listening only on a Unix socket in
 // a fresh temporary directory. When the tests run as root it runs as the
-// unprivileged `postgres` user (PostgreSQL refuses root). fsync and
-// synchronous_commit keep their defaults (on).
+// unprivileged `postgres` user (PostgreSQL refuses root). fsync,
+// synchronous_commit and max_connections (100) keep their defaults, so
+// tests show that brokers fit in a stock server; `options` adds server
+// settings (`-c name=value ...`), e.g. a commit_delay that widens COMMIT.
 //
 // Start() failures are reported as a status with the server's log; Stop()
 // and Start() can be called again to restart it (same data). The destructor
@@ -29,7 +31,7 @@ namespace uploadbroker::testing {
 
 class PostgresServer {
  public:
-  PostgresServer() = default;
+  explicit PostgresServer(std::string options = "") : options_(std::move(options)) {}
   ~PostgresServer() {
     if (started_) (void)Run("pg_ctl", "-D " + data() + " -m immediate -w stop");
   }
@@ -68,7 +70,7 @@ class PostgresServer {
       initialized_ = true;
     }
     std::string opts = "-c listen_addresses='' -c unix_socket_directories='" + dir_.path() +
-                       "' -c max_connections=200";
+                       "' " + options_;
     if (Run("pg_ctl", "-D " + data() + " -l " + dir_.File("server.log") + " -w -t 60 -o \"" +
                           opts + "\" start >/dev/null") != 0) {
       return absl::InternalError("pg_ctl start failed: " + ReadFile(dir_.File("server.log")));
@@ -134,6 +136,7 @@ class PostgresServer {
     return s.str();
   }
 
+  const std::string options_;
   TempDir dir_;
   bool initialized_ = false;
   bool started_ = false;
