@@ -48,9 +48,10 @@ class EngineWriter {
   virtual ~EngineWriter() = default;
 
   // Batch transaction control. Commit returns OK only once the batch is
-  // durable; when its outcome cannot be learnt it returns an error and the
-  // batch must be treated as not written (the engine guarantees that an
-  // unknown outcome is resolved before the next Begin, see each engine).
+  // durable; otherwise an error whose message says whether the batch was
+  // written. When the outcome cannot be learnt, nothing in the batch is
+  // acknowledged, though it may have been written: a later read, a
+  // repeated callback or the reconciler sees whichever happened.
   // Rollback is best effort and safe without an open transaction.
   virtual absl::Status Begin() = 0;
   virtual absl::Status Commit() = 0;

@@ -279,12 +279,21 @@ void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
     status = op_status.ok() ? writer_->ReleaseSavepoint()
                             : writer_->RollbackSavepoint(op_status);
   }
-  if (status.ok()) status = writer_->Commit();
+  bool committing = false;
+  if (status.ok()) {
+    committing = true;
+    status = writer_->Commit();
+  }
   if (!status.ok()) {
     writer_->Rollback();
-    status = absl::Status(
-        status.code(),
-        absl::StrCat(status.message(), "; no write in this batch was saved"));
+    // A failed Commit says itself whether the batch was written (a lost
+    // COMMIT whose outcome stayed unknown may have been); before it,
+    // nothing was.
+    if (!committing) {
+      status = absl::Status(
+          status.code(),
+          absl::StrCat(status.message(), "; no write in this batch was saved"));
+    }
   }
   healthy_.store(status.ok());
   for (auto& op : batch) op->Finish(status);
