@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/service.h"
 #include "server/server.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/temp_dir.h"
@@ -41,11 +42,14 @@ testing::PostgresServer& SharedPostgres() {
 class VisibilityRpcTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string ledger = absl::StrCat("ledger: {path: ", dir_.File("ledger.db"), "}\n");
+    // retain_settled: GetUpload of an id older than it is the "aged out" case.
+    std::string ledger =
+        absl::StrCat("ledger: {retain_settled: 1h, path: ", dir_.File("ledger.db"), "}\n");
     if (GetParam() == "postgres") {
       auto dsn = SharedPostgres().NewDatabase();
       ASSERT_TRUE(dsn.ok()) << dsn.status();
-      ledger = absl::StrCat("ledger: {postgres: {dsn_file: ", dir_.WriteFile("dsn", *dsn), "}}\n");
+      ledger = absl::StrCat("ledger: {retain_settled: 1h, postgres: {dsn_file: ",
+                            dir_.WriteFile("dsn", *dsn), "}}\n");
     }
     std::string yaml = absl::StrCat(R"(
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
@@ -134,15 +138,32 @@ TEST_P(VisibilityRpcTest, GetUploadShowsAnotherCallersUploadAsAbsent) {
   auto unknown = As("app").GetUpload("up_000000000000ffffffffffffffffffff");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   // Same words as for an id that does not exist: existence does not leak.
-  EXPECT_EQ(other.status().message(),
-            absl::StrCat("upload_id: no upload '", theirs, "'"));
-  EXPECT_EQ(unknown.status().message(), "upload_id: no upload 'up_000000000000ffffffffffffffffffff'");
+  EXPECT_EQ(other.status().message(), rpc::NoUpload(theirs));
+  EXPECT_EQ(unknown.status().message(), rpc::NoUpload("up_000000000000ffffffffffffffffffff"));
 
   // read_callers: reports reads app's (not batch's); auditor ("*") reads all.
   EXPECT_TRUE(As("reports").GetUpload(mine).ok());
   EXPECT_EQ(As("reports").GetUpload(theirs).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(As("auditor").GetUpload(mine).ok());
   EXPECT_TRUE(As("auditor").GetUpload(theirs).ok());
+}
+
+TEST_P(VisibilityRpcTest, GetUploadSaysTheSameForAgedOutUnknownAndOthersUploads) {
+  // With retain_settled, the ledger knows an id issued long ago "aged out";
+  // that must not tell a stranger (or anyone) more than an unknown id does.
+  const std::string theirs = Issue("batch", "uploads/b.png");
+  const std::string old_id = "up_000000000001aaaaaaaaaaaaaaaaaaaa";  // issued in 1970
+  const std::string recent_unknown = absl::StrCat(theirs.substr(0, 15), "00000000000000000000");
+  const std::string garbage(300, 'z');
+  for (const std::string& caller : {"app", "batch", "auditor"}) {
+    for (const std::string& id : {old_id, recent_unknown, garbage}) {
+      auto got = As(caller).GetUpload(id);
+      EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound) << caller << " " << got.status();
+      EXPECT_EQ(got.status().message(), rpc::NoUpload(id)) << caller;
+      EXPECT_THAT(got.status().message(), ::testing::Not(HasSubstr("aged out")));
+    }
+  }
+  EXPECT_EQ(As("app").GetUpload(theirs).status().message(), rpc::NoUpload(theirs));
 }
 
 TEST_P(VisibilityRpcTest, ListUploadsListsOnlyReadableCallersUploads) {
@@ -202,6 +223,21 @@ TEST_P(VisibilityRpcTest, LiveEventsOfAnotherCallerAreNotDelivered) {
   EXPECT_EQ(resp.event().cursor(), 2u);  // cursor 1 (batch's) was skipped
   ctx.TryCancel();
   (void)reader->Finish();
+}
+
+TEST_P(VisibilityRpcTest, AbortUploadSaysUntilWhenTheSignedFormStaysUsable) {
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("photos");
+  req.set_key("uploads/form.png");
+  auto issued = As("app").CreatePostPolicy(req);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  auto aborted = As("app").AbortUpload(issued->upload_id());
+  ASSERT_TRUE(aborted.ok()) << aborted.status();
+  // OSS would still accept the form: the answer says until when (the
+  // original expiry, in the future), as AbortUpload's contract says.
+  EXPECT_EQ(aborted->upload().state(), v1::UPLOAD_STATE_EXPIRED);
+  EXPECT_EQ(aborted->upload().expires_at().seconds(), issued->expires_at().seconds());
+  EXPECT_GT(aborted->upload().expires_at().seconds(), absl::ToUnixSeconds(absl::Now()));
 }
 
 TEST_P(VisibilityRpcTest, AbortUploadOfAnotherCallersUploadIsNotFound) {
