@@ -11,6 +11,7 @@
 #include "common/grpc_status.h"
 #include "tls/grpc_credentials.h"
 #include "common/request_limits.h"
+#include "rpc/page_token.h"
 
 namespace uploadbroker::rpc {
 namespace {
@@ -144,21 +145,40 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
   q.key_prefix = req->key_prefix();
   q.state = req->state();
   q.limit = req->page_size() == 0 ? 100 : req->page_size();
-  if (!req->page_token().empty() &&
-      (!absl::SimpleAtoi(req->page_token(), &q.before_seq) || q.before_seq <= 0)) {
-    return FinishWith(ctx, absl::InvalidArgumentError("page_token: not a token from ListUploads"));
+  // Only uploads the caller may see, so the page's last one can be the token.
+  q.scope_prefixes = caller.scope.key_prefixes;
+  if (!req->page_token().empty()) {
+    absl::StatusOr<std::string> after = DecodePageToken(req->page_token());
+    if (!after.ok()) return FinishWith(ctx, after.status());
+    q.before_upload_id = *std::move(after);
   }
   auto* reactor = ctx->DefaultReactor();
   boost::asio::post(*reads_, [this, reactor, resp, caller = *std::move(caller_or), q = std::move(q)] {
+    if (!q.before_upload_id.empty()) {
+      // A token names an upload the caller was shown; anything else (forged,
+      // another caller's, aged out) gets one answer.
+      absl::StatusOr<v1::Upload> anchor = ledger_.GetUpload(q.before_upload_id);
+      if (!anchor.ok() && !absl::IsNotFound(anchor.status())) {
+        reactor->Finish(common::ToGrpcStatus(anchor.status()));
+        return;
+      }
+      if (!anchor.ok() || !VisibleTo(*caller, *anchor)) {
+        reactor->Finish(common::ToGrpcStatus(StalePageToken()));
+        return;
+      }
+    }
     absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
     if (!page.ok()) {
       reactor->Finish(common::ToGrpcStatus(page.status()));
       return;
     }
+    // The ledger applied the scope, so the last upload is one the caller sees.
+    const bool more = page->next_before_seq > 0 && !page->uploads.empty() &&
+                      VisibleTo(*caller, page->uploads.back());
+    if (more) resp->set_next_page_token(EncodePageToken(page->uploads.back().upload_id()));
     for (v1::Upload& u : page->uploads) {
       if (VisibleTo(*caller, u)) *resp->add_uploads() = std::move(u);
     }
-    if (page->next_before_seq > 0) resp->set_next_page_token(absl::StrCat(page->next_before_seq));
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -14,6 +14,8 @@
 // Visibility: GetUpload, ListUploads and Subscribe show a caller only the
 // uploads issued to it (or to the callers its read_callers name, "*" for
 // all), inside its buckets and key prefixes; others look absent (NOT_FOUND).
+// ListUploads pages by the last upload shown (rpc/page_token.h), never by
+// a global sequence number.
 // GetUpload answers every absent upload with the same words (NoUpload):
 // never issued, another caller's, or aged out of ledger.retain_settled.
 //

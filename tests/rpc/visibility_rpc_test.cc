@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/page_token.h"
 #include "rpc/service.h"
 #include "server/server.h"
 #include "tests/testing/postgres_server.h"
@@ -223,6 +224,63 @@ TEST_P(VisibilityRpcTest, LiveEventsOfAnotherCallerAreNotDelivered) {
   EXPECT_EQ(resp.event().cursor(), 2u);  // cursor 1 (batch's) was skipped
   ctx.TryCancel();
   (void)reader->Finish();
+}
+
+TEST_P(VisibilityRpcTest, PageTokensNameOnlyTheCallersOwnLastUploadAndPagingIsComplete) {
+  std::vector<std::string> mine;
+  std::string theirs;
+  for (int i = 0; i < 7; ++i) {
+    mine.push_back(Issue("app", absl::StrCat("uploads/a", i, ".png")));
+    theirs = Issue("batch", absl::StrCat("uploads/b", i, ".png"));  // volume between app's
+  }
+  std::vector<std::string> listed;
+  v1::ListUploadsRequest req;
+  req.set_page_size(2);
+  int pages = 0;
+  do {
+    auto page = As("app").ListUploads(req);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->uploads_size(), 2);
+    for (const v1::Upload& u : page->uploads()) listed.push_back(u.upload_id());
+    if (!page->next_page_token().empty()) {
+      // The token reveals the last upload shown, nothing else.
+      auto named = rpc::DecodePageToken(page->next_page_token());
+      ASSERT_TRUE(named.ok()) << named.status();
+      EXPECT_EQ(*named, listed.back());
+      EXPECT_THAT(page->next_page_token(), ::testing::Not(HasSubstr(theirs)));
+    }
+    req.set_page_token(page->next_page_token());
+    ASSERT_LT(++pages, 10);
+  } while (!req.page_token().empty());
+  // Newest first, each exactly once.
+  EXPECT_EQ(listed, std::vector<std::string>(mine.rbegin(), mine.rend()));
+
+  // Garbled, forged and old-style tokens are refused, naming the field.
+  const std::string huge(64 * 1024, 'A');
+  for (const std::string& bad :
+       {std::string("12"), std::string("p1."), std::string("p1.!!!"), std::string("p2.dXBf"),
+        rpc::EncodePageToken("../../x"), rpc::EncodePageToken("up_\n"), "p1." + huge,
+        rpc::EncodePageToken(std::string(200, 'a')), rpc::EncodePageToken(mine[3]) + "="}) {
+    v1::ListUploadsRequest r;
+    r.set_page_token(bad);
+    auto got = As("app").ListUploads(r);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << bad.substr(0, 40);
+    EXPECT_THAT(got.status().message(), HasSubstr("page_token: "));
+  }
+  // A token naming another caller's upload answers like one naming an id
+  // never issued: no existence oracle.
+  v1::ListUploadsRequest other, unknown;
+  other.set_page_token(rpc::EncodePageToken(theirs));
+  unknown.set_page_token(rpc::EncodePageToken("up_000000000001aaaaaaaaaaaaaaaaaaaa"));
+  auto a = As("app").ListUploads(other);
+  auto b = As("app").ListUploads(unknown);
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.status(), b.status());
+  // The same token works for a caller that may read the upload (auditor).
+  other.set_page_size(1000);
+  auto auditor = As("auditor").ListUploads(other);
+  ASSERT_TRUE(auditor.ok()) << auditor.status();
+  EXPECT_EQ(auditor->uploads_size(), 13);  // everything older than batch's last
 }
 
 TEST_P(VisibilityRpcTest, AbortUploadSaysUntilWhenTheSignedFormStaysUsable) {
