@@ -60,7 +60,7 @@ std::string AsLooselyRead(absl::string_view key) {
       case 0xFF0E: case 0xFE52: case 0x2024: out += '.'; break;
       case 0x2025: out += ".."; break;
       case 0xFF0F: case 0xFF3C: case 0xFE68: out += '/'; break;
-      default: out.append(key.substr(start, pos - start));
+      default: out.append(key.data() + start, pos - start);
     }
   }
   return out;
