@@ -212,15 +212,17 @@ TEST(OperationsTest, SighupThatRemovesACallerEndsItsOpenStream) {
   Broker broker(dir, path);
   client::BrokerClient gone(broker.target(), "key-gone");
   client::BrokerClient kept(broker.target(), "key-kept");
-  auto open = [&](client::BrokerClient& c, grpc::ClientContext& ctx) {
+  // The stub alone sends no key: each stream carries its own.
+  auto open = [&](client::BrokerClient& c, grpc::ClientContext& ctx, const std::string& key) {
+    ctx.AddMetadata("authorization", "Bearer " + key);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     auto reader = c.stub().Subscribe(&ctx, v1::SubscribeRequest());
     reader->WaitForInitialMetadata();
     return reader;
   };
   grpc::ClientContext gone_ctx, kept_ctx;
-  auto gone_stream = open(gone, gone_ctx);
-  auto kept_stream = open(kept, kept_ctx);
+  auto gone_stream = open(gone, gone_ctx, "key-gone");
+  auto kept_stream = open(kept, kept_ctx, "key-kept");
 
   // The reloaded config: c0 removed, c1 (key-kept) unchanged.
   std::string yaml = Yaml(dir, signer, {"key-placeholder", "key-kept"});
