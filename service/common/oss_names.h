@@ -26,7 +26,10 @@ bool IsValidBucketName(absl::string_view name);
 
 // An object key, or a key prefix, the broker may sign or be configured with:
 // 1..1023 bytes of UTF-8; not starting with '/' or '\'; no "//"; no "." or
-// ".." path segment (a prefix's unfinished last segment counts as one); no
+// ".." path segment (a prefix's unfinished last segment counts as one), also
+// none disguised as one for a less careful reader: '\' read as '/',
+// "%2e"/"%2f"/"%5c" decoded (any case), U+FF0E, U+FE52, U+2024, U+2025
+// ("..") read as dots and U+FF0F, U+FF3C, U+FE68 as slashes; no
 // control character (C0, DEL, C1); no bidirectional embedding, override or
 // isolate character (U+202A-U+202E, U+2066-U+2069), which make a key display
 // differently from what it is. OK, or InvalidArgument "<field>: <reason>".

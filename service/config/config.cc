@@ -24,7 +24,7 @@ constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callbac
                                            "ledger",      "credentials", "buckets",
                                            "callers",     "default_ttl", "reconcile",
                                            "tls",         "limits",      "callback_listener"};
-constexpr absl::string_view kListenKeys[] = {"grpc", "http", "admin"};
+constexpr absl::string_view kListenKeys[] = {"grpc", "http", "admin", "metrics_on_public_port"};
 constexpr absl::string_view kCallbackListenerKeys[] = {
     "read_timeout", "idle_timeout", "max_connections", "max_connections_per_address"};
 constexpr absl::string_view kCallbackKeys[] = {"url", "response_extra", "trusted_key_file",
@@ -237,6 +237,12 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
     UB_RETURN_IF_ERROR(r.String(listen["grpc"], "listen.grpc", &cfg->grpc_listen));
     UB_RETURN_IF_ERROR(r.String(listen["http"], "listen.http", &cfg->http_listen));
     UB_RETURN_IF_ERROR(r.String(listen["admin"], "listen.admin", &cfg->admin_listen));
+    UB_RETURN_IF_ERROR(r.Bool(listen["metrics_on_public_port"], "listen.metrics_on_public_port",
+                              &cfg->metrics_on_public_port));
+    if (cfg->metrics_on_public_port && !cfg->admin_listen.empty()) {
+      return r.Fail("listen.metrics_on_public_port",
+                    "only without listen.admin (with it, /metrics is served on the admin listener)");
+    }
   }
   UB_RETURN_IF_ERROR(ParseCallbackListener(r, root["callback_listener"], cfg));
 

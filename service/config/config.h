@@ -103,10 +103,14 @@ struct Config {
   bool development = false;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
-  // Admin listener (/metrics, /healthz, /readyz). Empty: /metrics is served
-  // on http_listen; set: only there, and http_listen serves callbacks and
-  // health only.
+  // Admin listener (/metrics, /healthz, /readyz). Set: /metrics only there,
+  // and http_listen serves callbacks and health only. Empty: /metrics is not
+  // served at all (the callback port is public), unless
+  // metrics_on_public_port says to serve it on http_listen.
   std::string admin_listen;
+  // listen.metrics_on_public_port: the explicit switch for the old
+  // behaviour; refused together with admin_listen.
+  bool metrics_on_public_port = false;
   // Limits of the callback (HTTP) listener; see http::ServerOptions.
   absl::Duration http_read_timeout = absl::Seconds(5);
   absl::Duration http_idle_timeout = absl::Seconds(5);

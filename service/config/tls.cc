@@ -1,5 +1,8 @@
 #include "config/tls.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <set>
 #include <string>
 
@@ -69,8 +72,21 @@ absl::string_view ListenHost(absl::string_view listen) {
 
 bool IsLoopbackListen(absl::string_view listen) {
   if (absl::StartsWith(listen, "unix:") || absl::StartsWith(listen, "unix-abstract:")) return true;
-  absl::string_view host = ListenHost(listen);
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+  const std::string host(ListenHost(listen));
+  // Only the literal name: any other name (127.attacker.example,
+  // 127.0.0.1.nip.io) resolves to whatever its owner likes.
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;  // 127.0.0.0/8
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;  // ::1
+    // ::ffff:127.x.y.z, the IPv4 loopback seen through a dual-stack socket.
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 absl::Status ParseTls(const Reader& r, const YAML::Node& tls, Config* cfg) {

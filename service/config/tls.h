@@ -21,8 +21,10 @@ absl::Status ParseTls(const Reader& r, const YAML::Node& tls, Config* cfg);
 // on an address other than loopback needs tls.allow_plaintext_grpc.
 absl::Status ValidateTls(const Reader& r, const Config& cfg);
 
-// True for listen addresses only this machine can reach: localhost,
-// 127.0.0.0/8, [::1], unix: sockets.
+// True for listen addresses only this machine can reach: the literal name
+// localhost, an IPv4 literal in 127.0.0.0/8, [::1] or [::ffff:127.x.y.z],
+// unix: sockets. Host names are never resolved: any other name is not
+// loopback (127.attacker.example, 127.0.0.1.nip.io).
 bool IsLoopbackListen(absl::string_view listen);
 
 }  // namespace uploadbroker::config::internal

@@ -47,10 +47,19 @@ struct UploadQuery {
   std::vector<std::string> buckets;
   std::vector<std::string> callers;  // uploads issued to any of these; empty: any
   std::string key_prefix;  // keys (or key prefixes) starting with this
+  // Keys (or key prefixes) starting with any of these (empty: any): the
+  // reader's scope, so that every upload of a page is one it may see and a
+  // page's last upload can mark the position of the next.
+  std::vector<std::string> scope_prefixes;
   v1::UploadState state = v1::UPLOAD_STATE_UNSPECIFIED;
   // Page: uploads created strictly before this position (opaque to callers;
   // 0 = from the newest).
   int64_t before_seq = 0;
+  // Page by position of a listed upload: uploads created strictly before
+  // the one with this id (none if there is no such upload). Used instead of
+  // before_seq when set; ListUploads' page tokens name the last upload of
+  // the page (which the caller has seen), not a global sequence number.
+  std::string before_upload_id;
   int limit = 100;
   // Page size in bytes (0: no limit): the page stops before an upload whose
   // UploadBytes() would take the page's total past this (it still holds at

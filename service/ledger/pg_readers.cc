@@ -81,7 +81,10 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
     params.push_back(std::move(p));
     return absl::StrCat("$", params.size());
   };
-  if (query.before_seq > 0) {
+  if (!query.before_upload_id.empty()) {
+    absl::StrAppend(&sql, " AND seq < (SELECT seq FROM ub_intents WHERE upload_id = ",
+                    next(PgParam::Text(query.before_upload_id)), ")");
+  } else if (query.before_seq > 0) {
     absl::StrAppend(&sql, " AND seq < ", next(PgParam::Int(query.before_seq)));
   }
   if (!query.buckets.empty()) {
@@ -105,6 +108,13 @@ absl::StatusOr<UploadPage> PgReaders::ListUploads(const UploadQuery& query) {
   }
   if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
     absl::StrAppend(&sql, " AND state = ", next(PgParam::Int(query.state)));
+  }
+  if (!query.scope_prefixes.empty()) {
+    absl::StrAppend(&sql, " AND (false");
+    for (const std::string& p : query.scope_prefixes) {
+      absl::StrAppend(&sql, " OR starts_with(key, ", next(PgParam::Text(p)), ")");
+    }
+    absl::StrAppend(&sql, ")");
   }
   absl::StrAppend(&sql, " ORDER BY seq DESC LIMIT ", next(PgParam::Int(query.limit + 1)));
   UB_ASSIGN_OR_RETURN(PgResult r, Query(sql.c_str(), params, "list uploads"));

@@ -152,7 +152,11 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   // The filters vary, so this statement is built per call; listing is not a
   // hot path.
   std::string sql = "SELECT seq, record FROM intents WHERE 1";
-  if (query.before_seq > 0) sql += " AND seq < ?";
+  if (!query.before_upload_id.empty()) {
+    sql += " AND seq < (SELECT seq FROM intents WHERE upload_id = ?)";
+  } else if (query.before_seq > 0) {
+    sql += " AND seq < ?";
+  }
   if (!query.buckets.empty()) {
     sql += " AND bucket IN (?";
     for (size_t i = 1; i < query.buckets.size(); ++i) sql += ", ?";
@@ -167,19 +171,36 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   if (!query.key_prefix.empty()) sql += " AND key >= ?";
   if (!upper.empty()) sql += " AND key < ?";
   if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) sql += " AND state = ?";
+  std::vector<std::string> scope_upper;
+  if (!query.scope_prefixes.empty()) {
+    sql += " AND (0";
+    for (const std::string& p : query.scope_prefixes) {
+      scope_upper.push_back(PrefixUpperBound(p));
+      sql += scope_upper.back().empty() ? " OR key >= ?" : " OR (key >= ? AND key < ?)";
+    }
+    sql += ")";
+  }
   sql += " ORDER BY seq DESC LIMIT ?";
 
   UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
   UB_ASSIGN_OR_RETURN(StmtPtr owned, Prepare(conn->db.get(), sql));
   sqlite3_stmt* stmt = owned.get();
   int i = 0;
-  if (query.before_seq > 0) sqlite3_bind_int64(stmt, ++i, query.before_seq);
+  if (!query.before_upload_id.empty()) {
+    BindText(stmt, ++i, query.before_upload_id);
+  } else if (query.before_seq > 0) {
+    sqlite3_bind_int64(stmt, ++i, query.before_seq);
+  }
   for (const std::string& bucket : query.buckets) BindText(stmt, ++i, bucket);
   for (const std::string& caller : query.callers) BindText(stmt, ++i, caller);
   if (!query.key_prefix.empty()) BindText(stmt, ++i, query.key_prefix);
   if (!upper.empty()) BindText(stmt, ++i, upper);
   if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
     sqlite3_bind_int(stmt, ++i, query.state);
+  }
+  for (size_t s = 0; s < query.scope_prefixes.size(); ++s) {
+    BindText(stmt, ++i, query.scope_prefixes[s]);
+    if (!scope_upper[s].empty()) BindText(stmt, ++i, scope_upper[s]);
   }
   sqlite3_bind_int(stmt, ++i, query.limit + 1);  // one more: is there a next page?
 

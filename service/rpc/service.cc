@@ -11,6 +11,7 @@
 #include "common/grpc_status.h"
 #include "tls/grpc_credentials.h"
 #include "common/request_limits.h"
+#include "rpc/page_token.h"
 
 namespace uploadbroker::rpc {
 namespace {
@@ -32,6 +33,12 @@ bool VisibleTo(const auth::Identity& caller, const v1::Upload& u) {
 
 }  // namespace
 
+std::string NoUpload(absl::string_view upload_id) {
+  return absl::StrCat("upload_id: no upload '", upload_id,
+                      "' this caller can read (never issued, issued to a caller it may not "
+                      "read, or settled and removed by ledger.retain_settled)");
+}
+
 UploadBrokerService::UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                                          issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
                                          stream::EventStreamer& streamer)
@@ -47,7 +54,7 @@ UploadBrokerService::UploadBrokerService(const auth::Authenticator& auth, issue:
 
 UploadBrokerService::~UploadBrokerService() { reads_->join(); }
 
-absl::StatusOr<const auth::Identity*> UploadBrokerService::Caller(
+absl::StatusOr<auth::Principal> UploadBrokerService::Caller(
     const grpc::ServerContextBase* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
@@ -98,15 +105,12 @@ grpc::ServerUnaryReactor* UploadBrokerService::GetUpload(
   // until Finish.
   boost::asio::post(*reads_, [this, reactor, req, resp, caller = *caller] {
     absl::StatusOr<v1::Upload> upload = ledger_.GetUpload(req->upload_id());
-    // Uploads the caller may not read look absent — the same words as for
-    // an id never issued — so ids cannot be probed. Only "aged out", which
-    // the ledger tells from the id's own timestamp, is kept.
-    const bool aged_out =
-        absl::IsNotFound(upload.status()) && absl::StrContains(upload.status().message(), "aged out");
-    if (aged_out) {
-      upload = absl::NotFoundError(absl::StrCat("upload_id: ", upload.status().message()));
-    } else if (absl::IsNotFound(upload.status()) || (upload.ok() && !VisibleTo(*caller, *upload))) {
-      upload = absl::NotFoundError(absl::StrCat("upload_id: no upload '", req->upload_id(), "'"));
+    // One answer for every upload the caller cannot see: never issued,
+    // issued to a caller it may not read, or aged out of retention (the row
+    // is gone, so not even its owner can be told apart), so ids cannot be
+    // probed across callers.
+    if (absl::IsNotFound(upload.status()) || (upload.ok() && !VisibleTo(*caller, *upload))) {
+      upload = absl::NotFoundError(NoUpload(req->upload_id()));
     }
     if (upload.ok()) *resp = *std::move(upload);
     reactor->Finish(common::ToGrpcStatus(upload.status()));
@@ -119,7 +123,7 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
     v1::ListUploadsResponse* resp) {
   auto caller_or = Caller(ctx);
   if (!caller_or.ok()) return FinishWith(ctx, caller_or.status());
-  const auth::Identity& caller = **caller_or;
+  const auth::Identity& caller = **caller_or;  // alive while *caller_or is
   if (req->page_size() < 0 || req->page_size() > 1000) {
     return FinishWith(ctx, absl::InvalidArgumentError("page_size: must be between 0 and 1000"));
   }
@@ -141,21 +145,40 @@ grpc::ServerUnaryReactor* UploadBrokerService::ListUploads(
   q.key_prefix = req->key_prefix();
   q.state = req->state();
   q.limit = req->page_size() == 0 ? 100 : req->page_size();
-  if (!req->page_token().empty() &&
-      (!absl::SimpleAtoi(req->page_token(), &q.before_seq) || q.before_seq <= 0)) {
-    return FinishWith(ctx, absl::InvalidArgumentError("page_token: not a token from ListUploads"));
+  // Only uploads the caller may see, so the page's last one can be the token.
+  q.scope_prefixes = caller.scope.key_prefixes;
+  if (!req->page_token().empty()) {
+    absl::StatusOr<std::string> after = DecodePageToken(req->page_token());
+    if (!after.ok()) return FinishWith(ctx, after.status());
+    q.before_upload_id = *std::move(after);
   }
   auto* reactor = ctx->DefaultReactor();
-  boost::asio::post(*reads_, [this, reactor, resp, caller = &caller, q = std::move(q)] {
+  boost::asio::post(*reads_, [this, reactor, resp, caller = *std::move(caller_or), q = std::move(q)] {
+    if (!q.before_upload_id.empty()) {
+      // A token names an upload the caller was shown; anything else (forged,
+      // another caller's, aged out) gets one answer.
+      absl::StatusOr<v1::Upload> anchor = ledger_.GetUpload(q.before_upload_id);
+      if (!anchor.ok() && !absl::IsNotFound(anchor.status())) {
+        reactor->Finish(common::ToGrpcStatus(anchor.status()));
+        return;
+      }
+      if (!anchor.ok() || !VisibleTo(*caller, *anchor)) {
+        reactor->Finish(common::ToGrpcStatus(StalePageToken()));
+        return;
+      }
+    }
     absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
     if (!page.ok()) {
       reactor->Finish(common::ToGrpcStatus(page.status()));
       return;
     }
+    // The ledger applied the scope, so the last upload is one the caller sees.
+    const bool more = page->next_before_seq > 0 && !page->uploads.empty() &&
+                      VisibleTo(*caller, page->uploads.back());
+    if (more) resp->set_next_page_token(EncodePageToken(page->uploads.back().upload_id()));
     for (v1::Upload& u : page->uploads) {
       if (VisibleTo(*caller, u)) *resp->add_uploads() = std::move(u);
     }
-    if (page->next_before_seq > 0) resp->set_next_page_token(absl::StrCat(page->next_before_seq));
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -167,7 +190,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* UploadBrokerService::Subscribe(
   if (!caller.ok()) return stream::EventStreamer::Reject(common::ToGrpcStatus(caller.status()));
   absl::StatusOr<v1::SubscribeRequest> request = stream::EventStreamer::ParseRequest(*req);
   if (!request.ok()) return stream::EventStreamer::Reject(common::ToGrpcStatus(request.status()));
-  return streamer_.Subscribe(ctx, *request, **caller);
+  return streamer_.Subscribe(ctx, *request, *caller);
 }
 
 grpc::Status UploadBrokerService::CreateMultipartUpload(

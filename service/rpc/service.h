@@ -14,6 +14,10 @@
 // Visibility: GetUpload, ListUploads and Subscribe show a caller only the
 // uploads issued to it (or to the callers its read_callers name, "*" for
 // all), inside its buckets and key prefixes; others look absent (NOT_FOUND).
+// ListUploads pages by the last upload shown (rpc/page_token.h), never by
+// a global sequence number.
+// GetUpload answers every absent upload with the same words (NoUpload):
+// never issued, another caller's, or aged out of ledger.retain_settled.
 //
 // Thread-safe. Referenced components must outlive the service; stop the
 // grpc::Server (which waits for in-flight calls) before destroying it. The
@@ -36,6 +40,9 @@ class thread_pool;
 }  // namespace boost::asio
 
 namespace uploadbroker::rpc {
+
+// GetUpload's NOT_FOUND message for every upload the caller cannot read.
+std::string NoUpload(absl::string_view upload_id);
 
 // Subscribe is a raw method (ByteBuffer in and out): the streamer writes
 // messages built from the ledger's stored records instead of serializing
@@ -91,7 +98,9 @@ class UploadBrokerService final : public ServiceBase {
                            v1::AbortUploadResponse* resp) override;
 
  private:
-  absl::StatusOr<const auth::Identity*> Caller(const grpc::ServerContextBase* ctx) const;
+  // The authenticated caller; the Principal keeps its caller snapshot alive
+  // for as long as the call holds it.
+  absl::StatusOr<auth::Principal> Caller(const grpc::ServerContextBase* ctx) const;
 
   const auth::Authenticator& auth_;
   issue::Issuer& issuer_;

@@ -40,6 +40,8 @@ http::Handler MakeHttpRoutes(ingest::CallbackHandler& callbacks, ledger::Ledger&
       r.content_type = metrics::Registry::kContentType;
       r.body = metrics.Render();
       respond(std::move(r));
+    } else if (req.path_raw == "/metrics") {
+      respond(Json(404, R"({"error":"not_found","reason":"/metrics is served on listen.admin only"})"));
     } else {
       respond(Json(404, R"({"error":"not_found","reason":"no such path"})"));
     }

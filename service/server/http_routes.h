@@ -8,9 +8,10 @@
 //                  signature is checked against the configured public path,
 //                  so an ingress that rewrites paths changes nothing.
 //
-// With an admin listener the routes are split (Expose): the public
-// listener serves callbacks and health and answers /metrics 404; the admin
-// listener serves health and /metrics and answers POST 405.
+// The routes are split (Expose): the public listener serves callbacks and
+// health and answers /metrics 404 (saying it is on listen.admin); the admin
+// listener serves health and /metrics and answers POST 405. Only
+// listen.metrics_on_public_port: true puts everything on the public one.
 // Thread-safe; referenced objects must outlive the returned handler.
 #ifndef UPLOADBROKER_SERVER_HTTP_ROUTES_H_
 #define UPLOADBROKER_SERVER_HTTP_ROUTES_H_
@@ -25,8 +26,8 @@
 namespace uploadbroker::server {
 
 enum class Expose {
-  kEverything,          // one listener: callbacks, health, /metrics
-  kCallbacksAndHealth,  // the public listener next to an admin one
+  kEverything,          // one listener: callbacks, health, /metrics (explicit switch)
+  kCallbacksAndHealth,  // the public listener, with or without an admin one
   kAdmin,               // the admin listener: health and /metrics
 };
 

@@ -68,6 +68,8 @@ class BrokerServer final : public Server {
       }
     }
     auth_->Reload(fresh.callers);
+    // Revoked keys, certificate mappings and scopes end the open streams too.
+    streamer_->Recheck(*auth_);
     spdlog::info("reloaded the callers section of {}: {} callers (other sections change only on restart)",
                  fresh.source, fresh.callers.size());
     return absl::OkStatus();
@@ -169,8 +171,17 @@ class BrokerServer final : public Server {
     const bool admin = !config_.admin_listen.empty();
     UB_ASSIGN_OR_RETURN(http_server_,
                         http::Server::Create(ho, MakeHttpRoutes(*callbacks_, *ledger_, metrics_, draining_,
-                                                                admin ? Expose::kCallbacksAndHealth
-                                                                      : Expose::kEverything)));
+                                                                config_.metrics_on_public_port
+                                                                    ? Expose::kEverything
+                                                                    : Expose::kCallbacksAndHealth)));
+    if (config_.metrics_on_public_port) {
+      spdlog::warn("/metrics is served on the public callback port {} "
+                   "(listen.metrics_on_public_port: true): anyone who can reach callbacks can read "
+                   "it; prefer listen.admin", http_server_->port());
+    } else if (!admin) {
+      spdlog::info("/metrics is not served: listen.admin is unset (set it to an address only "
+                   "Prometheus reaches)");
+    }
     if (admin) {
       http::ServerOptions ao;
       ao.listen = config_.admin_listen;

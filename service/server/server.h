@@ -55,7 +55,12 @@ class Server {
   // Applies the `callers` section of `fresh` (API key hashes and scopes)
   // atomically; nothing else of it takes effect before a restart. Refused
   // (InvalidArgument naming the caller, old callers kept) when a caller
-  // names a bucket the running server does not have. Any thread.
+  // names a bucket the running server does not have. Open Subscribe streams
+  // whose credential the new callers revoke end with UNAUTHENTICATED, those
+  // whose filter the new scope no longer covers with PERMISSION_DENIED,
+  // before it returns (stream::EventStreamer::Recheck); in-flight unary
+  // calls finish with the identity they started with. Any thread but a
+  // gRPC reaction.
   virtual absl::Status ReloadCallers(const config::Config& fresh) = 0;
 
   // Reports not-ready (/readyz 503, health NOT_SERVING), stops accepting,

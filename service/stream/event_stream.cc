@@ -22,13 +22,16 @@ absl::Status OutOfRange(absl::string_view what, uint64_t after, uint64_t oldest)
 }
 
 EventStreamer::Stream::Stream(EventStreamer& streamer, grpc::CallbackServerContext* ctx,
-                              const v1::SubscribeRequest& request, EventFilter filter)
+                              const v1::SubscribeRequest& request, auth::Principal caller,
+                              EventFilter filter)
     : streamer_(streamer),
       ctx_(ctx),
       start_(request.start()),
       after_cursor_(request.after_cursor()),
       max_per_message_(std::clamp<uint32_t>(request.max_events_per_message(), 1,
                                             kMaxEventsPerMessage)),
+      requested_(request.filter()),
+      caller_(std::move(caller)),
       filter_(std::move(filter)) {}
 
 void EventStreamer::Stream::Init() {
@@ -64,8 +67,41 @@ void EventStreamer::Stream::Deliver(uint64_t after, const ReadResult& result, ui
 
 void EventStreamer::Stream::End() {
   absl::MutexLock lock(&mu_);
-  end_requested_ = true;
-  if (!writing_) FinishLocked(ShuttingDown());
+  if (!end_status_.has_value()) end_status_ = ShuttingDown();
+  if (!writing_) FinishLocked(*end_status_);
+}
+
+void EventStreamer::Stream::Recheck(const auth::Authenticator& auth) {
+  auth::Principal held;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || end_status_.has_value()) return;
+    held = caller_;
+  }
+  // No lock held: the authenticator takes its own (reader) lock.
+  uint64_t checked = 0;
+  absl::StatusOr<auth::Principal> now = auth.Recheck(held, &checked);
+  absl::StatusOr<EventFilter> filter = absl::UnknownError("unset");
+  absl::Status verdict = now.status();
+  if (now.ok()) {
+    filter = EventFilter::Create(requested_, **now);
+    if (!filter.ok()) {
+      verdict = absl::PermissionDeniedError(absl::StrCat(
+          "the caller's scope or read_callers, changed by a configuration reload, no longer "
+          "cover this stream's filter: ", filter.status().message()));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (finished_ || end_status_.has_value()) return;
+  // A concurrent Recheck against a newer snapshot already ran.
+  if (caller_.generation > checked) return;
+  if (!verdict.ok()) {
+    end_status_ = common::ToGrpcStatus(verdict);
+    if (!writing_) FinishLocked(*end_status_);
+    return;
+  }
+  caller_ = *std::move(now);
+  filter_ = *std::move(filter);
 }
 
 // TryCancel runs the reactions on other threads (they are not inlineable),
@@ -127,8 +163,8 @@ void EventStreamer::Stream::AdvanceLocked() {
   for (;;) {
     if (finished_ || !started_) return;
     if (!writing_) {
-      if (end_requested_) {
-        FinishLocked(ShuttingDown());
+      if (end_status_.has_value()) {
+        FinishLocked(*end_status_);
         return;
       }
       WriteNextLocked();

@@ -10,12 +10,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "auth/authenticator.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "stream/event_batch.h"
@@ -33,7 +35,7 @@ class EventStreamer::Stream final : public EventStreamer::Reactor,
                                     public std::enable_shared_from_this<Stream> {
  public:
   Stream(EventStreamer& streamer, grpc::CallbackServerContext* ctx,
-         const v1::SubscribeRequest& request, EventFilter filter);
+         const v1::SubscribeRequest& request, auth::Principal caller, EventFilter filter);
 
   // Pool thread: resolves the start position, then starts reading.
   void Init();
@@ -43,6 +45,15 @@ class EventStreamer::Stream final : public EventStreamer::Reactor,
   void Deliver(uint64_t after, const ReadResult& result, uint64_t seen);
   // Shutdown: ends the stream with UNAVAILABLE once no write is in flight.
   void End();
+  // After a reload of the callers (any thread that may block briefly, never
+  // a reaction; no lock held): re-authenticates the stream's credential
+  // (auth::Authenticator::Recheck) and rebuilds its filter from the request
+  // and the caller's current scope. A revoked credential ends the stream
+  // with UNAUTHENTICATED, a filter the scope no longer covers with
+  // PERMISSION_DENIED, once no write is in flight; nothing is written after
+  // this returns. Otherwise the stream continues with the narrowed (or
+  // widened) filter and releases the old snapshot.
+  void Recheck(const auth::Authenticator& auth);
   // Shutdown after the grace period: cancels a stream whose client stopped
   // reading (its in-flight write cannot finish).
   void Cancel();
@@ -70,10 +81,14 @@ class EventStreamer::Stream final : public EventStreamer::Reactor,
   const uint64_t after_cursor_;
   // 1: one event per message (SubscribeResponse.event); more: `events`.
   const uint32_t max_per_message_;
-  const EventFilter filter_;
+  const v1::EventFilter requested_;  // the request's filter, rebuilt on Recheck
   uint64_t last_at_start_ = 0;  // Init only
 
   absl::Mutex mu_;
+  // Who the stream serves (keeps its caller snapshot alive) and what it
+  // delivers; both replaced by Recheck.
+  auth::Principal caller_ ABSL_GUARDED_BY(mu_);
+  EventFilter filter_ ABSL_GUARDED_BY(mu_);
   // Every event up to cursor_ has been read (and is written or held).
   uint64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
   // After an empty read: the newest cursor known when it was scheduled.
@@ -89,7 +104,8 @@ class EventStreamer::Stream final : public EventStreamer::Reactor,
   // A read is scheduled or running, or the stream is parked.
   bool fetching_ ABSL_GUARDED_BY(mu_) = true;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by End or Recheck: how the stream ends once no write is in flight.
+  std::optional<grpc::Status> end_status_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -67,12 +67,14 @@ absl::StatusOr<v1::SubscribeRequest> EventStreamer::ParseRequest(const grpc::Byt
 
 EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ctx,
                                                  const v1::SubscribeRequest& request,
-                                                 const auth::Identity& caller) {
+                                                 const auth::Principal& principal) {
+  const auth::Identity& caller = *principal;
   absl::Status valid = ValidateRequest(request);
   if (!valid.ok()) return Reject(common::ToGrpcStatus(valid));
   absl::StatusOr<EventFilter> filter = EventFilter::Create(request.filter(), caller);
   if (!filter.ok()) return Reject(common::ToGrpcStatus(filter.status()));
-  auto stream = std::make_shared<Stream>(*this, ctx, request, *std::move(filter));
+  auto stream = std::make_shared<Stream>(*this, ctx, request, principal, *std::move(filter));
+  const auth::Authenticator* recheck = nullptr;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return Reject(ShuttingDown());
@@ -89,7 +91,10 @@ EventStreamer::Reactor* EventStreamer::Subscribe(grpc::CallbackServerContext* ct
     ++open;
     streams_.emplace(stream.get(), stream);
     stream_callers_.emplace(stream.get(), caller.name);
+    if (principal.generation < rechecked_generation_) recheck = recheck_auth_;
   }
+  // Authenticated before a reload whose Recheck did not see this stream.
+  if (recheck != nullptr) stream->Recheck(*recheck);
   // Reactions requested before gRPC binds the reactor are queued by gRPC.
   Post([stream] { stream->Init(); });
   return stream.get();
@@ -227,6 +232,20 @@ EventStreamer::StreamPtr EventStreamer::Unregister(Stream* stream) {
 
 void EventStreamer::Post(std::function<void()> task) {
   boost::asio::post(*pool_, std::move(task));
+}
+
+void EventStreamer::Recheck(const auth::Authenticator& auth) {
+  const uint64_t generation = auth.generation();
+  std::vector<StreamPtr> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    recheck_auth_ = &auth;
+    rechecked_generation_ = std::max(rechecked_generation_, generation);
+    streams.reserve(streams_.size());
+    for (const auto& entry : streams_) streams.push_back(entry.second);
+  }
+  // Each stream under its own lock, none under the streamer's.
+  for (const StreamPtr& stream : streams) stream->Recheck(auth);
 }
 
 size_t EventStreamer::stream_count() const {

@@ -38,6 +38,18 @@
 // when events after the cursor were removed by retention (at start, or
 // because the stream fell that far behind), UNAVAILABLE at shutdown.
 //
+// Revocation: after the callers are reloaded, Recheck() re-authenticates
+// every open stream's credential against the new snapshot and rebuilds its
+// filter from the caller's new scope (Stream::Recheck, under that stream's
+// own lock, like every other change to it). A stream whose API key or
+// certificate no longer names its caller ends with UNAUTHENTICATED, one
+// whose filter the new scope or read_callers no longer cover with
+// PERMISSION_DENIED (after a write in flight, if any; nothing more is
+// written); the others continue, filtered by the new scope. A stream that
+// authenticated before a reload but registers after its Recheck is checked
+// as it registers. Any other long-lived call (a future Consume) follows the
+// same path: hold the auth::Principal, re-check it on reload.
+//
 // Lifetime: construct after the ledger, call Shutdown() before stopping the
 // grpc::Server, destroy after the grpc::Server and before the ledger.
 #ifndef UPLOADBROKER_STREAM_EVENT_STREAMER_H_
@@ -54,6 +66,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth/authenticator.h"
 #include "auth/identity.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
@@ -113,10 +126,19 @@ class EventStreamer {
   // Decodes the raw Subscribe request (INVALID_ARGUMENT if malformed).
   static absl::StatusOr<v1::SubscribeRequest> ParseRequest(const grpc::ByteBuffer& raw);
 
-  // Starts a stream for an authenticated `caller` (copied; need not outlive
-  // the call). Called by the gRPC service on a gRPC thread; never blocks.
+  // Starts a stream for an authenticated `caller` (copied: the stream holds
+  // the Principal, and with it the caller snapshot, until it is done or a
+  // Recheck moves it to a newer one). Called by the gRPC service on a gRPC
+  // thread; never blocks.
   Reactor* Subscribe(grpc::CallbackServerContext* ctx, const v1::SubscribeRequest& request,
-                     const auth::Identity& caller);
+                     const auth::Principal& caller);
+
+  // Call after `auth.Reload` (on the reloading thread, not a gRPC reaction:
+  // it takes each stream's lock in turn): ends the streams the reload
+  // revoked, see "Revocation" above. When it returns, no revoked stream
+  // writes another event. `auth` must outlive the streamer (streams that
+  // register later are checked against it). Any thread.
+  void Recheck(const auth::Authenticator& auth);
 
   // A reactor that finishes at once with `status` (e.g. UNAUTHENTICATED).
   static Reactor* Reject(grpc::Status status);
@@ -179,6 +201,10 @@ class EventStreamer {
   // Each stream's caller, and how many streams each caller has open.
   std::map<Stream*, std::string> stream_callers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> per_caller_ ABSL_GUARDED_BY(mu_);
+  // The last Recheck's authenticator and snapshot number: a stream whose
+  // Principal is older registers after that Recheck and is checked then.
+  const auth::Authenticator* recheck_auth_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint64_t rechecked_generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Caught-up streams and the cursor each waits after.
   std::map<Stream*, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
   uint64_t newest_ ABSL_GUARDED_BY(mu_) = 0;

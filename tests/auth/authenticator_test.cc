@@ -29,7 +29,7 @@ config::Caller Configured(const std::string& name, const std::string& key) {
 
 TEST(AuthenticatorTest, BearerKeyMapsToTheCallersIdentityAndScope) {
   Authenticator auth({Configured("app", "key-app"), Configured("other", "key-other")});
-  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer key-app");
+  absl::StatusOr<Principal> id = auth.Authenticate("Bearer key-app");
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ((*id)->name, "app");
   EXPECT_THAT((*id)->scope.buckets, ElementsAre("photos"));
@@ -41,14 +41,14 @@ TEST(AuthenticatorTest, BearerKeyMapsToTheCallersIdentityAndScope) {
 
 TEST(AuthenticatorTest, SchemeIsCaseInsensitiveAndKeyIsTrimmed) {
   Authenticator auth({Configured("app", "key-app")});
-  absl::StatusOr<const Identity*> id = auth.Authenticate("bEaReR  key-app ");
+  absl::StatusOr<Principal> id = auth.Authenticate("bEaReR  key-app ");
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ((*id)->name, "app");
 }
 
 TEST(AuthenticatorTest, MissingHeaderIsUnauthenticated) {
   Authenticator auth({Configured("app", "key-app")});
-  absl::StatusOr<const Identity*> id = auth.Authenticate("");
+  absl::StatusOr<Principal> id = auth.Authenticate("");
   EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(id.status().message(), "missing 'authorization: Bearer <api key>' metadata");
 }
@@ -56,7 +56,7 @@ TEST(AuthenticatorTest, MissingHeaderIsUnauthenticated) {
 TEST(AuthenticatorTest, OtherSchemeIsUnauthenticated) {
   Authenticator auth({Configured("app", "key-app")});
   for (const char* header : {"Basic a2V5LWFwcA==", "Bearer", "Bearer "}) {
-    absl::StatusOr<const Identity*> id = auth.Authenticate(header);
+    absl::StatusOr<Principal> id = auth.Authenticate(header);
     EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated) << header;
     EXPECT_EQ(id.status().message(), "authorization metadata must be 'Bearer <api key>'") << header;
   }
@@ -64,7 +64,7 @@ TEST(AuthenticatorTest, OtherSchemeIsUnauthenticated) {
 
 TEST(AuthenticatorTest, UnknownKeyIsUnauthenticatedWithoutEchoingIt) {
   Authenticator auth({Configured("app", "key-app")});
-  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer secret-guess");
+  absl::StatusOr<Principal> id = auth.Authenticate("Bearer secret-guess");
   EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(id.status().message(), "unknown API key");
   EXPECT_THAT(id.status().ToString(), Not(HasSubstr("secret-guess")));
@@ -75,7 +75,7 @@ TEST(AuthenticatorTest, DoesNotReferenceTheConfigAfterConstruction) {
   Authenticator auth(callers);
   callers.clear();
   callers.shrink_to_fit();
-  absl::StatusOr<const Identity*> id = auth.Authenticate("Bearer key-app");
+  absl::StatusOr<Principal> id = auth.Authenticate("Bearer key-app");
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ((*id)->name, "app");
 }
@@ -88,13 +88,13 @@ TEST(AuthenticatorTest, ClientCertificateUriMapsToTheSameIdentityAsTheApiKey) {
   cert_only.api_key_sha256.clear();
   cert_only.client_cert_uri = "spiffe://example.org/cert-only";
   Authenticator auth({app, cert_only});
-  absl::StatusOr<const Identity*> by_key = auth.Authenticate("Bearer key-app");
-  absl::StatusOr<const Identity*> by_cert =
+  absl::StatusOr<Principal> by_key = auth.Authenticate("Bearer key-app");
+  absl::StatusOr<Principal> by_cert =
       auth.AuthenticateCertificate({"https://unrelated.example", "spiffe://example.org/app"});
   ASSERT_TRUE(by_key.ok() && by_cert.ok()) << by_cert.status();
-  EXPECT_EQ(*by_key, *by_cert);
+  EXPECT_EQ(by_key->identity.get(), by_cert->identity.get());
   EXPECT_EQ((*by_cert)->scope.key_prefixes, std::vector<std::string>{"uploads/app/"});
-  absl::StatusOr<const Identity*> only = auth.AuthenticateCertificate({"spiffe://example.org/cert-only"});
+  absl::StatusOr<Principal> only = auth.AuthenticateCertificate({"spiffe://example.org/cert-only"});
   ASSERT_TRUE(only.ok()) << only.status();
   EXPECT_EQ((*only)->name, "cert-only");
 }
@@ -106,7 +106,7 @@ TEST(AuthenticatorTest, UnknownCertificateUriIsUnauthenticated) {
   for (std::vector<std::string> uris :
        {std::vector<std::string>{}, std::vector<std::string>{"spiffe://example.org/other"},
         std::vector<std::string>{"spiffe://example.org/app/"}}) {
-    absl::StatusOr<const Identity*> id = auth.AuthenticateCertificate(uris);
+    absl::StatusOr<Principal> id = auth.AuthenticateCertificate(uris);
     ASSERT_FALSE(id.ok());
     EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
     EXPECT_THAT(id.status().message(), HasSubstr("no client certificate URI names a caller"));
@@ -119,7 +119,7 @@ TEST(AuthenticatorTest, CertificateNamingTwoCallersIsRefused) {
   config::Caller b = Configured("b", "key-b");
   b.client_cert_uri = "spiffe://example.org/b";
   Authenticator auth({a, b});
-  absl::StatusOr<const Identity*> id =
+  absl::StatusOr<Principal> id =
       auth.AuthenticateCertificate({"spiffe://example.org/a", "spiffe://example.org/b"});
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
@@ -152,20 +152,90 @@ TEST(AuthenticatorTest, EveryFailureIsReportedWithItsReasonAndPeer) {
 
 TEST(AuthenticatorTest, ReloadReplacesKeysAndKeepsEarlierIdentitiesAlive) {
   Authenticator auth({Configured("app", "key-old")});
-  absl::StatusOr<const Identity*> before = auth.Authenticate("Bearer key-old");
+  absl::StatusOr<Principal> before = auth.Authenticate("Bearer key-old");
   ASSERT_TRUE(before.ok());
   config::Caller renamed = Configured("app", "key-new");
   renamed.max_size = 2000;
   auth.Reload({renamed});
   EXPECT_EQ(auth.Authenticate("Bearer key-old").status().code(),
             absl::StatusCode::kUnauthenticated);
-  absl::StatusOr<const Identity*> after = auth.Authenticate("Bearer key-new");
+  absl::StatusOr<Principal> after = auth.Authenticate("Bearer key-new");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ((*after)->scope.max_size, 2000);
   // An identity handed out before the reload is still valid (a stream that
   // authenticated earlier keeps its scope).
   EXPECT_EQ((*before)->name, "app");
   EXPECT_EQ((*before)->scope.max_size, 1000);
+}
+
+TEST(AuthenticatorTest, RecheckAfterReloadEndsRevokedKeysAndMovesTheRestToTheNewCallers) {
+  Authenticator auth({Configured("app", "key-app"), Configured("other", "key-other")});
+  absl::StatusOr<Principal> app = auth.Authenticate("Bearer key-app");
+  absl::StatusOr<Principal> other = auth.Authenticate("Bearer key-other");
+  ASSERT_TRUE(app.ok() && other.ok());
+  // Nothing reloaded: the same principal.
+  absl::StatusOr<Principal> same = auth.Recheck(*app);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->identity.get(), app->identity.get());
+
+  config::Caller wider = Configured("other", "key-other");
+  wider.max_size = 5000;
+  auth.Reload({wider});  // "app" removed
+  uint64_t checked = 0;
+  absl::StatusOr<Principal> gone = auth.Recheck(*app, &checked);
+  EXPECT_EQ(checked, auth.generation());
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(gone.status().message(), HasSubstr("caller 'app'"));
+  EXPECT_THAT(gone.status().message(), Not(HasSubstr(common::HexEncode(common::Sha256("key-app")))));
+  absl::StatusOr<Principal> kept = auth.Recheck(*other);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ((*kept)->scope.max_size, 5000);
+  EXPECT_EQ(kept->generation, auth.generation());
+
+  auth.Reload({Configured("other", "key-rotated")});
+  EXPECT_EQ(auth.Recheck(*kept).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AuthenticatorTest, RecheckOfACertificateEndsWhenTheUriIsUnmappedOrAmbiguous) {
+  config::Caller a = Configured("a", "key-a");
+  a.client_cert_uri = "spiffe://example.org/a";
+  Authenticator auth({a});
+  absl::StatusOr<Principal> by_cert = auth.AuthenticateCertificate({"spiffe://example.org/a"});
+  ASSERT_TRUE(by_cert.ok());
+  auth.Reload({a});
+  EXPECT_TRUE(auth.Recheck(*by_cert).ok());
+
+  config::Caller b = Configured("b", "key-b");
+  b.client_cert_uri = "spiffe://example.org/a";  // the same URI now names two callers
+  auth.Reload({a, b});
+  absl::StatusOr<Principal> ambiguous = auth.Recheck(*by_cert);
+  EXPECT_EQ(ambiguous.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(ambiguous.status().message(), HasSubstr("more than one caller"));
+
+  a.client_cert_uri.clear();
+  auth.Reload({a});
+  absl::StatusOr<Principal> unmapped = auth.Recheck(*by_cert);
+  EXPECT_EQ(unmapped.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(unmapped.status().message(), HasSubstr("no longer names a caller"));
+  // The key alone never stands in for the certificate, nor the reverse.
+  a.client_cert_uri = "spiffe://example.org/a";
+  a.name = "a-renamed";
+  auth.Reload({a});
+  EXPECT_THAT(auth.Recheck(*by_cert).status().message(), HasSubstr("no longer names caller 'a'"));
+}
+
+TEST(AuthenticatorTest, ReplacedSnapshotsAreFreedWhenTheLastHolderLetsGo) {
+  Authenticator auth({Configured("app", "key-app")});
+  EXPECT_EQ(auth.live_snapshots(), 1);
+  for (int i = 0; i < 2000; ++i) auth.Reload({Configured("app", "key-app")});
+  EXPECT_EQ(auth.live_snapshots(), 1);
+  absl::StatusOr<Principal> held = auth.Authenticate("Bearer key-app");
+  ASSERT_TRUE(held.ok());
+  for (int i = 0; i < 10; ++i) auth.Reload({Configured("app", "key-app")});
+  EXPECT_EQ(auth.live_snapshots(), 2);
+  EXPECT_EQ((*held)->name, "app");  // still readable
+  held = absl::CancelledError("call done");
+  EXPECT_EQ(auth.live_snapshots(), 1);
 }
 
 }  // namespace

@@ -64,7 +64,47 @@ INSTANTIATE_TEST_SUITE_P(
         BadKey{"uploads/\xe2\x81\xa6x", "contains a bidirectional control character (U+2066)"},
         BadKey{"uploads/\xe2\x81\xa9x", "contains a bidirectional control character (U+2069)"},
         BadKey{"uploads/\xff", "not valid UTF-8"}, BadKey{"uploads/\xc0\xaf", "not valid UTF-8"},
-        BadKey{"uploads/\xed\xa0\x80", "not valid UTF-8"}));
+        BadKey{"uploads/\xed\xa0\x80", "not valid UTF-8"},
+        // Dot segments in disguise (#17): each reads as '..' (or '.') to a
+        // reader that takes '\' for '/', decodes percent escapes or
+        // normalizes Unicode (NFKC).
+        BadKey{"alpha/..\\..\\x", "contains a path segment that reads as '..'"},
+        BadKey{"alpha\\..", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/.\\x", "contains a path segment that reads as '.'"},
+        BadKey{"alpha/%2e%2e/x", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/%2E%2e/x", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/.%2E/x", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/%2e", "contains a path segment that reads as '.'"},
+        BadKey{"alpha/..%2fx", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/..%5Cx", "contains a path segment that reads as '..'"},
+        BadKey{"alpha%2f..%2fx", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/\xef\xbc\x8e\xef\xbc\x8e/x", "contains a path segment that reads as '..'"},  // U+FF0E U+FF0E
+        BadKey{"alpha/.\xef\xbc\x8e/x", "contains a path segment that reads as '..'"},
+        BadKey{"alpha/\xe2\x80\xa4\xe2\x80\xa4/x", "contains a path segment that reads as '..'"},  // U+2024 ONE DOT LEADER
+        BadKey{"alpha/\xef\xb9\x92\xef\xb9\x92/x", "contains a path segment that reads as '..'"},  // U+FE52 SMALL FULL STOP
+        BadKey{"alpha/\xe2\x80\xa5/x", "contains a path segment that reads as '..'"},                // U+2025 TWO DOT LEADER
+        BadKey{"alpha/..\xef\xbc\x8fx", "contains a path segment that reads as '..'"},                // U+FF0F FULLWIDTH SOLIDUS
+        BadKey{"alpha/..\xef\xbc\xbcx", "contains a path segment that reads as '..'"},                // U+FF3C FULLWIDTH REVERSE SOLIDUS
+        BadKey{"alpha/..\xef\xb9\xa8x", "contains a path segment that reads as '..'"}));              // U+FE68 SMALL REVERSE SOLIDUS
+
+TEST(CheckObjectKey, LookAlikesInsideANameArePlainCharacters) {
+  // Only whole segments matter: these name files, not directories above.
+  for (const char* key : {"alpha/a%2eb", "alpha/%2e%2e%2e", "alpha/%2", "alpha/%", "alpha/..a\\b",
+                          "alpha/\xe2\x80\xa6", "alpha/x\xef\xbc\x8e\xef\xbc\x8e",
+                          "alpha/100%25", "alpha/%2ex", "alpha\\b"}) {
+    EXPECT_TRUE(CheckObjectKey("key", key).ok()) << key << ": " << CheckObjectKey("key", key);
+  }
+  // The field is named, for keys as for prefixes.
+  EXPECT_THAT(CheckObjectKey("key", "alpha/..\\..\\x").message(), HasSubstr("key: contains"));
+}
+
+TEST(CheckObjectKey, HugeKeysOfLookAlikesAreRefusedByLengthFirst) {
+  std::string huge;
+  while (huge.size() < 4096) huge += "%2e";
+  EXPECT_THAT(CheckObjectKey("key", huge).message(), HasSubstr("longer than 1023 bytes"));
+  const std::string at_limit = "a/" + std::string(1014, 'x') + "/\xef\xbc\x8e";  // 1020 bytes
+  EXPECT_THAT(CheckObjectKey("key", at_limit).message(), HasSubstr("reads as"));
+}
 
 TEST(CheckObjectKey, NeighboursOfTheBidiRangesPass) {
   EXPECT_TRUE(CheckObjectKey("key", "a\xe2\x80\xa9").ok());  // U+2029

@@ -84,12 +84,20 @@ tls:
 }
 
 TEST(ParseConfig, PlaintextGrpcOffLoopbackNeedsTheExplicitSwitch) {
-  for (const char* loopback : {"127.0.0.1:0", "localhost:50051", "[::1]:50051", "127.1.2.3:1"}) {
+  for (const char* loopback : {"127.0.0.1:0", "localhost:50051", "[::1]:50051", "127.1.2.3:1",
+                               "127.255.255.254:1", "[::ffff:127.0.0.1]:50051",
+                               "unix:/run/ub.sock"}) {
     std::string text = Valid();
     text.replace(text.find("grpc: \"127.0.0.1:0\""), 19, absl::StrCat("grpc: \"", loopback, "\""));
     EXPECT_TRUE(ParseConfig(text, "broker.yaml").ok()) << loopback;
   }
-  for (const char* open : {"0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051"}) {
+  // Names are not resolved: only the literal "localhost" and loopback
+  // literals count, so names that merely start like one are refused.
+  for (const char* open :
+       {"0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051", "127.attacker.example:50051",
+        "127.0.0.1.nip.io:50051", "127.0.0.1.:50051", "127.1:50051", "localhost.attacker.example:1",
+        "LOCALHOST.:1", "[::ffff:10.0.0.1]:1", "[::2]:1", "[::1%eth0]:1", "128.0.0.1:1",
+        "127.0.0.256:1", ":50051", "[]:1", "0177.0.0.1:1"}) {
     std::string text = Valid();
     text.replace(text.find("grpc: \"127.0.0.1:0\""), 19, absl::StrCat("grpc: \"", open, "\""));
     auto cfg = ParseConfig(text, "broker.yaml");
@@ -280,7 +288,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"Listener7", "default_ttl: 10m", "default_ttl: 10m\ncallback_listener: 5",
                 "callback_listener: must be a map"},
         BadCase{"Listener8", "http: \"127.0.0.1:0\"}", "http: \"127.0.0.1:0\", admin: [1]}",
-                "listen.admin: must be a string"}),
+                "listen.admin: must be a string"},
+        BadCase{"Listener9", "http: \"127.0.0.1:0\"}",
+                "http: \"127.0.0.1:0\", admin: \"127.0.0.1:0\", metrics_on_public_port: true}",
+                "listen.metrics_on_public_port: only without listen.admin"},
+        BadCase{"Listener10", "http: \"127.0.0.1:0\"}",
+                "http: \"127.0.0.1:0\", metrics_on_public_port: yes please}",
+                "listen.metrics_on_public_port:"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
 TEST(ParseConfig, CallbackListenerLimitsAndAdminListener) {

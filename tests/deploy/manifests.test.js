@@ -149,6 +149,8 @@ for (const dir of ['deploy/k8s/sqlite', 'deploy/k8s/postgres']) {
     // /metrics lives on the admin listener, which Prometheus is pointed at
     // and the NetworkPolicy opens to the monitoring namespace only.
     assert.match(cm.data['broker.yaml'], new RegExp(`admin: "0\\.0\\.0\\.0:${ports.admin}"`));
+    // ...and never on the public callback port.
+    assert.doesNotMatch(cm.data['broker.yaml'], /metrics_on_public_port/);
     if (!dir.endsWith('postgres')) assert.match(out, /admin listening on port/, out);
     const annotations = d.spec.template.metadata.annotations || {};
     assert.equal(annotations['prometheus.io/scrape'], 'true');

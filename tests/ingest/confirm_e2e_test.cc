@@ -89,7 +89,7 @@ class ConfirmE2eTest : public ::testing::Test {
   void StartBroker(const std::string& callback_extra = "") {
     std::string yaml = absl::StrCat(
         "development: true\n",  // oss-sim speaks plain HTTP
-        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\", metrics_on_public_port: true}\n",
         "callback: {url: \"http://127.0.0.1:", callbacks_.port(), "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
         dir_.WriteFile("sim.pem", sim_->public_key_pem()), callback_extra, "}\n",

@@ -157,6 +157,35 @@ TEST_F(IssuerTest, RequestOutsideTheScopeIsRefusedOnTheCallingThreadAndStoresNot
   EXPECT_EQ(ledger_.size(), 0u);
 }
 
+// #17: keys whose dot segments are disguised are never signed, as a key or
+// as a key_prefix, whatever the method.
+TEST_F(IssuerTest, DisguisedDotSegmentsAreRefusedNamingTheField) {
+  UseStaticKey();
+  for (const std::string& key :
+       {std::string("uploads/app/..\\..\\x"), std::string("uploads/app/%2E%2e/x"),
+        std::string("uploads/app/\xef\xbc\x8e\xef\xbc\x8e/x"),
+        std::string("uploads/app/\xe2\x80\xa4\xe2\x80\xa4/x"),
+        std::string("uploads/app/\xef\xb9\x92./x")}) {
+    v1::CreatePostPolicyResponse resp;
+    absl::Status st = Post(PostFor(key), &resp);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(std::string(st.message()), ::testing::StartsWith("key: contains a path segment that reads as '..'"));
+    v1::CreatePostPolicyRequest prefix;
+    prefix.set_bucket("photos");
+    prefix.set_key_prefix(key + "/");
+    st = Post(prefix, &resp);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(std::string(st.message()), ::testing::StartsWith("key_prefix: contains a path segment"));
+    v1::CreatePresignedPutRequest put;
+    put.set_bucket("photos");
+    put.set_key(key);
+    v1::CreatePresignedPutResponse put_resp;
+    st = Put(put, &put_resp);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << key;
+  }
+  EXPECT_EQ(ledger_.size(), 0u);
+}
+
 TEST_F(IssuerTest, WithoutAKeyTheObjectGoesUnderTheFirstPrefixNamedByTheUploadId) {
   UseStaticKey();
   v1::CreatePostPolicyRequest req;

@@ -40,6 +40,37 @@ TEST_P(LedgerContractTest, ListUploadsReturnsOnlyTheNamedCallers) {
   EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("n1", "c1", "b1", "a1"));
 }
 
+// ListUploads' page tokens (#17): a page continues after a named upload,
+// and the reader's scope prefixes are applied by the query itself.
+TEST_P(LedgerContractTest, ListUploadsContinuesAfterANamedUploadInsideTheScopePrefixes) {
+  auto ledger = Open();
+  for (const char* id : {"a1", "x1", "a2", "a3", "x2", "a4"}) {
+    Upload intent = Intent(id);
+    intent.set_key(absl::StrCat(id[0] == 'a' ? "users/a/" : "users/x/", id));
+    ASSERT_TRUE(CreateIntentSync(*ledger, intent).ok());
+  }
+  UploadQuery query;
+  query.scope_prefixes = {"users/a/", "nothing/"};
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("a4", "a3", "a2", "a1"));
+  query.limit = 2;
+  auto first = ledger->ListUploads(query);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(Ids(*first), ElementsAre("a4", "a3"));
+  EXPECT_GT(first->next_before_seq, 0);
+  query.before_upload_id = "a3";
+  auto second = ledger->ListUploads(query);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(Ids(*second), ElementsAre("a2", "a1"));
+  EXPECT_EQ(second->next_before_seq, 0);
+  // An id that names nothing is no position: nothing before it.
+  query.before_upload_id = "never-issued";
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre());
+  // Prefixes are bytes, not patterns.
+  query = UploadQuery();
+  query.scope_prefixes = {"users/%", "users/_/"};
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre());
+}
+
 TEST_P(LedgerContractTest, ListUploadsPagesStayWithinTheByteBudgetAndReturnEachUploadOnce) {
   auto ledger = Open();
   // ~37 KB records: 32 metadata values of 1 KiB and a long key.

@@ -49,7 +49,7 @@ TEST(ReconcileE2e, AnUploadWhoseCallbackFailedIsReportedFromOss) {
   testing::RefusedPort unreachable;
   std::string yaml = absl::StrCat(
       "development: true\n",  // oss-sim speaks plain HTTP
-      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\", metrics_on_public_port: true}\n",
       // OSS cannot reach this: nothing listens there.
       "callback: {url: \"http://127.0.0.1:", unreachable.port(), "/oss/callback\", trusted_key_url: \"",
       (*sim)->public_key_url(), "\", trusted_key_file: ",

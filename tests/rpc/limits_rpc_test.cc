@@ -35,7 +35,7 @@ class LimitsRpcTest : public ::testing::Test {
  protected:
   void Start(const std::string& limits = "") {
     std::string yaml = absl::StrCat(R"(
-listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0", metrics_on_public_port: true}
 callback: {url: "https://broker.example.com/oss/callback"}
 ledger: {path: )", dir_.File("ledger.db"), R"(}
 credentials: {access_key_id_file: )", dir_.WriteFile("ak", "LTAI5tTestId"),

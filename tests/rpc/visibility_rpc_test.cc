@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/page_token.h"
+#include "rpc/service.h"
 #include "server/server.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/temp_dir.h"
@@ -41,11 +43,14 @@ testing::PostgresServer& SharedPostgres() {
 class VisibilityRpcTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string ledger = absl::StrCat("ledger: {path: ", dir_.File("ledger.db"), "}\n");
+    // retain_settled: GetUpload of an id older than it is the "aged out" case.
+    std::string ledger =
+        absl::StrCat("ledger: {retain_settled: 1h, path: ", dir_.File("ledger.db"), "}\n");
     if (GetParam() == "postgres") {
       auto dsn = SharedPostgres().NewDatabase();
       ASSERT_TRUE(dsn.ok()) << dsn.status();
-      ledger = absl::StrCat("ledger: {postgres: {dsn_file: ", dir_.WriteFile("dsn", *dsn), "}}\n");
+      ledger = absl::StrCat("ledger: {retain_settled: 1h, postgres: {dsn_file: ",
+                            dir_.WriteFile("dsn", *dsn), "}}\n");
     }
     std::string yaml = absl::StrCat(R"(
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
@@ -134,15 +139,32 @@ TEST_P(VisibilityRpcTest, GetUploadShowsAnotherCallersUploadAsAbsent) {
   auto unknown = As("app").GetUpload("up_000000000000ffffffffffffffffffff");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   // Same words as for an id that does not exist: existence does not leak.
-  EXPECT_EQ(other.status().message(),
-            absl::StrCat("upload_id: no upload '", theirs, "'"));
-  EXPECT_EQ(unknown.status().message(), "upload_id: no upload 'up_000000000000ffffffffffffffffffff'");
+  EXPECT_EQ(other.status().message(), rpc::NoUpload(theirs));
+  EXPECT_EQ(unknown.status().message(), rpc::NoUpload("up_000000000000ffffffffffffffffffff"));
 
   // read_callers: reports reads app's (not batch's); auditor ("*") reads all.
   EXPECT_TRUE(As("reports").GetUpload(mine).ok());
   EXPECT_EQ(As("reports").GetUpload(theirs).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(As("auditor").GetUpload(mine).ok());
   EXPECT_TRUE(As("auditor").GetUpload(theirs).ok());
+}
+
+TEST_P(VisibilityRpcTest, GetUploadSaysTheSameForAgedOutUnknownAndOthersUploads) {
+  // With retain_settled, the ledger knows an id issued long ago "aged out";
+  // that must not tell a stranger (or anyone) more than an unknown id does.
+  const std::string theirs = Issue("batch", "uploads/b.png");
+  const std::string old_id = "up_000000000001aaaaaaaaaaaaaaaaaaaa";  // issued in 1970
+  const std::string recent_unknown = absl::StrCat(theirs.substr(0, 15), "00000000000000000000");
+  const std::string garbage(300, 'z');
+  for (const std::string& caller : {"app", "batch", "auditor"}) {
+    for (const std::string& id : {old_id, recent_unknown, garbage}) {
+      auto got = As(caller).GetUpload(id);
+      EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound) << caller << " " << got.status();
+      EXPECT_EQ(got.status().message(), rpc::NoUpload(id)) << caller;
+      EXPECT_THAT(got.status().message(), ::testing::Not(HasSubstr("aged out")));
+    }
+  }
+  EXPECT_EQ(As("app").GetUpload(theirs).status().message(), rpc::NoUpload(theirs));
 }
 
 TEST_P(VisibilityRpcTest, ListUploadsListsOnlyReadableCallersUploads) {
@@ -202,6 +224,78 @@ TEST_P(VisibilityRpcTest, LiveEventsOfAnotherCallerAreNotDelivered) {
   EXPECT_EQ(resp.event().cursor(), 2u);  // cursor 1 (batch's) was skipped
   ctx.TryCancel();
   (void)reader->Finish();
+}
+
+TEST_P(VisibilityRpcTest, PageTokensNameOnlyTheCallersOwnLastUploadAndPagingIsComplete) {
+  std::vector<std::string> mine;
+  std::string theirs;
+  for (int i = 0; i < 7; ++i) {
+    mine.push_back(Issue("app", absl::StrCat("uploads/a", i, ".png")));
+    theirs = Issue("batch", absl::StrCat("uploads/b", i, ".png"));  // volume between app's
+  }
+  std::vector<std::string> listed;
+  v1::ListUploadsRequest req;
+  req.set_page_size(2);
+  int pages = 0;
+  do {
+    auto page = As("app").ListUploads(req);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->uploads_size(), 2);
+    for (const v1::Upload& u : page->uploads()) listed.push_back(u.upload_id());
+    if (!page->next_page_token().empty()) {
+      // The token reveals the last upload shown, nothing else.
+      auto named = rpc::DecodePageToken(page->next_page_token());
+      ASSERT_TRUE(named.ok()) << named.status();
+      EXPECT_EQ(*named, listed.back());
+      EXPECT_THAT(page->next_page_token(), ::testing::Not(HasSubstr(theirs)));
+    }
+    req.set_page_token(page->next_page_token());
+    ASSERT_LT(++pages, 10);
+  } while (!req.page_token().empty());
+  // Newest first, each exactly once.
+  EXPECT_EQ(listed, std::vector<std::string>(mine.rbegin(), mine.rend()));
+
+  // Garbled, forged and old-style tokens are refused, naming the field.
+  const std::string huge(64 * 1024, 'A');
+  for (const std::string& bad :
+       {std::string("12"), std::string("p1."), std::string("p1.!!!"), std::string("p2.dXBf"),
+        rpc::EncodePageToken("../../x"), rpc::EncodePageToken("up_\n"), "p1." + huge,
+        rpc::EncodePageToken(std::string(200, 'a')), rpc::EncodePageToken(mine[3]) + "="}) {
+    v1::ListUploadsRequest r;
+    r.set_page_token(bad);
+    auto got = As("app").ListUploads(r);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << bad.substr(0, 40);
+    EXPECT_THAT(got.status().message(), HasSubstr("page_token: "));
+  }
+  // A token naming another caller's upload answers like one naming an id
+  // never issued: no existence oracle.
+  v1::ListUploadsRequest other, unknown;
+  other.set_page_token(rpc::EncodePageToken(theirs));
+  unknown.set_page_token(rpc::EncodePageToken("up_000000000001aaaaaaaaaaaaaaaaaaaa"));
+  auto a = As("app").ListUploads(other);
+  auto b = As("app").ListUploads(unknown);
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.status(), b.status());
+  // The same token works for a caller that may read the upload (auditor).
+  other.set_page_size(1000);
+  auto auditor = As("auditor").ListUploads(other);
+  ASSERT_TRUE(auditor.ok()) << auditor.status();
+  EXPECT_EQ(auditor->uploads_size(), 13);  // everything older than batch's last
+}
+
+TEST_P(VisibilityRpcTest, AbortUploadSaysUntilWhenTheSignedFormStaysUsable) {
+  v1::CreatePostPolicyRequest req;
+  req.set_bucket("photos");
+  req.set_key("uploads/form.png");
+  auto issued = As("app").CreatePostPolicy(req);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  auto aborted = As("app").AbortUpload(issued->upload_id());
+  ASSERT_TRUE(aborted.ok()) << aborted.status();
+  // OSS would still accept the form: the answer says until when (the
+  // original expiry, in the future), as AbortUpload's contract says.
+  EXPECT_EQ(aborted->upload().state(), v1::UPLOAD_STATE_EXPIRED);
+  EXPECT_EQ(aborted->upload().expires_at().seconds(), issued->expires_at().seconds());
+  EXPECT_GT(aborted->upload().expires_at().seconds(), absl::ToUnixSeconds(absl::Now()));
 }
 
 TEST_P(VisibilityRpcTest, AbortUploadOfAnotherCallersUploadIsNotFound) {

@@ -39,6 +39,7 @@ namespace uploadbroker {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Exited;
 using testing::Subprocess;
 
@@ -199,6 +200,58 @@ TEST(OperationsTest, SighupReloadsApiKeysAndABadConfigKeepsTheCurrentOnes) {
   EXPECT_EQ(CountLines(log, "SIGHUP: config not reloaded"), 2) << log;
   EXPECT_THAT(log, HasSubstr("names bucket 'elsewhere', which the running broker does not have"));
   EXPECT_EQ(CountLines(log, "reloaded the callers section"), 1) << log;
+}
+
+// #17 item 4: SIGHUP that removes a caller ends its open Subscribe stream
+// (UNAUTHENTICATED, bounded time, nothing committed after the reload
+// delivered); the remaining caller's stream keeps delivering.
+TEST(OperationsTest, SighupThatRemovesACallerEndsItsOpenStream) {
+  testing::TempDir dir;
+  callback::TestSigner signer;
+  const std::string path = dir.WriteFile("broker.yaml", Yaml(dir, signer, {"key-gone", "key-kept"}));
+  Broker broker(dir, path);
+  client::BrokerClient gone(broker.target(), "key-gone");
+  client::BrokerClient kept(broker.target(), "key-kept");
+  // The stub alone sends no key: each stream carries its own.
+  auto open = [&](client::BrokerClient& c, grpc::ClientContext& ctx, const std::string& key) {
+    ctx.AddMetadata("authorization", "Bearer " + key);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto reader = c.stub().Subscribe(&ctx, v1::SubscribeRequest());
+    reader->WaitForInitialMetadata();
+    return reader;
+  };
+  grpc::ClientContext gone_ctx, kept_ctx;
+  auto gone_stream = open(gone, gone_ctx, "key-gone");
+  auto kept_stream = open(kept, kept_ctx, "key-kept");
+
+  // The reloaded config: c0 removed, c1 (key-kept) unchanged.
+  std::string yaml = Yaml(dir, signer, {"key-placeholder", "key-kept"});
+  yaml.erase(yaml.find("  - {name: c0"), yaml.find("  - {name: c1") - yaml.find("  - {name: c0"));
+  Rewrite(path, yaml);
+  broker.process().Signal(SIGHUP);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Issue(gone, "a/probe") != absl::StatusCode::kUnauthenticated && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // An event committed after the reload, by the caller still configured.
+  std::string id;
+  ASSERT_EQ(Issue(kept, "a/after", &id), absl::StatusCode::kOk);
+  ASSERT_TRUE(kept.AbortUpload(id).ok());
+
+  const absl::Time start = absl::Now();
+  v1::SubscribeResponse resp;
+  EXPECT_FALSE(gone_stream->Read(&resp)) << "the removed caller received an event";
+  grpc::Status st = gone_stream->Finish();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("caller 'c0'"));
+  ASSERT_TRUE(kept_stream->Read(&resp));
+  EXPECT_EQ(resp.event().upload_expired().upload().upload_id(), id);
+  kept_ctx.TryCancel();
+  (void)kept_stream->Finish();
+  std::optional<Exited> e = broker.Stop();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, 0) << e->err;
 }
 
 TEST(OperationsTest, ThousandBadApiKeysAreCountedAndLoggedAtABoundedRate) {
@@ -369,12 +422,34 @@ TEST(OperationsTest, ElevenHundredIdleConnectionsLeaveHealthAndCallbacksFast) {
   EXPECT_EQ(e->code, 0);
 }
 
+TEST(OperationsTest, WithoutAdminListenerMetricsAreNotServedOnTheCallbackPort) {
+  testing::TempDir dir;
+  callback::TestSigner signer;
+  std::string yaml = Yaml(dir, signer, {"k"});
+  const std::string on_public = ", metrics_on_public_port: true}";
+  yaml.replace(yaml.find(on_public), on_public.size(), "}");
+  Broker broker(dir, dir.WriteFile("broker.yaml", yaml));
+  int status = 0;
+  const std::string body = Get(broker.http_port, "/metrics", &status);
+  EXPECT_EQ(status, 404);
+  EXPECT_THAT(body, Not(HasSubstr("upload_broker_")));
+  EXPECT_THAT(body, HasSubstr("listen.admin"));
+  for (const char* path : {"/metrics/", "/metrics?x=1", "//metrics", "/METRICS", "/%6detrics"}) {
+    EXPECT_THAT(Get(broker.http_port, path, &status), Not(HasSubstr("upload_broker_"))) << path;
+  }
+  Get(broker.http_port, "/healthz", &status);
+  EXPECT_EQ(status, 200);
+  std::optional<Exited> e = broker.Stop();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THAT(e->out + e->err, HasSubstr("/metrics is not served: listen.admin is unset"));
+}
+
 TEST(OperationsTest, AdminListenerServesMetricsAndTheCallbackPortDoesNot) {
   testing::TempDir dir;
   callback::TestSigner signer;
   std::string yaml = Yaml(dir, signer, {"k"});
-  yaml.replace(yaml.find("http: \"127.0.0.1:0\"}"), std::string("http: \"127.0.0.1:0\"}").size(),
-               "http: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}");
+  const std::string on_public = "metrics_on_public_port: true}";
+  yaml.replace(yaml.find(on_public), on_public.size(), "admin: \"127.0.0.1:0\"}");
   Broker broker(dir, dir.WriteFile("broker.yaml", yaml));
   ASSERT_GT(broker.admin_port, 0);
   ASSERT_NE(broker.admin_port, broker.http_port);

@@ -26,6 +26,7 @@ using ::testing::HasSubstr;
 using testing::AppendEvent;
 using testing::Eventually;
 using testing::Range;
+using testing::Sub;
 using testing::TestBroker;
 using testing::UploadSpec;
 
@@ -45,53 +46,6 @@ v1::SubscribeRequest Start(v1::StartPosition start, uint64_t after = 0) {
   r.set_after_cursor(after);
   return r;
 }
-
-// One client stream, on its own connection.
-class Sub {
- public:
-  Sub(const std::string& target, const std::string& api_key, const v1::SubscribeRequest& req,
-      grpc::ChannelArguments args = {}) {
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::UploadBroker::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-    if (!api_key.empty()) ctx_.AddMetadata("authorization", "Bearer " + api_key);
-    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    reader_ = stub_->Subscribe(&ctx_, req);
-  }
-
-  // Waits until the broker has resolved the start; returns the cursor the
-  // stream starts after, or -1 when the stream ended instead.
-  int64_t Started() {
-    reader_->WaitForInitialMetadata();
-    const auto& md = ctx_.GetServerInitialMetadata();
-    auto it = md.find(kStartCursorMetadata);
-    uint64_t c = 0;
-    if (it == md.end() ||
-        !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &c)) {
-      return -1;
-    }
-    return static_cast<int64_t>(c);
-  }
-
-  // Reads up to n events (fewer if the stream ends); returns their cursors.
-  std::vector<uint64_t> Read(size_t n) {
-    std::vector<uint64_t> cursors;
-    v1::SubscribeResponse resp;
-    while (cursors.size() < n && reader_->Read(&resp)) cursors.push_back(resp.event().cursor());
-    last_ = resp;
-    return cursors;
-  }
-
-  const v1::SubscribeResponse& last() const { return last_; }
-  grpc::Status Finish() { return reader_->Finish(); }
-  void Cancel() { ctx_.TryCancel(); }
-
- private:
-  std::unique_ptr<v1::UploadBroker::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
-  v1::SubscribeResponse last_;
-};
 
 class EventStreamerTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "auth/authenticator.h"
 #include "common/clock.h"
@@ -54,7 +55,7 @@ class SubscribeOnlyService final
     std::string header = it == ctx->client_metadata().end()
                              ? ""
                              : std::string(it->second.data(), it->second.size());
-    auto caller = auth_.Authenticate(header);
+    auto caller = auth_.Authenticate(header);  // a Principal
     if (!caller.ok()) {
       return stream::EventStreamer::Reject(
           grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(caller.status().message())));
@@ -64,7 +65,7 @@ class SubscribeOnlyService final
       return stream::EventStreamer::Reject(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(request.status().message())));
     }
-    return streamer_.Subscribe(ctx, *request, **caller);
+    return streamer_.Subscribe(ctx, *request, *caller);
   }
 
  private:
@@ -112,6 +113,14 @@ class TestBroker {
     ledger_.reset();
   }
 
+  // What SIGHUP does to a broker (server::Server::ReloadCallers): new
+  // callers, then the open streams re-checked against them.
+  void Reload(const std::vector<config::Caller>& callers) {
+    auth_.Reload(callers);
+    streamer_->Recheck(auth_);
+  }
+  const auth::Authenticator& auth() const { return auth_; }
+
   int port() const { return port_; }
   std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
   ledger::SqliteLedger& ledger() { return *ledger_; }
@@ -126,6 +135,53 @@ class TestBroker {
   std::unique_ptr<SubscribeOnlyService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+};
+
+// One client stream, on its own connection.
+class Sub {
+ public:
+  Sub(const std::string& target, const std::string& api_key, const v1::SubscribeRequest& req,
+      grpc::ChannelArguments args = {}) {
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    stub_ = v1::UploadBroker::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    if (!api_key.empty()) ctx_.AddMetadata("authorization", "Bearer " + api_key);
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    reader_ = stub_->Subscribe(&ctx_, req);
+  }
+
+  // Waits until the broker has resolved the start; returns the cursor the
+  // stream starts after, or -1 when the stream ended instead.
+  int64_t Started() {
+    reader_->WaitForInitialMetadata();
+    const auto& md = ctx_.GetServerInitialMetadata();
+    auto it = md.find(stream::kStartCursorMetadata);
+    uint64_t c = 0;
+    if (it == md.end() ||
+        !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &c)) {
+      return -1;
+    }
+    return static_cast<int64_t>(c);
+  }
+
+  // Reads up to n events (fewer if the stream ends); returns their cursors.
+  std::vector<uint64_t> Read(size_t n) {
+    std::vector<uint64_t> cursors;
+    v1::SubscribeResponse resp;
+    while (cursors.size() < n && reader_->Read(&resp)) cursors.push_back(resp.event().cursor());
+    last_ = resp;
+    return cursors;
+  }
+
+  const v1::SubscribeResponse& last() const { return last_; }
+  grpc::Status Finish() { return reader_->Finish(); }
+  void Cancel() { ctx_.TryCancel(); }
+
+ private:
+  std::unique_ptr<v1::UploadBroker::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
+  v1::SubscribeResponse last_;
 };
 
 struct UploadSpec {

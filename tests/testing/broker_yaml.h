@@ -27,7 +27,8 @@ inline std::string BrokerYamlHead(const TempDir& dir, const callback::TestSigner
                                   const std::string& callback_extra = "") {
   return absl::StrCat(
       "development: true\n",  // the trusted key is named by an http:// URL
-      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+      // These tests read /metrics from the callback port (the explicit switch).
+      "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\", metrics_on_public_port: true}\n",
       "callback: {url: \"", callback_url, "\", trusted_key_url: \"", kTestKeyUrl,
       "\", trusted_key_file: ", dir.WriteFile("sim.pem", signer.PublicPem()),
       ", confirm_completions: false", callback_extra, "}\n",

@@ -124,6 +124,11 @@ class FakeLedger final : public ledger::Ledger {
     ledger::UploadPage page;
     size_t bytes = 0;
     auto it = q.before_seq > 0 ? uploads_.lower_bound(q.before_seq) : uploads_.end();
+    if (!q.before_upload_id.empty()) {
+      auto at = index_.find(q.before_upload_id);
+      if (at == index_.end()) return page;  // no such position: nothing before it
+      it = uploads_.lower_bound(at->second);
+    }
     while (it != uploads_.begin()) {
       --it;
       const ledger::Upload& u = it->second;
@@ -136,6 +141,11 @@ class FakeLedger final : public ledger::Ledger {
         continue;
       }
       if (!absl::StartsWith(u.key(), q.key_prefix)) continue;
+      if (!q.scope_prefixes.empty() &&
+          std::none_of(q.scope_prefixes.begin(), q.scope_prefixes.end(),
+                       [&u](const std::string& p) { return absl::StartsWith(u.key(), p); })) {
+        continue;
+      }
       if (q.state != v1::UPLOAD_STATE_UNSPECIFIED && u.state() != q.state) continue;
       if (static_cast<int>(page.uploads.size()) == q.limit) return page;  // there is more
       bytes += ledger::UploadBytes(u);

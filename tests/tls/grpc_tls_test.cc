@@ -11,10 +11,14 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "gmock/gmock.h"
@@ -24,6 +28,7 @@
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certs.h"
+#include "uploadbroker/v1/upload_broker.grpc.pb.h"
 
 namespace uploadbroker {
 namespace {
@@ -156,6 +161,46 @@ TEST_F(GrpcTlsTest, ClientCertificateNamesTheCallerWithoutApiKey) {
   Exited by_key = Policy("uploads/app/a.txt", {"--ca", ca_.cert(), "--api-key", kApiKey});
   EXPECT_EQ(by_key.code, 0) << by_key.err;
   EXPECT_THAT(Stop(), HasSubstr("(TLS, client certificates optional; config"));
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// #17 item 4: a Subscribe stream authenticated by its client certificate
+// ends UNAUTHENTICATED once SIGHUP unmaps the certificate's URI.
+TEST_F(GrpcTlsTest, UnmappedCertificateEndsItsOpenStreamOnSighup) {
+  ASSERT_TRUE(Start(TlsYaml(absl::StrCat(", client_ca_file: ", ca_.cert())))) << Stop();
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = Slurp(ca_.cert());
+  tls.pem_cert_chain = Slurp(app_.cert);
+  tls.pem_private_key = Slurp(app_.key);
+  auto stub = v1::UploadBroker::NewStub(
+      grpc::CreateChannel(absl::StrCat("localhost:", port_), grpc::SslCredentials(tls)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto reader = stub->Subscribe(&ctx, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+  ASSERT_FALSE(ctx.GetServerInitialMetadata().empty()) << "the stream did not start";
+
+  const std::string config = dir_.File("broker.yaml");
+  std::string yaml = Slurp(config);
+  const std::string mapping = absl::StrCat(", client_cert_uri: \"", kAppUri, "\"");
+  ASSERT_NE(yaml.find(mapping), std::string::npos);
+  yaml.erase(yaml.find(mapping), mapping.size());
+  dir_.WriteFile("broker.yaml", yaml);
+  broker_->Signal(SIGHUP);
+
+  const absl::Time start = absl::Now();
+  v1::SubscribeResponse resp;
+  EXPECT_FALSE(reader->Read(&resp));
+  grpc::Status st = reader->Finish();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("client certificate"));
+  EXPECT_THAT(st.error_message(), HasSubstr("no longer names a caller"));
+  EXPECT_THAT(Stop(), HasSubstr("reloaded the callers section"));
 }
 
 TEST_F(GrpcTlsTest, RequiredClientCertificateRefusesConnectionsWithoutOne) {

@@ -53,7 +53,7 @@ class HttpsCallbackTest : public ::testing::Test {
     sim_ = *std::move(sim);
     std::string yaml = absl::StrCat(
         "development: true\n",  // oss-sim's endpoint and key are plain HTTP
-        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\n",
+        "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\", metrics_on_public_port: true}\n",
         "callback: {url: \"https://127.0.0.1:", relay_.port(), "/oss/callback\", trusted_key_url: \"",
         sim_->public_key_url(), "\", trusted_key_file: ",
         dir_.WriteFile("sim.pem", sim_->public_key_pem()), "}\n",
