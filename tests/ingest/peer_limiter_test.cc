@@ -10,9 +10,17 @@
 namespace uploadbroker::ingest {
 namespace {
 
+PeerLimiter::Options Options(double per_second, double burst, size_t max_addresses) {
+  PeerLimiter::Options o;
+  o.per_second = per_second;
+  o.burst = burst;
+  o.max_addresses = max_addresses;
+  return o;
+}
+
 TEST(PeerLimiter, FailuresUseTheBudgetWhichRefills) {
   testing::FakeClock clock(absl::FromUnixSeconds(1'700'000'000));
-  PeerLimiter limiter({.per_second = 2, .burst = 3, .max_addresses = 100}, &clock);
+  PeerLimiter limiter(Options(2, 3, 100), &clock);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(limiter.Wait("198.51.100.7:1000"), absl::ZeroDuration());
     limiter.Charge("198.51.100.7:1000");
@@ -37,7 +45,7 @@ TEST(PeerLimiter, OneBucketPerIpv6Slash64) {
 
 TEST(PeerLimiter, AFloodOfAddressesKeepsTheMapBounded) {
   testing::FakeClock clock(absl::FromUnixSeconds(1'700'000'000));
-  PeerLimiter limiter({.per_second = 1, .burst = 2, .max_addresses = 50}, &clock);
+  PeerLimiter limiter(Options(1, 2, 50), &clock);
   limiter.Charge("192.0.2.1:1");
   limiter.Charge("192.0.2.1:1");
   for (int i = 0; i < 10'000; ++i) limiter.Charge(absl::StrCat("10.0.", i / 256, ".", i % 256, ":1"));

@@ -7,6 +7,13 @@
 namespace uploadbroker::ingest {
 namespace {
 
+ReplayCache::Options Options(size_t max_entries) {
+  ReplayCache::Options o;
+  o.max_entries = max_entries;
+  o.ttl = absl::Minutes(10);
+  return o;
+}
+
 http::Response Answer(int status, const std::string& body) {
   http::Response r;
   r.status = status;
@@ -15,7 +22,7 @@ http::Response Answer(int status, const std::string& body) {
 }
 
 TEST(ReplayCache, AnswersARepeatWithinItsTtlOnly) {
-  ReplayCache cache({.max_entries = 10, .ttl = absl::Minutes(10)});
+  ReplayCache cache(Options(10));
   const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
   cache.Remember("sig-a", Answer(200, "{\"a\":1}"), t0);
   ASSERT_TRUE(cache.Find("sig-a", t0 + absl::Minutes(9)).has_value());
@@ -26,7 +33,7 @@ TEST(ReplayCache, AnswersARepeatWithinItsTtlOnly) {
 }
 
 TEST(ReplayCache, StaysWithinItsBoundDroppingTheOldest) {
-  ReplayCache cache({.max_entries = 100, .ttl = absl::Minutes(10)});
+  ReplayCache cache(Options(100));
   const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
   for (int i = 0; i < 10'000; ++i) {
     cache.Remember(absl::StrCat("sig-", i), Answer(409, "x"), t0 + absl::Milliseconds(i));
