@@ -50,7 +50,7 @@ std::string AsPath(absl::string_view key) {
       case 0xFE52:  // SMALL FULL STOP
         out += '.';
         break;
-      default: out.append(key.substr(start, pos - start));
+      default: out.append(key.data() + start, pos - start);
     }
   }
   return out;
