@@ -14,12 +14,19 @@ absl::Time Created(const v1::Upload& u) {
 }  // namespace
 
 absl::Status CheckNotClaimedByOther(const v1::Upload& intent, const std::string& key,
-                                    absl::Span<const v1::Upload> others) {
+                                    absl::Time last_modified, absl::Span<const v1::Upload> others,
+                                    absl::Duration skew) {
   for (const v1::Upload& other : others) {
     if (other.upload_id() == intent.upload_id() || other.bucket() != intent.bucket()) continue;
-    if (other.state() == v1::UPLOAD_STATE_COMPLETED && other.completion().key() == key) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("object: upload ", other.upload_id(), " already completed with this key"));
+    if (other.state() != v1::UPLOAD_STATE_COMPLETED || other.completion().key() != key) continue;
+    const google::protobuf::Timestamp& at = other.completion().completed_at();
+    const bool timed = at.seconds() != 0 || at.nanos() != 0;
+    const absl::Time recorded = absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos());
+    if (!timed || recorded + skew >= last_modified) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "object: upload ", other.upload_id(), " completed with this key, recorded ",
+          timed ? absl::FormatTime(recorded, absl::UTCTimeZone()) : "at an unknown time",
+          ", after the object was written"));
     }
   }
   return absl::OkStatus();
@@ -38,7 +45,8 @@ absl::Status CheckWrittenUnder(const v1::Upload& intent, const std::string& key,
         "object: last written ", absl::FormatTime(last_modified, absl::UTCTimeZone()),
         ", before the authorization (", absl::FormatTime(created, absl::UTCTimeZone()), ")"));
   }
-  if (absl::Status claimed = CheckNotClaimedByOther(intent, key, others); !claimed.ok()) {
+  if (absl::Status claimed = CheckNotClaimedByOther(intent, key, last_modified, others, skew);
+      !claimed.ok()) {
     return claimed;
   }
   // Issue order: creation time, then upload_id for a tie.

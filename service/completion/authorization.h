@@ -11,10 +11,14 @@
 //   * it was written no earlier than the intent was created, less
 //     kClockSkew (Last-Modified has whole seconds, so the creation time is
 //     taken whole too; a missing Last-Modified fails this);
-//   * no other upload's completion names the same key: bucket policies pin
-//     keys with forbid-overwrite, so a key another upload completed holds
-//     that upload's object, and a second authorization for it cannot have
-//     written a new one;
+//   * no other upload's completion accounts for it: one names the same key
+//     and was recorded no earlier than the object was written, less
+//     kClockSkew (a completion without a time counts). Authorizations pin
+//     forbid-overwrite by default, so the object a completed key holds is
+//     that upload's, and a second authorization for the key cannot have
+//     written a new one; an object written after the other completion was
+//     recorded can only be a later overwrite (allow_overwrite), which may
+//     be this authorization's;
 //   * no later exact-key authorization for the key was issued before it
 //     was written (the object is then taken to be that one's upload).
 // The same holds for a prefix intent, with the key the object was found at.
@@ -37,9 +41,11 @@ inline constexpr absl::Duration kClockSkew = absl::Seconds(5);
 
 // PermissionDenied naming the upload when another upload in `others` (any
 // upload but `intent` itself; the list may hold unrelated ones) completed
-// with `key`. Needs no HeadObject: a callback path refuses with it first.
+// with `key` and accounts for an object written at `last_modified` (the
+// second point above).
 absl::Status CheckNotClaimedByOther(const v1::Upload& intent, const std::string& key,
-                                    absl::Span<const v1::Upload> others);
+                                    absl::Time last_modified, absl::Span<const v1::Upload> others,
+                                    absl::Duration skew = kClockSkew);
 
 // The whole rule above for the object at `key` last written at
 // `last_modified`. `others` must hold at least every upload of the intent's

@@ -81,12 +81,6 @@ absl::Status CallbackHandler::Lookup(Flight& f) {
     }
     q.before_seq = page->next_before_seq;
   }
-  if (absl::Status claimed = completion::CheckNotClaimedByOther(f.intent, f.fields.object, f.others);
-      !claimed.ok()) {
-    f.refusal = "claimed_by_other";
-    f.detail = claimed;
-    return decided;
-  }
   return absl::OkStatus();
 }
 

@@ -56,21 +56,34 @@ TEST(CheckWrittenUnder, AnObjectOlderThanTheAuthorizationIsNot) {
 TEST(CheckWrittenUnder, AnObjectAnotherUploadCompletedWithIsNot) {
   // The first authorization completed the key; a second one for the same
   // key, issued within the skew of that write, must not take its object.
+  const absl::Time written = kIssued - absl::Seconds(1);
   v1::Upload first = Completed(Intent("up_1", "uploads/a.png", kIssued - absl::Seconds(2)), "uploads/a.png");
+  first.mutable_completion()->mutable_completed_at()->set_seconds(absl::ToUnixSeconds(written) + 1);
   v1::Upload second = Intent("up_2", "uploads/a.png", kIssued);
   std::vector<v1::Upload> others = {first};
-  absl::Status st = CheckWrittenUnder(second, "uploads/a.png", kIssued - absl::Seconds(1), others);
+  absl::Status st = CheckWrittenUnder(second, "uploads/a.png", written, others);
   EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(st.message(), HasSubstr("up_1 already completed"));
-  EXPECT_FALSE(CheckNotClaimedByOther(second, "uploads/a.png", others).ok());
-  // A prefix authorization completed with that key counts as well.
+  EXPECT_THAT(st.message(), HasSubstr("up_1 completed with this key"));
+  // A prefix authorization completed with that key counts as well, and so
+  // does a completion whose time is unknown.
   v1::Upload by_prefix = Completed(Intent("up_3", "uploads/", kIssued, true), "uploads/b.png");
-  EXPECT_FALSE(CheckNotClaimedByOther(second, "uploads/b.png", {by_prefix}).ok());
+  EXPECT_FALSE(CheckNotClaimedByOther(second, "uploads/b.png", written, {by_prefix}).ok());
   // Its own completion, another bucket, or another key do not.
   v1::Upload elsewhere = first;
   elsewhere.set_bucket("other");
-  EXPECT_TRUE(CheckNotClaimedByOther(first, "uploads/a.png", {first, elsewhere}).ok());
-  EXPECT_TRUE(CheckNotClaimedByOther(second, "uploads/c.png", others).ok());
+  EXPECT_TRUE(CheckNotClaimedByOther(first, "uploads/a.png", written, {first, elsewhere}).ok());
+  EXPECT_TRUE(CheckNotClaimedByOther(second, "uploads/c.png", written, others).ok());
+}
+
+TEST(CheckWrittenUnder, AnOverwriteAfterTheOtherCompletionWasRecordedMayBeThisOnes) {
+  // allow_overwrite: the first upload completed an hour ago; the second
+  // authorization's object replaced it since.
+  v1::Upload first = Completed(Intent("up_1", "uploads/a.png", kIssued - absl::Hours(1)), "uploads/a.png");
+  first.mutable_completion()->mutable_completed_at()->set_seconds(absl::ToUnixSeconds(kIssued - absl::Hours(1)));
+  v1::Upload second = Intent("up_2", "uploads/a.png", kIssued);
+  EXPECT_TRUE(CheckWrittenUnder(second, "uploads/a.png", kIssued + absl::Seconds(20), {first}).ok());
+  // Its old object, though, is not.
+  EXPECT_FALSE(CheckWrittenUnder(second, "uploads/a.png", kIssued - absl::Hours(1), {first}).ok());
 }
 
 TEST(CheckWrittenUnder, AnObjectALaterAuthorizationWasIssuedBeforeIsThatOnes) {

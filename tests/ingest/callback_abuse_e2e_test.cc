@@ -199,7 +199,7 @@ TEST_F(CallbackAbuseTest, AnObjectOlderThanTheAuthorizationCompletesNothing) {
   ExpectRefused(Post(Body(prefix, "uploads/p/old.png", 5, Bare(under.etag))), 409, "rejected",
                 "does not match", prefix);
   std::string metrics = Metrics();
-  EXPECT_THAT(metrics, HasSubstr("reason=\"not_this_authorization\"} 2"));
+  EXPECT_THAT(metrics, HasSubstr("reason=\"not_this_authorization\"} 3"));
 
   // A real upload under a new authorization still completes.
   std::string fresh = Upload("uploads/fresh.png", "fresh");
