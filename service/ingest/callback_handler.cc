@@ -241,8 +241,11 @@ void CallbackHandler::Finish(const std::shared_ptr<Flight>& flight, Outcome outc
                    suppressed > 0 ? absl::StrCat(" (", suppressed, " more rejections not logged)") : "");
     }
   }
+  bool first = true;
   for (Waiter& w : waiters) {
-    results_.Inc({outcome.result, outcome.reason});
+    // A copy that shared the first one's decision is counted as "joined".
+    results_.Inc({outcome.result, first ? outcome.reason : std::string("joined")});
+    first = false;
     if (outcome.failure) peers_.Charge(w.peer);
     w.respond(outcome.answer);
   }

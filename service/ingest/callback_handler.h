@@ -8,12 +8,13 @@
 //      failing callbacks used it up gets 429 with Retry-After, unchecked;
 //   2. verify OSS's signature (Verifier; 401);
 //   3. the replay cache: a signature answered within the last 10 minutes
-//      (a 200 or a 409) gets that answer again, with no read and no HEAD;
+//      (a 200 or a 409) gets that answer again, with no read and no HEAD
+//      (counted with reason "replay");
 //   4. body type (application/json, policy/callback_param.h; 415) and
 //      body (400);
 //   5. one flight per upload id: a copy of a report already being decided
 //      (same upload id, bucket, key, size, ETag and type) waits for that
-//      decision and gets the same answer; a different report for an upload
+//      decision and gets the same answer (counted with reason "joined"); a different report for an upload
 //      being decided gets 503 (nothing decided: the reconciler settles it);
 //   6. with confirmation on, on the confirmer's pool (Confirmer, never an
 //      HTTP thread): look the intent up (Ledger::GetUpload). Refused WITHOUT
