@@ -41,14 +41,42 @@ absl::Status CallbackHandler::Lookup(Flight& f) {
   // A status that is not OK stops the confirmer before its HEAD; AfterHead
   // reads the verdict from `f`.
   const absl::Status decided = absl::CancelledError("decided without a HEAD");
-  absl::StatusOr<v1::Upload> intent = ledger_.GetUpload(f.fields.upload_id);
-  if (absl::IsNotFound(intent.status())) {
-    f.refusal = "unknown_upload";
-    f.detail = absl::NotFoundError(absl::StrCat("upload_id: '", f.fields.upload_id, "' was never issued"));
-    return decided;
+  // The uploads naming the reported key (for completion::CheckWrittenUnder).
+  // For an exact-key intent, the common case, they include the intent
+  // itself, so one read serves both; otherwise GetUpload finds it.
+  ledger::UploadQuery q;
+  q.buckets = {f.fields.bucket};
+  q.key_prefix = f.fields.object;
+  q.limit = 100;
+  bool found = false;
+  for (;;) {
+    absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
+    if (!page.ok()) return page.status();
+    for (v1::Upload& u : page->uploads) {
+      if (u.upload_id() == f.fields.upload_id) {
+        f.intent = std::move(u);
+        found = true;
+      } else {
+        f.others.push_back(std::move(u));
+      }
+    }
+    if (page->next_before_seq == 0) break;
+    if (static_cast<int>(f.others.size()) >= options_.max_uploads_per_key) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "more than ", options_.max_uploads_per_key, " uploads name this key"));
+    }
+    q.before_seq = page->next_before_seq;
   }
-  if (!intent.ok()) return intent.status();  // the ledger could not say: 503
-  f.intent = *std::move(intent);
+  if (!found) {
+    absl::StatusOr<v1::Upload> intent = ledger_.GetUpload(f.fields.upload_id);
+    if (absl::IsNotFound(intent.status())) {
+      f.refusal = "unknown_upload";
+      f.detail = absl::NotFoundError(absl::StrCat("upload_id: '", f.fields.upload_id, "' was never issued"));
+      return decided;
+    }
+    if (!intent.ok()) return intent.status();  // the ledger could not say: 503
+    f.intent = *std::move(intent);
+  }
   const completion::ReportedObject reported = ReportedBy(f.fields);
   if (absl::Status fits = completion::CheckAgainstIntent(reported, f.intent); !fits.ok()) {
     switch (f.intent.state()) {
@@ -62,24 +90,6 @@ absl::Status CallbackHandler::Lookup(Flight& f) {
   if (f.intent.state() == v1::UPLOAD_STATE_COMPLETED) {
     f.repeat = true;  // this very report completed it: answered from the ledger
     return decided;
-  }
-  // Uploads naming the key, for completion::CheckWrittenUnder.
-  ledger::UploadQuery q;
-  q.buckets = {f.intent.bucket()};
-  q.key_prefix = f.fields.object;
-  q.limit = 100;
-  for (;;) {
-    absl::StatusOr<ledger::UploadPage> page = ledger_.ListUploads(q);
-    if (!page.ok()) return page.status();
-    for (v1::Upload& u : page->uploads) {
-      if (u.upload_id() != f.intent.upload_id()) f.others.push_back(std::move(u));
-    }
-    if (page->next_before_seq == 0) break;
-    if (static_cast<int>(f.others.size()) >= options_.max_uploads_per_key) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "more than ", options_.max_uploads_per_key, " uploads name this key"));
-    }
-    q.before_seq = page->next_before_seq;
   }
   return absl::OkStatus();
 }

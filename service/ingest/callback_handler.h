@@ -17,12 +17,14 @@
 //      decision and gets the same answer (counted with reason "joined"); a different report for an upload
 //      being decided gets 503 (nothing decided: the reconciler settles it);
 //   6. with confirmation on, on the confirmer's pool (Confirmer, never an
-//      HTTP thread): look the intent up (Ledger::GetUpload). Refused WITHOUT
-//      a HeadObject when the id is unknown, the intent expired or was
-//      settled by another object, or the report cannot match it
+//      HTTP thread): read the uploads naming the reported key
+//      (Ledger::ListUploads, bounded: more than max_uploads_per_key is a
+//      503), which for an exact-key intent holds the intent itself, else
+//      look the intent up (Ledger::GetUpload). Refused WITHOUT a HeadObject
+//      when the id is unknown, the intent expired or was settled by another
+//      object, or the report cannot match it
 //      (completion::CheckAgainstIntent). A repeat of a COMPLETED upload's
-//      exact report is answered 200 from the ledger, no HEAD. Otherwise the
-//      uploads naming the key are read too (Ledger::ListUploads, bounded).
+//      exact report is answered 200 from the ledger, no HEAD.
 //      Only a report that could complete a PENDING intent costs a HEAD;
 //      then the object must be in the bucket as reported and written under
 //      this authorization (completion::CheckWrittenUnder: not before the
