@@ -16,7 +16,7 @@ namespace {
 // The callback path reads the intent from each of the confirmer's 32
 // threads at once (ingest/callback_handler.h): below that, connections are
 // closed and reopened (open, a 1 GiB mapping, every statement prepared)
-// hundreds of times a second, which cost callbacks ~40 % of their rate.
+// hundreds of times a second (docs/benchmarks.md, issue 17: a small gain).
 // An idle connection costs a file descriptor and a mapping, little memory.
 constexpr size_t kMaxIdle = 64;
 constexpr int kMaxPage = 1000;
