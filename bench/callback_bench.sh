@@ -26,6 +26,14 @@
 #   CB_CLIENT_THREADS=2   load generator I/O threads
 #   CB_MODES="newconn keepalive"  CB_CONNS="1 16 64"
 #                         run only these cells (quick iterations)
+#   CB_BASELINE_BIN=PATH  another upload-broker binary (e.g. main's, built in
+#                         another tree) run as a second confirming broker with
+#                         the same config against the same oss-sim (its own
+#                         ledger); each cell then also sends the confirm load to
+#                         it, the two alternating which goes first, and prints
+#                         baseline/s and confirm/baseline
+#   CB_CONFIRM_ONLY=1     skip the nginx and unconfirmed-broker cells (only the
+#                         confirming broker, and the baseline if given)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 n=${1:-20000}
@@ -95,15 +103,27 @@ sed -e '/confirm_completions: false/d' -e "s|ledger: {path: .*}|ledger: {path: $
     "$work/broker.yaml" > "$work/confirm/broker.yaml"
 "$build_dir/service/main/upload-broker" --config "$work/confirm/broker.yaml" --ready-file "$work/confirm/ready" >"$work/confirm/broker.log" 2>&1 &
 confirm_pid=$!
+base_pid=
+if [[ -n ${CB_BASELINE_BIN:-} ]]; then
+  mkdir -p "$work/base"
+  sed -e "s|ledger: {path: .*}|ledger: {path: $work/base/ledger.db}|" "$work/confirm/broker.yaml" > "$work/base/broker.yaml"
+  "$CB_BASELINE_BIN" --config "$work/base/broker.yaml" --ready-file "$work/base/ready" >"$work/base/broker.log" 2>&1 &
+  base_pid=$!
+fi
 "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx.conf" >>"$work/nginx/error.log" 2>&1 &
 nginx_pid=$!
 wait_ready "$work/ready"
 wait_ready "$work/confirm/ready"
+[[ -z $base_pid ]] || wait_ready "$work/base/ready"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break; sleep 0.05; done
 broker_http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/ready")
 broker_grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/ready")
 confirm_http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/confirm/ready")
 confirm_grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/confirm/ready")
+if [[ -n $base_pid ]]; then
+  base_http=127.0.0.1:$(sed 's/.*"http_port":\([0-9]*\).*/\1/' "$work/base/ready")
+  base_grpc=127.0.0.1:$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' "$work/base/ready")
+fi
 
 # Two client I/O threads: one thread cannot open connections as fast as nginx
 # accepts them on this machine. The client shares the cores with the server.
@@ -111,9 +131,12 @@ load=("$build_dir/bench/callback_load" --key "$work/key.pem" --key-url "$key_url
       --threads "${CB_CLIENT_THREADS:-2}")
 events() { sqlite3 "$work/ledger.db" 'SELECT COUNT(*) FROM events'; }
 confirm_events() { sqlite3 "$work/confirm/ledger.db" 'SELECT COUNT(*) FROM events'; }
+base_events() { sqlite3 "$work/base/ledger.db" 'SELECT COUNT(*) FROM events'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 failed=0
 tails=()
+bases=()
+cell=0
 
 # Other load on the machine skews everything: measure it. cpu_now stores, in
 # clock ticks: wall time x cores, all busy time, and the busy time of the
@@ -124,7 +147,7 @@ tails=()
 cpu_now() {
   local s=($(head -1 /proc/stat)) all=0 i w
   for i in 1 2 3 4 5 6 7 8; do all=$((all + s[i])); done
-  local ours=$(cat "/proc/$broker_pid/stat" "/proc/$confirm_pid/stat" "/proc/$sim_pid/stat" | awk '{s += $14 + $15} END {print s}')
+  local ours=$(cat "/proc/$broker_pid/stat" "/proc/$confirm_pid/stat" "/proc/$sim_pid/stat" ${base_pid:+"/proc/$base_pid/stat"} | awk '{s += $14 + $15} END {print s}')
   for w in $(pgrep -P "$nginx_pid"); do ours=$((ours + $(awk '{print $14 + $15}' "/proc/$w/stat"))); done
   times > "$work/times"
   ours=$((ours + $(tail -1 "$work/times" | tr 'ms' '  ' | awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')))
@@ -144,6 +167,8 @@ for mode in ${CB_MODES:-newconn keepalive}; do
   for c in ${CB_CONNS:-1 16 64}; do
     count=$n; ((c == 1)) && count=$n1
     cpu_now; snap=$cpu
+    nginx_out=; broker_out=; check="ok"
+    if [[ -z ${CB_CONFIRM_ONLY:-} ]]; then
     nginx_out=$("${load[@]}" "${extra[@]}" --no-setup --label nginx --http "127.0.0.1:$nginx_port" \
                   --server-pids "$(pgrep -P "$nginx_pid" | paste -sd,)" \
                   --count "$count" --concurrency "$c" 2>>"$work/load.log") || true
@@ -173,16 +198,47 @@ for mode in ${CB_MODES:-newconn keepalive}; do
       check="FAIL: $ok/$count answered 200 ($(field statuses "$broker_out")), $added events"
       failed=1
     fi
-    # The same load against the broker that confirms each object with HeadObject.
-    before=$(confirm_events)
-    confirm_out=$("${load[@]}" "${extra[@]}" --label confirm --http "$confirm_http" --grpc "$confirm_grpc" \
-                    --server-pids "$confirm_pid,$sim_pid" --sim-data "$work/sim" \
-                    --api-key-file "$work/api_key" --count "$count" --concurrency "$c" 2>>"$work/load.log") || true
-    added=$(($(confirm_events) - before))
-    ok=$(field ok "$confirm_out")
-    if [[ $ok != "$count" || $added != "$count" ]]; then
-      check="$check; confirm FAIL: $ok/$count answered 200 ($(field statuses "$confirm_out")), $added events"
-      failed=1
+    fi  # CB_CONFIRM_ONLY
+    # The same load against the broker that confirms each object with HeadObject
+    # (and the baseline broker, the two alternating which goes first).
+    run_confirm() {
+      before=$(confirm_events)
+      confirm_out=$("${load[@]}" "${extra[@]}" --label confirm --http "$confirm_http" --grpc "$confirm_grpc" \
+                      --server-pids "$confirm_pid,$sim_pid" --sim-data "$work/sim" \
+                      --api-key-file "$work/api_key" --count "$count" --concurrency "$c" 2>>"$work/load.log") || true
+      added=$(($(confirm_events) - before))
+      ok=$(field ok "$confirm_out")
+      if [[ $ok != "$count" || $added != "$count" ]]; then
+        check="$check; confirm FAIL: $ok/$count answered 200 ($(field statuses "$confirm_out")), $added events"
+        failed=1
+      fi
+    }
+    run_base() {
+      before=$(base_events)
+      base_out=$("${load[@]}" "${extra[@]}" --label base --http "$base_http" --grpc "$base_grpc" \
+                   --server-pids "$base_pid,$sim_pid" --sim-data "$work/sim" \
+                   --api-key-file "$work/api_key" --count "$count" --concurrency "$c" 2>>"$work/load.log") || true
+      added=$(($(base_events) - before))
+      ok=$(field ok "$base_out")
+      if [[ $ok != "$count" || $added != "$count" ]]; then
+        check="$check; baseline FAIL: $ok/$count answered 200 ($(field statuses "$base_out")), $added events"
+        failed=1
+      fi
+    }
+    base_out=
+    if [[ -z $base_pid ]]; then
+      run_confirm
+    elif ((cell % 2 == 0)); then
+      run_base; run_confirm
+    else
+      run_confirm; run_base
+    fi
+    cell=$((cell + 1))
+    if [[ -n $base_pid ]]; then
+      bases+=("$(printf '  %-9s %2d conns | baseline %9s/s p50/p99 %s / %s ms | confirm %9s/s p50/p99 %s / %s ms | confirm/baseline %s' "$mode" "$c" \
+        "$(field rps "$base_out")" "$(field p50_ms "$base_out")" "$(field p99_ms "$base_out")" \
+        "$(field rps "$confirm_out")" "$(field p50_ms "$confirm_out")" "$(field p99_ms "$confirm_out")" \
+        "$(awk -v a="$(field rps "$confirm_out")" -v b="$(field rps "$base_out")" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')")")
     fi
     b=$(field rps "$broker_out"); g=$(field rps "$nginx_out"); cf=$(field rps "$confirm_out")
     cpu_now; others=$(other_load "$snap" "$cpu")
@@ -197,6 +253,10 @@ for mode in ${CB_MODES:-newconn keepalive}; do
       "$(field client_cpu_us "$broker_out")" "$(field client_cpu_us "$nginx_out")")")
   done
 done
+if ((${#bases[@]})); then
+  echo "confirming broker against the baseline binary ($CB_BASELINE_BIN), same oss-sim, same load:"
+  printf '%s\n' "${bases[@]}"
+fi
 echo "broker / confirm / nginx:  p99.9 ms                   | server CPU us/call      | client CPU us/call"
 echo "(confirm's server CPU counts the broker and oss-sim, which answers its HEADs)"
 printf '%s\n' "${tails[@]}"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/log_safe.h"
 #include "nlohmann/json.hpp"
 #include "policy/callback_param.h"
@@ -26,17 +28,11 @@ std::string ErrorBody(absl::string_view kind, absl::string_view reason) {
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// A confirmation's refusal: the metric's reason and the HTTP status. A 503
-// tells OSS (and so the uploader: 203 CallbackFailed) that nothing was
-// decided; the reconciler settles the intent later.
-std::pair<const char*, int> ConfirmRefusal(const absl::Status& st) {
-  switch (st.code()) {
-    case absl::StatusCode::kPermissionDenied: return {"unknown_bucket", 403};
-    case absl::StatusCode::kNotFound: return {"object_missing", 409};
-    case absl::StatusCode::kFailedPrecondition: return {"object_mismatch", 409};
-    case absl::StatusCode::kResourceExhausted: return {"confirm_busy", 503};
-    default: return {"unconfirmed", 503};
-  }
+// What makes two callbacks the same report: the fields a completion keeps.
+std::string ReportKey(const callback::CallbackFields& f) {
+  return absl::StrCat(f.upload_id.size(), ":", f.upload_id, f.bucket.size(), ":", f.bucket,
+                      f.object.size(), ":", f.object, f.size, ":", f.etag.size(), ":", f.etag,
+                      f.mime_type.size(), ":", f.mime_type, f.operation.size(), ":", f.operation);
 }
 
 // Checks the Content-Type against the one type the broker issues.
@@ -90,11 +86,14 @@ int HttpStatusFor(const absl::Status& st) {
 
 CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Ledger& ledger,
                                  metrics::Registry& metrics,
-                                 std::map<std::string, std::string> extra, Confirmer* confirmer)
+                                 std::map<std::string, std::string> extra, Confirmer* confirmer,
+                                 Options options)
     : verifier_(verifier),
       ledger_(ledger),
       extra_(std::move(extra)),
       confirmer_(confirmer),
+      options_(options),
+      clock_(options.clock != nullptr ? *options.clock : real_clock_),
       results_(metrics.AddCounter("upload_broker_callbacks_total",
                                   "OSS callbacks answered, by result and reason",
                                   {"result", "reason"})),
@@ -105,17 +104,16 @@ CallbackHandler::CallbackHandler(const callback::Verifier& verifier, ledger::Led
                                            "Time from verified callback to durable commit", {},
                                            kLatencyBuckets)),
       confirm_seconds_(metrics.AddHistogram("upload_broker_callback_confirm_seconds",
-                                            "Time to confirm a callback's object with HeadObject",
-                                            {}, kLatencyBuckets)) {}
+                                            "Time to look up and confirm a callback's upload "
+                                            "(ledger reads, HeadObject)",
+                                            {}, kLatencyBuckets)),
+      peers_(options.peers, options.clock),
+      replays_(options.replay) {}
 
-void CallbackHandler::Reject(absl::string_view peer, const http::Responder& respond,
-                             absl::string_view kind, const absl::Status& st) {
-  Reject(peer, respond, kind, st, HttpStatusFor(st));
-}
-
-void CallbackHandler::Reject(absl::string_view peer, const http::Responder& respond,
+void CallbackHandler::Reject(const std::string& peer, const http::Responder& respond,
                              absl::string_view kind, const absl::Status& st, int http_status) {
   results_.Inc({"rejected", std::string(kind)});
+  peers_.Charge(peer);
   // The message quotes what the caller sent (keys, types, ids): escaped.
   uint64_t suppressed = 0;
   if (reject_log_.Admit(&suppressed)) {
@@ -129,16 +127,14 @@ void CallbackHandler::Reject(absl::string_view peer, const http::Responder& resp
   respond(std::move(r));
 }
 
-http::Response CallbackHandler::Success(const std::string& upload_id, const std::string& bucket,
-                                        const std::string& key, int64_t size,
-                                        const std::string& etag) const {
+http::Response CallbackHandler::Success(const callback::CallbackFields& f) const {
   nlohmann::json j;
   for (const auto& [k, v] : extra_) j[k] = v;
-  j["upload_id"] = upload_id;
-  j["bucket"] = bucket;
-  j["key"] = key;
-  j["size"] = size;
-  j["etag"] = etag;
+  j["upload_id"] = f.upload_id;
+  j["bucket"] = f.bucket;
+  j["key"] = f.object;
+  j["size"] = f.size;
+  j["etag"] = f.etag;
   http::Response r;
   r.status = 200;
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -146,18 +142,29 @@ http::Response CallbackHandler::Success(const std::string& upload_id, const std:
 }
 
 void CallbackHandler::Handle(http::Request req, http::Responder respond) {
+  if (absl::Duration wait = peers_.Wait(req.peer); wait > absl::ZeroDuration()) {
+    results_.Inc({"rejected", "rate_limited"});
+    http::Response r;
+    r.status = 429;
+    r.headers.emplace_back("Retry-After",
+                           absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))))));
+    r.body = ErrorBody("rate_limited", "too many failed callbacks from this address; retry later");
+    respond(std::move(r));
+    return;
+  }
   if (req.method != "POST") {
-    Reject(req.peer, respond, "method", absl::InvalidArgumentError("callbacks must be POST"));
+    Reject(req.peer, respond, "method", absl::InvalidArgumentError("callbacks must be POST"), 400);
     return;
   }
   absl::Time start = absl::Now();
+  std::string signature(absl::StripAsciiWhitespace(req.Header("authorization")));
   absl::Status verified = verifier_.Verify(
-      req.query_raw, req.body, absl::StripAsciiWhitespace(req.Header("authorization")),
+      req.query_raw, req.body, signature,
       absl::StripAsciiWhitespace(req.Header("x-oss-pub-key-url")),
       absl::StripAsciiWhitespace(req.Header("x-oss-signature-version")));
   verify_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - start));
   if (!verified.ok()) {
-    Reject(req.peer, respond, "signature", verified);
+    Reject(req.peer, respond, "signature", verified, HttpStatusFor(verified));
     return;
   }
   if (absl::Status type = CheckBodyType(req.Header("content-type")); !type.ok()) {
@@ -166,82 +173,103 @@ void CallbackHandler::Handle(http::Request req, http::Responder respond) {
   }
   absl::StatusOr<callback::CallbackFields> fields = callback::ParseCallbackBody(req.Header("content-type"), req.body);
   if (!fields.ok()) {
-    Reject(req.peer, respond, "body", fields.status());
+    Reject(req.peer, respond, "body", fields.status(), HttpStatusFor(fields.status()));
+    return;
+  }
+  std::string report = ReportKey(*fields);
+  std::shared_ptr<Flight> flight;
+  std::optional<http::Response> replayed;
+  bool busy = false;
+  {
+    absl::MutexLock lock(&mu_);
+    replayed = replays_.Find(signature, clock_.Now());
+    if (!replayed) {
+      auto it = flights_.find(fields->upload_id);
+      if (it == flights_.end()) {
+        flight = std::make_shared<Flight>();
+        flight->report = std::move(report);
+        flight->fields = *std::move(fields);
+        flight->waiters.push_back(Waiter{req.peer, signature, std::move(respond)});
+        flights_.emplace(flight->fields.upload_id, flight);
+      } else if (it->second->report == report) {
+        it->second->waiters.push_back(Waiter{req.peer, signature, std::move(respond)});
+        return;  // answered with the flight's decision
+      } else {
+        busy = true;
+      }
+    }
+  }
+  if (replayed) {
+    const bool accepted = replayed->status == 200;
+    results_.Inc({accepted ? "accepted" : "rejected", "replay"});
+    if (!accepted) peers_.Charge(req.peer);
+    respond(*std::move(replayed));
+    return;
+  }
+  if (busy) {
+    Reject(req.peer, respond, "upload_busy",
+           absl::UnavailableError("another callback for this upload is being decided"), 503);
     return;
   }
   if (confirmer_ == nullptr) {
-    Complete(std::move(req.peer), *std::move(fields), std::move(respond));
-    return;
+    Complete(std::move(flight));
+  } else {
+    Confirm(std::move(flight));
   }
-  // The HEAD runs on the confirmer's pool; its answer continues there.
-  completion::ReportedObject reported = ReportedBy(*fields);
-  auto call = std::make_shared<std::pair<std::string, callback::CallbackFields>>(
-      std::move(req.peer), *std::move(fields));
-  absl::Time confirm_start = absl::Now();
-  confirmer_->Confirm(reported, [this, call, respond = std::move(respond),
-                                 confirm_start](absl::Status confirmed) {
-    confirm_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - confirm_start));
-    if (!confirmed.ok()) {
-      auto [kind, status] = ConfirmRefusal(confirmed);
-      Reject(call->first, respond, kind, confirmed, status);
-      return;
-    }
-    Complete(std::move(call->first), std::move(call->second), respond);
-  });
 }
 
-void CallbackHandler::Complete(std::string peer, callback::CallbackFields fields,
-                               http::Responder respond) {
-  // The intent is checked by the committer, in the transaction that
-  // completes it (no separate read): `mismatch` keeps the check's verdict,
-  // written on the ledger's thread before `done` runs there.
-  // The answer to a first completion is built here, off the committer's
-  // critical path: the check guarantees the completed intent then carries
-  // exactly these values, for a first completion and a repeat alike.
-  struct Pending {
-    std::string peer;
-    callback::CallbackFields fields;
-    absl::Status mismatch;
-    bool repeat = false;  // the intent was already completed
-    http::Response answer;
-  };
-  auto pending = std::make_shared<Pending>(Pending{std::move(peer), std::move(fields), absl::OkStatus(), false, {}});
-  const callback::CallbackFields& f = pending->fields;
-  pending->answer = Success(f.upload_id, f.bucket, f.object, f.size, f.etag);
-  std::string upload_id = pending->fields.upload_id;
-  v1::Completion completion =
-      completion::ToCompletion(ReportedBy(pending->fields), v1::COMPLETION_SOURCE_CALLBACK);
-  absl::Time commit_start = absl::Now();
-  ledger_.CompleteUpload(
-      std::move(upload_id), std::move(completion),
-      [pending](const v1::Upload& intent) {
-        pending->mismatch = completion::CheckAgainstIntent(ReportedBy(pending->fields), intent);
-        pending->repeat = intent.state() == v1::UPLOAD_STATE_COMPLETED &&
-                          intent.completion().key() == pending->fields.object &&
-                          intent.completion().etag() == pending->fields.etag;
-        return pending->mismatch;
-      },
-      [this, pending, respond = std::move(respond), commit_start](
-          absl::StatusOr<ledger::CompleteResult> result) {
-        if (!pending->mismatch.ok()) {  // nothing was written
-          Reject(pending->peer, respond, pending->repeat ? "repeat_mismatch" : "intent_mismatch",
-                 pending->mismatch);
-          return;
-        }
-        if (!result.ok()) {
-          Reject(pending->peer, respond,
-                 result.status().code() == absl::StatusCode::kNotFound ? "unknown_upload" : "ledger",
-                 result.status());
-          return;
-        }
-        commit_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - commit_start));
-        const v1::Upload& upload = result->event.upload_completed().upload();
-        results_.Inc({"accepted", result->appended ? "recorded" : "duplicate"});
-        if (!result->appended) {
-          spdlog::info("duplicate callback for {} answered again", common::LogSafe(upload.upload_id()));
-        }
-        respond(std::move(pending->answer));
-      });
+void CallbackHandler::Finish(const std::shared_ptr<Flight>& flight, Outcome outcome) {
+  std::vector<Waiter> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = flights_.find(flight->fields.upload_id);
+    if (it != flights_.end() && it->second == flight) flights_.erase(it);
+    waiters.swap(flight->waiters);
+    // Cached under the same lock that ends the flight: a copy arriving now
+    // finds either the flight or the answer, never a fresh decision.
+    if (outcome.decided) {
+      for (const Waiter& w : waiters) replays_.Remember(w.signature, outcome.answer, clock_.Now());
+    }
+  }
+  if (!outcome.detail.ok()) {
+    uint64_t suppressed = 0;
+    if (reject_log_.Admit(&suppressed)) {
+      spdlog::warn("callback rejected from {}: {}: {}{}{}",
+                   common::LogSafe(waiters.empty() ? "" : waiters.front().peer), outcome.reason,
+                   common::LogSafe(outcome.detail.message(), common::kLogSafeMessageBytes),
+                   waiters.size() > 1 ? absl::StrCat(" (", waiters.size(), " copies)") : "",
+                   suppressed > 0 ? absl::StrCat(" (", suppressed, " more rejections not logged)") : "");
+    }
+  }
+  bool first = true;
+  for (Waiter& w : waiters) {
+    // A copy that shared the first one's decision is counted as "joined".
+    results_.Inc({outcome.result, first ? outcome.reason : std::string("joined")});
+    first = false;
+    if (outcome.failure) peers_.Charge(w.peer);
+    w.respond(outcome.answer);
+  }
+}
+
+CallbackHandler::Outcome CallbackHandler::Refused(const char* reason, absl::Status detail) const {
+  Outcome o;
+  o.answer.status = 409;
+  o.answer.body = kRejectedBody;
+  o.result = "rejected";
+  o.reason = reason;
+  o.detail = std::move(detail);
+  o.decided = true;
+  o.failure = true;
+  return o;
+}
+
+CallbackHandler::Outcome CallbackHandler::Accepted(const Flight& flight, const char* reason) const {
+  Outcome o;
+  o.answer = Success(flight.fields);
+  o.result = "accepted";
+  o.reason = reason;
+  o.decided = true;
+  return o;
 }
 
 }  // namespace uploadbroker::ingest

@@ -59,16 +59,20 @@ void HeadObjectConfirmer::Shutdown() {
     stopping_ = true;
     left.swap(queue_);
   }
-  for (Task& t : left) t.done(absl::UnavailableError("broker shutting down: the upload is not confirmed"));
+  for (Task& t : left) {
+    t.done(absl::UnavailableError("broker shutting down: the upload is not confirmed"),
+           ossapi::ObjectFacts{});
+  }
   for (std::thread& w : workers_) w.join();
 }
 
-void HeadObjectConfirmer::Confirm(const completion::ReportedObject& object,
-                                  std::function<void(absl::Status)> done) {
+void HeadObjectConfirmer::Confirm(const completion::ReportedObject& object, Lookup lookup,
+                                  Done done) {
   const config::Bucket* bucket = config_.FindBucket(object.bucket);
   if (bucket == nullptr) {
     done(absl::PermissionDeniedError(
-        absl::StrCat("bucket: '", object.bucket, "' is not a bucket this broker serves")));
+             absl::StrCat("bucket: '", object.bucket, "' is not a bucket this broker serves")),
+         ossapi::ObjectFacts{});
     return;
   }
   absl::Status refused;
@@ -80,11 +84,11 @@ void HeadObjectConfirmer::Confirm(const completion::ReportedObject& object,
       refused = absl::ResourceExhaustedError(absl::StrCat(
           "OSS could not confirm the upload: ", queue_.size(), " confirmations already waiting"));
     } else {
-      queue_.push_back(Task{object, bucket, std::move(done), absl::Now()});
+      queue_.push_back(Task{object, bucket, std::move(lookup), std::move(done), absl::Now()});
       return;
     }
   }
-  done(refused);  // never under the lock
+  done(refused, ossapi::ObjectFacts{});  // never under the lock
 }
 
 bool HeadObjectConfirmer::HasWorkOrStops() const { return stopping_ || !queue_.empty(); }
@@ -103,9 +107,16 @@ void HeadObjectConfirmer::Work() {
     const absl::Duration waited = absl::Now() - task.queued;
     if (waited > max_wait) {
       task.done(absl::UnavailableError(absl::StrCat(
-          "OSS could not confirm the upload: waited ", absl::FormatDuration(waited),
-          " for a confirmation slot")));
+                    "OSS could not confirm the upload: waited ", absl::FormatDuration(waited),
+                    " for a confirmation slot")),
+                ossapi::ObjectFacts{});
       continue;
+    }
+    if (task.lookup) {
+      if (absl::Status looked = task.lookup(); !looked.ok()) {
+        task.done(std::move(looked), ossapi::ObjectFacts{});
+        continue;
+      }
     }
     absl::StatusOr<ossapi::ObjectFacts> held = probe_.Head(*task.bucket, task.object.key);
     absl::Status verdict;
@@ -118,7 +129,7 @@ void HeadObjectConfirmer::Work() {
       verdict = absl::UnavailableError(
           absl::StrCat("OSS could not confirm the upload: ", held.status().message()));
     }
-    task.done(std::move(verdict));
+    task.done(std::move(verdict), held.ok() ? *held : ossapi::ObjectFacts{});
   }
 }
 

@@ -8,24 +8,32 @@
 // names proves the object exists there with the reported size, ETag and
 // content type.
 //
-// Confirm() never blocks: it queues the HEAD on a small pool the confirmer
-// owns and calls `done` exactly once, from a pool thread (or the calling
-// thread when it refuses at once), with:
-//   OK                  the bucket holds the object as reported;
-//   PermissionDenied    the bucket is not one in the config;
+// Confirm() never blocks: it queues the work on a small pool the confirmer
+// owns. On a pool thread it first runs `lookup` (the caller's ledger read:
+// whether the callback could complete an intent at all); only when that
+// returns OK does it send the HEAD. It calls `done` exactly once, from a
+// pool thread (or the calling thread when it refuses at once), with:
+//   whatever `lookup` returned, when not OK (no HEAD was sent);
+//   OK                  the bucket holds the object as reported (`facts`
+//                       is what HeadObject said, Last-Modified included);
+//   PermissionDenied    the bucket is not one in the config (no lookup,
+//                       no HEAD);
 //   NotFound            the bucket has no such object;
 //   FailedPrecondition  it holds the key with another size, ETag or type
-//                       (the message names the field and both values);
+//                       (the message names the field and both values: for
+//                       the log, never for the sender);
 //   Unavailable         OSS could not confirm in time (unreachable, 5xx,
 //                       slow) — the caller should answer 503 and leave the
 //                       intent to the reconciler;
 //   ResourceExhausted   the queue is full (also a 503 to OSS).
-// The whole answer takes at most about `budget` (queue wait included), well
-// inside OSS's 5 s callback timeout.
+// `facts` is meaningful only with OK. The whole answer takes at most about
+// `budget` (queue wait and lookup included), well inside OSS's 5 s callback
+// timeout. Each call sends at most one HEAD; the caller decides how many
+// calls run (CallbackHandler: one per upload at a time).
 //
 // Thread-safe. Shutdown() (also run by the destructor) answers what is still
-// queued with Unavailable and joins the pool; `done` must not destroy the
-// confirmer. The probe and config must outlive it.
+// queued with Unavailable and joins the pool; `lookup` and `done` must not
+// destroy the confirmer. The probe and config must outlive it.
 #ifndef UPLOADBROKER_INGEST_CONFIRMER_H_
 #define UPLOADBROKER_INGEST_CONFIRMER_H_
 
@@ -47,8 +55,9 @@ namespace uploadbroker::ingest {
 class Confirmer {
  public:
   virtual ~Confirmer() = default;
-  virtual void Confirm(const completion::ReportedObject& object,
-                       std::function<void(absl::Status)> done) = 0;
+  using Lookup = std::function<absl::Status()>;
+  using Done = std::function<void(absl::Status, const ossapi::ObjectFacts& facts)>;
+  virtual void Confirm(const completion::ReportedObject& object, Lookup lookup, Done done) = 0;
 };
 
 class HeadObjectConfirmer final : public Confirmer {
@@ -69,15 +78,15 @@ class HeadObjectConfirmer final : public Confirmer {
   HeadObjectConfirmer(const config::Config& config, ossapi::ObjectProbe& probe, Options options);
   ~HeadObjectConfirmer() override;
 
-  void Confirm(const completion::ReportedObject& object,
-               std::function<void(absl::Status)> done) override;
+  void Confirm(const completion::ReportedObject& object, Lookup lookup, Done done) override;
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Task {
     completion::ReportedObject object;
     const config::Bucket* bucket = nullptr;
-    std::function<void(absl::Status)> done;
+    Lookup lookup;
+    Done done;
     absl::Time queued;
   };
   void Work() ABSL_LOCKS_EXCLUDED(mu_);

@@ -13,7 +13,12 @@ namespace uploadbroker::ledger {
 namespace {
 
 // Idle connections kept open; more are opened under load and closed after.
-constexpr size_t kMaxIdle = 8;
+// The callback path reads the intent from each of the confirmer's 32
+// threads at once (ingest/callback_handler.h): below that, connections are
+// closed and reopened (open, a 1 GiB mapping, every statement prepared)
+// hundreds of times a second (docs/benchmarks.md, issue 17: a small gain).
+// An idle connection costs a file descriptor and a mapping, little memory.
+constexpr size_t kMaxIdle = 64;
 constexpr int kMaxPage = 1000;
 // For reserving buffers: an UploadCompleted record is typically 300-600 bytes.
 constexpr size_t kTypicalEventBytes = 512;

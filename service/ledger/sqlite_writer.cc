@@ -39,6 +39,12 @@ ALTER TABLE intents ADD COLUMN settled_at INTEGER;  -- NULL while PENDING
 UPDATE intents SET settled_at = IFNULL(expires_at, 0) WHERE state != 1;
 CREATE INDEX intents_by_settled ON intents(settled_at) WHERE settled_at IS NOT NULL;
 )sql";
+// Any version: intents by (bucket, key), so the callback path's look-up of
+// the uploads naming one key (completion::CheckWrittenUnder) reads a few
+// rows, not the bucket's. Created on open when missing; the schema's rows
+// are unchanged, so no version step.
+constexpr char kBucketKeyIndex[] =
+    "CREATE INDEX IF NOT EXISTS intents_by_bucket_key ON intents(bucket, key)";
 constexpr char kEventsV1[] = R"sql(
 CREATE TABLE events (
   -- AUTOINCREMENT: a cursor is never reused, even after pruning.
@@ -145,6 +151,7 @@ absl::Status SqliteWriter::InitSchema() {
   if (status.ok() && upgrade) {
     status = Exec(db, absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
   }
+  if (status.ok()) status = Exec(db, kBucketKeyIndex, "indexing intents by bucket and key");
   if (status.ok()) return Exec(db, "COMMIT");
   Rollback();
   return status;

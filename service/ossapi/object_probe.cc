@@ -115,6 +115,10 @@ absl::StatusOr<ObjectFacts> OssObjectProbe::Head(const config::Bucket& bucket,
   std::map<std::string, std::string> headers;
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(timeout_));
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // Send the signed path as it is: a key such as "a/./b" or "a/../b" is a
+  // legal OSS key, and letting curl collapse the dot segments would HEAD
+  // (with a signature for the real key) another path.
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);  // HEAD
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);

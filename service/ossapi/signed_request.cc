@@ -58,6 +58,8 @@ absl::StatusOr<OssAnswer> SendSigned(credentials::CredentialProvider& creds,
   OssAnswer answer;
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(timeout));
   curl_easy_setopt(curl.get(), CURLOPT_URL, signed_req.url.c_str());
+  // The signed path as it is (no dot-segment collapsing: "a/../b" is a key).
+  curl_easy_setopt(curl.get(), CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method == "POST") {
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, "");

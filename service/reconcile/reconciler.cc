@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "common/log_safe.h"
 #include "common/status_macros.h"
+#include "completion/authorization.h"
 #include "completion/completion.h"
 #include "spdlog/spdlog.h"
 
@@ -35,10 +36,6 @@ completion::ReportedObject Reported(const v1::Upload& intent, const ObjectFacts&
     o.operation = completion::kCompleteMultipartUpload;
   }
   return o;
-}
-
-absl::Time Created(const v1::Upload& u) {
-  return absl::FromUnixSeconds(u.created_at().seconds()) + absl::Nanoseconds(u.created_at().nanos());
 }
 
 }  // namespace
@@ -147,20 +144,19 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(facts.status()));
     return Outcome::kFailed;
   }
-  // Last-Modified has whole seconds, so the creation time is taken whole too.
-  const absl::Time created = absl::FromUnixSeconds(intent.created_at().seconds());
-  if (facts->last_modified < created - options_.clock_skew) {
-    return Expire(intent, absl::StrCat("the object was last written ",
-                                       absl::FormatTime(facts->last_modified),
-                                       ", before the authorization"));
+  absl::StatusOr<std::vector<v1::Upload>> others = UploadsUnder(intent, intent.key());
+  if (absl::IsResourceExhausted(others.status())) {
+    return Expire(intent, std::string(others.status().message()));
   }
-  absl::StatusOr<bool> later = IssuedAgainBefore(intent, facts->last_modified);
-  if (!later.ok()) {
-    spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(later.status()));
+  if (!others.ok()) {
+    spdlog::warn("reconciler: {}: {}; left PENDING", LogSafe(id), LogSafeStatus(others.status()));
     return Outcome::kFailed;
   }
-  if (*later) {
-    return Expire(intent, "a later authorization for the same key was issued before the object was written");
+  // The callback path's rule: written under this authorization.
+  if (absl::Status mine = completion::CheckWrittenUnder(intent, intent.key(), facts->last_modified,
+                                                        *others, options_.clock_skew);
+      !mine.ok()) {
+    return Expire(intent, absl::StrCat("the object is not this authorization's upload: ", mine.message()));
   }
   return CompleteFromOss(intent, intent.key(), *facts);
 }
@@ -189,27 +185,6 @@ Reconciler::Outcome Reconciler::CompleteFromOss(const v1::Upload& intent, const 
   spdlog::warn("reconciler: {}: completing: {}; left PENDING", LogSafe(id),
                LogSafeStatus(done.status()));
   return Outcome::kFailed;
-}
-
-absl::StatusOr<bool> Reconciler::IssuedAgainBefore(const v1::Upload& intent, absl::Time written) {
-  // Issue order: creation time, then upload_id for a tie.
-  auto issued = [](const v1::Upload& u) {
-    return std::make_pair(Created(u), u.upload_id());
-  };
-  const auto mine = issued(intent);
-  ledger::UploadQuery q;
-  q.buckets = {intent.bucket()};
-  q.key_prefix = intent.key();
-  q.limit = 1000;
-  for (;;) {
-    UB_ASSIGN_OR_RETURN(ledger::UploadPage page, ledger_.ListUploads(q));
-    for (const v1::Upload& other : page.uploads) {
-      if (other.key() != intent.key() || other.key_is_prefix() || issued(other) <= mine) continue;
-      if (Created(other) <= written + options_.clock_skew) return true;
-    }
-    if (page.next_before_seq == 0) return false;
-    q.before_seq = page.next_before_seq;
-  }
 }
 
 Reconciler::Outcome Reconciler::Expire(const v1::Upload& intent, absl::string_view why) {

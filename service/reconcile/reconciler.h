@@ -5,13 +5,15 @@
 // its intent stays PENDING. Every `interval`, the reconciler takes the intents
 // still PENDING `grace` after they expired, oldest first, and asks OSS with
 // HeadObject:
-//   * the object is there, written no earlier than the intent was created
-//     (less `clock_skew`), within the intent's limits, and no later
-//     authorization for the same key was issued before it was written:
+//   * the object is there, within the intent's limits, and written under
+//     this authorization by completion::CheckWrittenUnder (the callback
+//     path's rule: no earlier than the intent was created, less
+//     `clock_skew`; no other upload's completion names the key; no later
+//     authorization for the same key was issued before it was written):
 //     COMPLETED with an UploadCompleted event whose completion has source
 //     RECONCILED;
-//   * no object, an older object, one outside the limits, or one a later
-//     authorization for the key accounts for: EXPIRED with an UploadExpired
+//   * no object, an older object, one outside the limits, or one another
+//     upload accounts for: EXPIRED with an UploadExpired
 //     event (so one object is never reported for two uploads);
 //   * OSS did not answer usably: left PENDING and tried again next pass.
 // A prefix authorization (key_is_prefix) names no object: only the uploader
@@ -37,6 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "completion/authorization.h"
 #include "config/config.h"
 #include "ledger/ledger.h"
 #include "metrics/registry.h"
@@ -61,7 +64,7 @@ class Reconciler {
     absl::Duration grace = absl::Hours(1);
     int batch = 100;  // intents listed at a time
     // How far OSS's Last-Modified may trail the broker's clock.
-    absl::Duration clock_skew = absl::Seconds(5);
+    absl::Duration clock_skew = completion::kClockSkew;
     // Aborts the OSS upload of a multipart intent that expires unfinished,
     // so its parts stop being billed (not owned; null: left to OSS's
     // lifecycle rules).
@@ -107,14 +110,12 @@ class Reconciler {
   // path's rules; Expire if the object is not the authorized upload.
   Outcome CompleteFromOss(const v1::Upload& intent, const std::string& key,
                           const ObjectFacts& facts);
-  // Keys under a prefix intent's prefix that other uploads' completions
-  // already name. ResourceExhausted past kMaxListedUploads uploads.
-  absl::StatusOr<absl::flat_hash_set<std::string>> CompletedKeysUnder(const v1::Upload& intent);
+  // Every other upload of the intent's bucket whose key (or prefix) starts
+  // with `prefix`, any state, for completion::CheckWrittenUnder.
+  // ResourceExhausted past kMaxListedUploads uploads.
+  absl::StatusOr<std::vector<v1::Upload>> UploadsUnder(const v1::Upload& intent,
+                                                       const std::string& prefix);
   Outcome Expire(const v1::Upload& intent, absl::string_view why);
-  // Whether another exact-key authorization for the same object was issued
-  // after `intent` and no later than `written` (less clock skew): the object
-  // is then taken to be that one's upload.
-  absl::StatusOr<bool> IssuedAgainBefore(const v1::Upload& intent, absl::Time written);
   void Loop();
   bool Stopping() {
     absl::MutexLock lock(&mu_);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log_safe.h"
 #include "common/status_macros.h"
+#include "completion/authorization.h"
 #include "reconcile/reconciler.h"
 #include "spdlog/spdlog.h"
 
@@ -11,31 +12,21 @@ namespace uploadbroker::reconcile {
 Reconciler::Outcome Reconciler::SettlePrefix(const v1::Upload& intent,
                                              const config::Bucket& bucket) {
   const std::string& id = intent.upload_id();
-  absl::StatusOr<absl::flat_hash_set<std::string>> taken = CompletedKeysUnder(intent);
-  if (absl::IsResourceExhausted(taken.status())) {
-    return Expire(intent, std::string(taken.status().message()));
+  absl::StatusOr<std::vector<v1::Upload>> others = UploadsUnder(intent, intent.key());
+  if (absl::IsResourceExhausted(others.status())) {
+    return Expire(intent, std::string(others.status().message()));
   }
-  if (!taken.ok()) {
+  if (!others.ok()) {
     spdlog::warn("reconciler: {}: {}; left PENDING", common::LogSafe(id),
-                 common::LogSafeStatus(taken.status()));
+                 common::LogSafeStatus(others.status()));
     return Outcome::kFailed;
   }
-  // Last-Modified has whole seconds, so the creation time is taken whole too.
-  const absl::Time created = absl::FromUnixSeconds(intent.created_at().seconds());
-  // A candidate the later checks turn down is remembered, so the listing
-  // goes on to the next one instead of settling on the first it meets.
-  absl::Status failure = absl::OkStatus();
+  // The first listed object the callback path's rule gives to this
+  // authorization (written after it, not another upload's).
   auto candidate = [&](const ossapi::ListedObject& o) {
-    if (o.last_modified < created - options_.clock_skew || taken->contains(o.key)) return false;
-    v1::Upload exact = intent;
-    exact.set_key(o.key);
-    exact.set_key_is_prefix(false);
-    absl::StatusOr<bool> later = IssuedAgainBefore(exact, o.last_modified);
-    if (!later.ok()) {
-      failure = later.status();
-      return true;  // stop listing; reported below
-    }
-    return !*later;
+    return completion::CheckWrittenUnder(intent, o.key, o.last_modified, *others,
+                                         options_.clock_skew)
+        .ok();
   };
   absl::StatusOr<std::optional<ossapi::ListedObject>> found =
       options_.lister->FindFirst(bucket, intent.key(), candidate);
@@ -43,9 +34,9 @@ Reconciler::Outcome Reconciler::SettlePrefix(const v1::Upload& intent,
     return Expire(intent, absl::StrCat("no object found within the listing's bound (",
                                        found.status().message(), ")"));
   }
-  if (!found.ok() || !failure.ok()) {
+  if (!found.ok()) {
     spdlog::warn("reconciler: {}: {}; left PENDING", common::LogSafe(id),
-                 common::LogSafeStatus(failure.ok() ? found.status() : failure));
+                 common::LogSafeStatus(found.status()));
     return Outcome::kFailed;
   }
   if (!found->has_value()) {
@@ -64,25 +55,24 @@ Reconciler::Outcome Reconciler::SettlePrefix(const v1::Upload& intent,
   return CompleteFromOss(intent, key, *facts);
 }
 
-absl::StatusOr<absl::flat_hash_set<std::string>> Reconciler::CompletedKeysUnder(
-    const v1::Upload& intent) {
-  absl::flat_hash_set<std::string> keys;
+absl::StatusOr<std::vector<v1::Upload>> Reconciler::UploadsUnder(const v1::Upload& intent,
+                                                                 const std::string& prefix) {
+  std::vector<v1::Upload> uploads;
   ledger::UploadQuery q;
   q.buckets = {intent.bucket()};
-  q.key_prefix = intent.key();
-  q.state = v1::UPLOAD_STATE_COMPLETED;
+  q.key_prefix = prefix;
   q.limit = 1000;
   for (int read = 0; read < kMaxListedUploads; read += q.limit) {
     UB_ASSIGN_OR_RETURN(ledger::UploadPage page, ledger_.ListUploads(q));
-    for (const v1::Upload& other : page.uploads) {
-      if (other.upload_id() != intent.upload_id()) keys.insert(other.completion().key());
+    for (v1::Upload& other : page.uploads) {
+      if (other.upload_id() != intent.upload_id()) uploads.push_back(std::move(other));
     }
-    if (page.next_before_seq == 0) return keys;
+    if (page.next_before_seq == 0) return uploads;
     q.before_seq = page.next_before_seq;
   }
   return absl::ResourceExhaustedError(absl::StrCat(
-      "more than ", kMaxListedUploads, " completed uploads under ", intent.bucket(), "/",
-      intent.key(), ": too many to tell which object is this one's"));
+      "more than ", kMaxListedUploads, " uploads under ", intent.bucket(), "/", prefix,
+      ": too many to tell which object is this one's"));
 }
 
 }  // namespace uploadbroker::reconcile

@@ -12,7 +12,9 @@
 // 200 only for a POST the verifier accepts, with the application/json body
 // type the broker issues, whose body parses, for an object the (fake)
 // confirmer finds in bucket "b", answering with exactly that body's
-// upload_id, bucket, object, size and etag (a repeat too).
+// upload_id, bucket, object, size and etag (a repeat too); a 409 (the
+// callback does not match an upload) is always the one rejection body, so
+// it never tells what the bucket holds.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -53,6 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (resp.status < 200 || resp.status > 599) std::abort();
   nlohmann::json answer = nlohmann::json::parse(resp.body, nullptr, false);
   if (!answer.is_object()) std::abort();
+  if (resp.status == 409 && resp.body != uploadbroker::ingest::kRejectedBody) std::abort();
   if (resp.status == 200) {
     if (req.method != "POST") std::abort();
     absl::Status verified = harness.verifier().Verify(

@@ -36,9 +36,11 @@ class FakeProbe final : public ossapi::ObjectProbe {
 struct Verdict {
   absl::Notification done;
   absl::Status status;
-  std::function<void(absl::Status)> Callback() {
-    return [this](absl::Status s) {
+  ossapi::ObjectFacts facts;
+  Confirmer::Done Callback() {
+    return [this](absl::Status s, const ossapi::ObjectFacts& f) {
       status = std::move(s);
+      facts = f;
       done.Notify();
     };
   }
@@ -103,19 +105,19 @@ TEST_F(ConfirmerTest, VerdictsFollowWhatTheBucketHolds) {
   auto c = Make();
   probe_.objects["photos/uploads/a.png"] = Held();
   Verdict ok, mismatch;
-  c->Confirm(Reported(), ok.Callback());
+  c->Confirm(Reported(), nullptr, ok.Callback());
   EXPECT_TRUE(ok.Wait().ok()) << ok.status;
-  c->Confirm(Reported(7), mismatch.Callback());
+  c->Confirm(Reported(7), nullptr, mismatch.Callback());
   EXPECT_EQ(mismatch.Wait().code(), absl::StatusCode::kFailedPrecondition);
 
   probe_.objects.clear();
   Verdict missing;
-  c->Confirm(Reported(), missing.Callback());
+  c->Confirm(Reported(), nullptr, missing.Callback());
   EXPECT_EQ(missing.Wait().code(), absl::StatusCode::kNotFound) << missing.status;
 
   probe_.objects["photos/uploads/a.png"] = absl::UnavailableError("HTTP 503");
   Verdict down;
-  c->Confirm(Reported(), down.Callback());
+  c->Confirm(Reported(), nullptr, down.Callback());
   EXPECT_EQ(down.Wait().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(down.status.message().find("OSS could not confirm"), std::string::npos) << down.status;
 }
@@ -125,7 +127,7 @@ TEST_F(ConfirmerTest, ABucketOutsideTheConfigIsRefusedWithoutAHead) {
   completion::ReportedObject o = Reported();
   o.bucket = "their-bucket";
   Verdict v;
-  c->Confirm(o, v.Callback());
+  c->Confirm(o, nullptr, v.Callback());
   EXPECT_EQ(v.Wait().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(probe_.calls, 0);
 }
@@ -140,10 +142,10 @@ TEST_F(ConfirmerTest, AFullQueueIsRefusedAtOnce) {
   o.budget = absl::Seconds(30);
   auto c = Make(o);
   Verdict first, second, third;
-  c->Confirm(Reported(), first.Callback());
+  c->Confirm(Reported(), nullptr, first.Callback());
   while (probe_.calls == 0) absl::SleepFor(absl::Milliseconds(1));  // the worker holds it
-  c->Confirm(Reported(), second.Callback());  // waits in the queue
-  c->Confirm(Reported(), third.Callback());   // over the bound
+  c->Confirm(Reported(), nullptr, second.Callback());  // waits in the queue
+  c->Confirm(Reported(), nullptr, third.Callback());   // over the bound
   EXPECT_EQ(third.Wait().code(), absl::StatusCode::kResourceExhausted);
   release.Notify();
   EXPECT_TRUE(first.Wait().ok());
@@ -160,9 +162,9 @@ TEST_F(ConfirmerTest, ARequestThatWaitedPastTheBudgetGetsNoHead) {
   o.head_timeout = absl::Milliseconds(150);
   auto c = Make(o);
   Verdict first, late;
-  c->Confirm(Reported(), first.Callback());
+  c->Confirm(Reported(), nullptr, first.Callback());
   while (probe_.calls == 0) absl::SleepFor(absl::Milliseconds(1));
-  c->Confirm(Reported(), late.Callback());
+  c->Confirm(Reported(), nullptr, late.Callback());
   absl::SleepFor(absl::Milliseconds(100));  // longer than budget - head_timeout
   release.Notify();
   EXPECT_TRUE(first.Wait().ok());
@@ -178,16 +180,41 @@ TEST_F(ConfirmerTest, ShutdownAnswersWhatStillWaits) {
   o.threads = 1;
   auto c = Make(o);
   Verdict running, queued, after;
-  c->Confirm(Reported(), running.Callback());
+  c->Confirm(Reported(), nullptr, running.Callback());
   while (probe_.calls == 0) absl::SleepFor(absl::Milliseconds(1));
-  c->Confirm(Reported(), queued.Callback());
+  c->Confirm(Reported(), nullptr, queued.Callback());
   std::thread stopper([&] { c->Shutdown(); });
   EXPECT_EQ(queued.Wait().code(), absl::StatusCode::kUnavailable);
   release.Notify();
   stopper.join();
   EXPECT_TRUE(running.Wait().ok());
-  c->Confirm(Reported(), after.Callback());
+  c->Confirm(Reported(), nullptr, after.Callback());
   EXPECT_EQ(after.Wait().code(), absl::StatusCode::kUnavailable);
+}
+
+// The lookup runs first, on the pool; when it refuses, no HEAD is sent and
+// its status is the verdict. When it agrees, the HEAD's facts (Last-Modified
+// included) reach `done`.
+TEST_F(ConfirmerTest, LookupRefusalSendsNoHead) {
+  ossapi::ObjectFacts held = Held();
+  held.last_modified = absl::FromUnixSeconds(1'700'000'000);
+  probe_.objects["photos/uploads/a.png"] = held;
+  auto c = Make();
+  Verdict refused;
+  std::atomic<bool> on_pool{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  c->Confirm(Reported(), [&] {
+        on_pool = std::this_thread::get_id() != caller;
+        return absl::CancelledError("decided without a HEAD");
+      }, refused.Callback());
+  EXPECT_EQ(refused.Wait().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(on_pool);
+  EXPECT_EQ(probe_.calls, 0);
+  Verdict agreed;
+  c->Confirm(Reported(), [] { return absl::OkStatus(); }, agreed.Callback());
+  EXPECT_TRUE(agreed.Wait().ok());
+  EXPECT_EQ(agreed.facts.last_modified, absl::FromUnixSeconds(1'700'000'000));
+  EXPECT_EQ(probe_.calls, 1);
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 // A real CallbackHandler over a real SqliteLedger (in a fresh directory
 // under $UB_FUZZ_DIR, else on tmpfs so a commit costs no disk flush; it is
 // not removed: the process ends by exit or crash) holding a
-// few intents with fixed ids, a FakeConfirmer (no network: an object in
-// bucket "b" is confirmed unless its key starts with "gone", which the bucket
-// does not hold; any other bucket is not served), and a Verifier that trusts a harness RSA key
+// few intents with fixed ids (created two hours ago), a FakeConfirmer (no
+// network: it runs the handler's intent lookup, then an object in bucket
+// "b" is confirmed, written now, unless its key starts with "gone", which
+// the bucket does not hold; any other bucket is not served), no per-address
+// failure budget (every input comes from one address), and a Verifier that trusts a harness RSA key
 // besides OSS's. Inputs that ask for it are signed with that key, so
 // libFuzzer reaches the accepting path (body parsing, the intent checks,
 // the commit and the 200 answer) instead of stopping at the signature.
@@ -106,9 +108,13 @@ class CallbackHarness {
     AddIntent(2, "dir/", true, 0, 1 << 20, {}, absl::Hours(24));
     AddIntent(3, "late.bin", false, 0, 1 << 20, {}, -absl::Hours(1));
     AddIntent(4, "any", false, 0, int64_t{1} << 40, {}, absl::Hours(24));
+    // Every input comes from one address: a failure budget would soon turn
+    // all of them into 429s and hide the paths behind it.
+    ingest::CallbackHandler::Options handler_options;
+    handler_options.peers.burst = 1e12;
     handler_ = std::make_unique<ingest::CallbackHandler>(
         *verifier_, *ledger_, metrics_, std::map<std::string, std::string>{{"app", "fuzz"}},
-        &confirmer_);
+        &confirmer_, handler_options);
   }
 
   void AddIntent(int n, const std::string& key, bool prefix, int64_t min_size, int64_t max_size,

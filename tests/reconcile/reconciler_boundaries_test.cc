@@ -192,8 +192,9 @@ TEST_F(ReconcilerBoundaryTest, ACallbackAfterTheReconcilerExpiredTheIntentIsRefu
   EXPECT_EQ(reconciler_->RunOnce().expired, 1);
   ASSERT_EQ(Get("up_gone").state(), v1::UPLOAD_STATE_EXPIRED);
   http::Reply reply = Callback("up_gone");
+  // The one refusal (the sender learns nothing of the intent's state).
   EXPECT_EQ(reply.status, 409) << reply.body;
-  EXPECT_THAT(reply.body, HasSubstr("the intent expired before the upload was confirmed"));
+  EXPECT_THAT(reply.body, HasSubstr("the callback does not match an upload this broker issued"));
   EXPECT_EQ(Get("up_gone").state(), v1::UPLOAD_STATE_EXPIRED);
   EXPECT_EQ(EventCount(), 1u) << "only the UploadExpired event";
 }
@@ -202,8 +203,8 @@ TEST_F(ReconcilerBoundaryTest, ACallbackNamingAnotherBucketIsRefusedAndOssDecide
   AddIntent("up_b");
   PutObject("up_b", kStart + absl::Seconds(30));
   http::Reply reply = Callback("up_b", "other");
-  EXPECT_EQ(reply.status, 403) << reply.body;
-  EXPECT_THAT(reply.body, HasSubstr("bucket: 'other' is not the intent's bucket"));
+  EXPECT_EQ(reply.status, 409) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("the callback does not match an upload this broker issued"));
   EXPECT_EQ(Get("up_b").state(), v1::UPLOAD_STATE_PENDING);
   EXPECT_EQ(EventCount(), 0u);
   // The object the intent authorized is in its own bucket: the reconciler

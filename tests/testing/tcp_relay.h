@@ -6,6 +6,10 @@
 // SetTarget() connects the two. No port is picked and released, so nothing
 // else can take it in between.
 //
+// heads() counts the HTTP HEAD requests relayed towards the target (request
+// lines starting "HEAD /" in that direction): a relay in front of oss-sim
+// counts the HeadObjects a broker sends.
+//
 // Threads: one accept thread, one thread per relayed connection; all joined
 // by the destructor, which closes every socket. SetTarget may be called from
 // any thread; connections accepted before it are closed.
@@ -22,6 +26,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -60,6 +65,7 @@ class TcpRelay {
 
   int port() const { return port_; }
   void SetTarget(int port) { target_ = port; }
+  int heads() const { return heads_.load(); }
 
  private:
   static sockaddr_in Loopback(int port) {
@@ -93,15 +99,16 @@ class TcpRelay {
       }
       open_fds_.push_back(in);
       open_fds_.push_back(out);
-      threads_.emplace_back([in, out] { Pump(in, out); });
+      threads_.emplace_back([this, in, out] { Pump(in, out); });
     }
   }
 
   // Copies both ways until both directions ended, passing half-closes on.
   // The sockets stay open (the destructor may still shut them down) until
   // the relay is destroyed.
-  static void Pump(int a, int b) {
+  void Pump(int a, int b) {
     bool open[2] = {true, true};  // a->b, b->a
+    std::string upstream_tail;    // last bytes sent a->b, for a match across reads
     while (open[0] || open[1]) {
       pollfd p[2] = {{a, static_cast<short>(open[0] ? POLLIN : 0), 0},
                      {b, static_cast<short>(open[1] ? POLLIN : 0), 0}};
@@ -112,6 +119,13 @@ class TcpRelay {
         char buf[16384];
         ssize_t n = ::recv(from, buf, sizeof(buf), 0);
         bool ok = n > 0;
+        if (ok && i == 0) {
+          std::string seen = upstream_tail + std::string(buf, static_cast<size_t>(n));
+          for (size_t at = seen.find("HEAD /"); at != std::string::npos; at = seen.find("HEAD /", at + 1)) {
+            ++heads_;
+          }
+          upstream_tail = seen.substr(seen.size() > 5 ? seen.size() - 5 : 0);
+        }
         for (ssize_t off = 0; ok && off < n;) {
           ssize_t w = ::send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
           ok = w > 0;
@@ -129,6 +143,7 @@ class TcpRelay {
   int port_ = 0;
   std::atomic<int> target_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<int> heads_{0};
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<int> open_fds_;        // closed by the destructor
