@@ -126,7 +126,8 @@ void CallbackHandler::AfterHead(const std::shared_ptr<Flight>& flight,
       return;
     }
   }
-  if (absl::Status mine = completion::CheckWrittenUnder(f.intent, f.fields.object, facts.last_modified, f.others);
+  if (absl::Status mine = completion::CheckWrittenUnder(f.intent, f.fields.object, facts.etag,
+                                                        facts.last_modified, f.others);
       !mine.ok()) {
     Finish(flight, Refused("not_this_authorization", mine));
     return;

@@ -153,7 +153,7 @@ Reconciler::Outcome Reconciler::Settle(const v1::Upload& intent) {
     return Outcome::kFailed;
   }
   // The callback path's rule: written under this authorization.
-  if (absl::Status mine = completion::CheckWrittenUnder(intent, intent.key(), facts->last_modified,
+  if (absl::Status mine = completion::CheckWrittenUnder(intent, intent.key(), facts->etag, facts->last_modified,
                                                         *others, options_.clock_skew);
       !mine.ok()) {
     return Expire(intent, absl::StrCat("the object is not this authorization's upload: ", mine.message()));

@@ -24,7 +24,7 @@ Reconciler::Outcome Reconciler::SettlePrefix(const v1::Upload& intent,
   // The first listed object the callback path's rule gives to this
   // authorization (written after it, not another upload's).
   auto candidate = [&](const ossapi::ListedObject& o) {
-    return completion::CheckWrittenUnder(intent, o.key, o.last_modified, *others,
+    return completion::CheckWrittenUnder(intent, o.key, o.etag, o.last_modified, *others,
                                          options_.clock_skew)
         .ok();
   };
