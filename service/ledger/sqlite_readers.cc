@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "ledger/sqlite_util.h"
@@ -20,12 +21,19 @@ namespace {
 // An idle connection costs a file descriptor and a mapping, little memory.
 constexpr size_t kMaxIdle = 64;
 constexpr int kMaxPage = 1000;
+// ListUploads statement shapes each connection keeps prepared.
+constexpr size_t kMaxListingShapes = 16;
 // For reserving buffers: an UploadCompleted record is typically 300-600 bytes.
 constexpr size_t kTypicalEventBytes = 512;
-// Readers map the database file instead of copying its pages through
-// pread(), which is most of the cost of scanning the event log (a catch-up
-// from EARLIEST). Address space, not memory: the kernel's page cache backs
-// it, shared by every connection. WAL frames are still read with pread().
+// Connections that scan the event log map the database file instead of
+// copying its pages through pread(), which is most of the cost of a
+// catch-up from EARLIEST. Address space, not memory: the kernel's page
+// cache backs it, shared by every connection. WAL frames are still read
+// with pread(). Point reads (GetUpload, ListUploads, which the callback
+// path makes for every callback) use unmapped connections: a mapped one
+// remaps as the file grows, and with dozens of them that page-table work
+// cost confirmed callbacks about a quarter of their rate
+// (docs/benchmarks.md).
 constexpr char kMmapPragma[] = "PRAGMA mmap_size=1073741824";  // 1 GiB
 
 template <typename Message>
@@ -47,7 +55,10 @@ std::string PrefixUpperBound(std::string prefix) {
 }  // namespace
 
 struct SqliteReaders::Conn {
+  Use use = Use::kPointReads;
   DbPtr db;
+  // ListUploads statements by SQL text (at most kMaxListingShapes).
+  absl::flat_hash_map<std::string, StmtPtr> listings;
   StmtPtr get_upload, expired_pending, read_events, last_cursor, first_cursor, count_by_state;
 };
 
@@ -73,7 +84,7 @@ absl::StatusOr<std::unique_ptr<SqliteReaders>> SqliteReaders::Open(
   std::unique_ptr<SqliteReaders> readers(
       new SqliteReaders(std::move(path), busy_timeout));
   // Open one connection now so that problems show up at startup.
-  UB_ASSIGN_OR_RETURN(Lease lease, readers->Acquire());
+  UB_ASSIGN_OR_RETURN(Lease lease, readers->Acquire(Use::kPointReads));
   return readers;
 }
 
@@ -82,27 +93,29 @@ SqliteReaders::SqliteReaders(std::string path, absl::Duration busy_timeout)
 
 SqliteReaders::~SqliteReaders() = default;
 
-absl::StatusOr<SqliteReaders::Lease> SqliteReaders::Acquire() {
+absl::StatusOr<SqliteReaders::Lease> SqliteReaders::Acquire(Use use) {
   std::unique_ptr<Conn> conn;
   {
     absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      conn = std::move(idle_.back());
-      idle_.pop_back();
+    auto& idle = idle_[static_cast<int>(use)];
+    if (!idle.empty()) {
+      conn = std::move(idle.back());
+      idle.pop_back();
     }
   }
   if (conn == nullptr) {
-    UB_ASSIGN_OR_RETURN(conn, OpenConn());
+    UB_ASSIGN_OR_RETURN(conn, OpenConn(use));
   }
   return Lease(this, std::move(conn));
 }
 
-absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn() {
+absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn(Use use) {
   auto conn = std::make_unique<Conn>();
+  conn->use = use;
   UB_ASSIGN_OR_RETURN(conn->db, OpenDb(path_, /*create=*/false, busy_timeout_));
   sqlite3* db = conn->db.get();
   UB_RETURN_IF_ERROR(Exec(db, "PRAGMA query_only=1"));
-  UB_RETURN_IF_ERROR(Exec(db, kMmapPragma));
+  if (use == Use::kScans) UB_RETURN_IF_ERROR(Exec(db, kMmapPragma));
   UB_ASSIGN_OR_RETURN(
       conn->get_upload,
       Prepare(db, "SELECT record FROM intents WHERE upload_id = ?1"));
@@ -130,11 +143,12 @@ absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn() {
 
 void SqliteReaders::Release(std::unique_ptr<Conn> conn) {
   absl::MutexLock lock(&mu_);
-  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(conn));
+  auto& idle = idle_[static_cast<int>(conn->use)];
+  if (idle.size() < kMaxIdle) idle.push_back(std::move(conn));
 }
 
 absl::StatusOr<Upload> SqliteReaders::GetUpload(const std::string& upload_id) {
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   sqlite3_stmt* stmt = conn->get_upload.get();
   ScopedReset reset(stmt);
   BindText(stmt, 1, upload_id);
@@ -154,8 +168,7 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
     return absl::InvalidArgumentError(
         absl::StrCat("page limit must be 1..", kMaxPage, ", got ", query.limit));
   }
-  // The filters vary, so this statement is built per call; listing is not a
-  // hot path.
+  // The filters vary, so the statement's text is built per call.
   std::string sql = "SELECT seq, record FROM intents WHERE 1";
   if (!query.before_upload_id.empty()) {
     sql += " AND seq < (SELECT seq FROM intents WHERE upload_id = ?)";
@@ -187,9 +200,18 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
   }
   sql += " ORDER BY seq DESC LIMIT ?";
 
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
-  UB_ASSIGN_OR_RETURN(StmtPtr owned, Prepare(conn->db.get(), sql));
-  sqlite3_stmt* stmt = owned.get();
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
+  // A connection keeps the few shapes it has seen prepared: the callback
+  // path lists one key per callback, always the same shape.
+  auto cached = conn->listings.find(sql);
+  if (cached == conn->listings.end()) {
+    UB_ASSIGN_OR_RETURN(StmtPtr prepared, Prepare(conn->db.get(), sql));
+    if (conn->listings.size() >= kMaxListingShapes) conn->listings.clear();
+    cached = conn->listings.emplace(sql, std::move(prepared)).first;
+  }
+  sqlite3_stmt* stmt = cached->second.get();
+  ScopedReset reset(stmt);
+  sqlite3_clear_bindings(stmt);
   int i = 0;
   if (!query.before_upload_id.empty()) {
     BindText(stmt, ++i, query.before_upload_id);
@@ -233,7 +255,7 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
 absl::StatusOr<std::vector<Upload>> SqliteReaders::ClaimExpiredPending(
     absl::Time cutoff, int limit, absl::Time /*now*/, absl::Duration /*lease*/) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be positive");
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   sqlite3_stmt* stmt = conn->expired_pending.get();
   ScopedReset reset(stmt);
   sqlite3_bind_int(stmt, 1, v1::UPLOAD_STATE_PENDING);
@@ -259,7 +281,7 @@ absl::StatusOr<EventRecords> SqliteReaders::ReadEventRecords(uint64_t after, int
   if (after >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return records;
   }
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kScans));
   sqlite3_stmt* stmt = conn->read_events.get();
   ScopedReset reset(stmt);
   sqlite3_bind_int64(stmt, 1, static_cast<int64_t>(after));
@@ -283,7 +305,7 @@ absl::StatusOr<EventRecords> SqliteReaders::ReadEventRecords(uint64_t after, int
 }
 
 absl::StatusOr<std::map<v1::UploadState, int64_t>> SqliteReaders::CountByState() {
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   sqlite3_stmt* stmt = conn->count_by_state.get();
   ScopedReset reset(stmt);
   std::map<v1::UploadState, int64_t> counts;
@@ -296,7 +318,7 @@ absl::StatusOr<std::map<v1::UploadState, int64_t>> SqliteReaders::CountByState()
 }
 
 absl::StatusOr<uint64_t> SqliteReaders::LastCursor() {
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   sqlite3_stmt* stmt = conn->last_cursor.get();
   ScopedReset reset(stmt);
   int rc = sqlite3_step(stmt);
@@ -305,7 +327,7 @@ absl::StatusOr<uint64_t> SqliteReaders::LastCursor() {
 }
 
 absl::StatusOr<uint64_t> SqliteReaders::FirstCursor() {
-  UB_ASSIGN_OR_RETURN(Lease conn, Acquire());
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   sqlite3_stmt* stmt = conn->first_cursor.get();
   ScopedReset reset(stmt);
   int rc = sqlite3_step(stmt);

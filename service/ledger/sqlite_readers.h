@@ -47,14 +47,17 @@ class SqliteReaders final : public EngineReader {
   class Lease;
 
   SqliteReaders(std::string path, absl::Duration busy_timeout);
-  absl::StatusOr<std::unique_ptr<Conn>> OpenConn();
-  absl::StatusOr<Lease> Acquire();
+  // Event-log scans read through a mapped file; every other read through
+  // pread() (see kMmapPragma). Each kind has its own idle connections.
+  enum class Use { kPointReads = 0, kScans = 1 };
+  absl::StatusOr<std::unique_ptr<Conn>> OpenConn(Use use);
+  absl::StatusOr<Lease> Acquire(Use use);
   void Release(std::unique_ptr<Conn> conn);
 
   const std::string path_;
   const absl::Duration busy_timeout_;
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<Conn>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Conn>> idle_[2] ABSL_GUARDED_BY(mu_);  // by Use
 };
 
 }  // namespace uploadbroker::ledger
