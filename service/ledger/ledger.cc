@@ -82,3 +82,58 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
 }
 
 }  // namespace uploadbroker::ledger
+
+// Subscriptions: an engine that does not implement them says so.
+namespace uploadbroker::ledger {
+namespace {
+absl::Status NoSubscriptions() {
+  return absl::UnimplementedError("this ledger engine does not hold subscriptions");
+}
+}  // namespace
+
+void Ledger::CreateSubscription(SubscriptionSpec,
+                                std::function<void(absl::StatusOr<SubscriptionState>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::DeleteSubscription(SubscriptionKey, std::function<void(absl::Status)> done) {
+  done(NoSubscriptions());
+}
+absl::StatusOr<SubscriptionState> Ledger::GetSubscription(const SubscriptionKey&) {
+  return NoSubscriptions();
+}
+absl::StatusOr<std::vector<SubscriptionState>> Ledger::ListSubscriptions(const std::string&) {
+  return NoSubscriptions();
+}
+void Ledger::LeaseEvents(SubscriptionKey, std::string, std::vector<uint64_t>, uint64_t, int,
+                         std::function<void(absl::StatusOr<std::vector<Lease>>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::AckEvents(SubscriptionKey, std::vector<uint64_t>,
+                       std::function<void(absl::StatusOr<AckResult>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::NackEvents(SubscriptionKey, std::vector<uint64_t>, std::string, absl::Duration,
+                        std::function<void(absl::StatusOr<AckResult>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::ExtendLeases(SubscriptionKey, std::string, std::vector<uint64_t>, absl::Duration,
+                          std::function<void(absl::StatusOr<std::vector<uint64_t>>)> done) {
+  done(NoSubscriptions());
+}
+absl::StatusOr<std::vector<DeadLetter>> Ledger::ListDeadLetters(const SubscriptionKey&,
+                                                                uint64_t, int) {
+  return NoSubscriptions();
+}
+void Ledger::RedriveDeadLetters(SubscriptionKey, std::vector<uint64_t>,
+                                std::function<void(absl::StatusOr<int64_t>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::ClaimTarget(std::string, std::string, absl::Duration,
+                         std::function<void(absl::StatusOr<bool>)> done) {
+  done(NoSubscriptions());
+}
+void Ledger::ReleaseTarget(std::string, std::string, std::function<void(absl::Status)> done) {
+  done(NoSubscriptions());
+}
+
+}  // namespace uploadbroker::ledger

@@ -19,6 +19,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ledger/subscriptions.h"
 #include "uploadbroker/v1/upload_broker.pb.h"
 
 namespace uploadbroker::ledger {
@@ -159,6 +161,75 @@ class Ledger {
 
   // True while writes are being accepted (for /readyz).
   virtual bool Healthy() = 0;
+
+  // --- Durable subscriptions (subscriptions.h: the progress model). ---
+  // Writes run on the committer like every other write; `now` is the
+  // ledger's clock. Every method answers NotFound for a subscription that
+  // does not exist (the RPC layer maps another caller's to the same answer).
+  // Until an engine implements them they answer Unimplemented.
+
+  // Creates `spec` (state: floor = scanned = spec.start_after), or returns
+  // the existing one unchanged when its settings are the same;
+  // AlreadyExists naming the first differing setting otherwise;
+  // ResourceExhausted past 1,000 subscriptions of one caller.
+  virtual void CreateSubscription(
+      SubscriptionSpec spec,
+      std::function<void(absl::StatusOr<SubscriptionState>)> done);
+  // Deletes it with its delivery rows and dead letters.
+  virtual void DeleteSubscription(SubscriptionKey key,
+                                  std::function<void(absl::Status)> done);
+  virtual absl::StatusOr<SubscriptionState> GetSubscription(const SubscriptionKey& key);
+  // Every subscription of `caller` (empty: of every caller), by (caller, name).
+  virtual absl::StatusOr<std::vector<SubscriptionState>> ListSubscriptions(
+      const std::string& caller);
+
+  // Leases up to `max` events to `holder` until now + the ack deadline, in
+  // cursor order among those available: first rows whose lease ran out
+  // (recorded as a failed attempt "deadline passed") or whose retry time
+  // has come, then `candidates` -- ascending cursors above `scanned` that
+  // match the filter, all <= scanned_through -- which get new rows. Then
+  // scanned = scanned_through, or just below the first candidate left out
+  // by `max`. A row whose next attempt would pass max_delivery_attempts
+  // becomes dead instead of being leased. Advances the floor.
+  virtual void LeaseEvents(SubscriptionKey key, std::string holder,
+                           std::vector<uint64_t> candidates, uint64_t scanned_through,
+                           int max,
+                           std::function<void(absl::StatusOr<std::vector<Lease>>)> done);
+  // Acknowledges delivered events (leased now or before, by anyone;
+  // repeating an ack is harmless). Cursors never delivered for the
+  // subscription are returned in AckResult::unknown and change nothing.
+  // Advances the floor. An acknowledged event is never leased again.
+  virtual void AckEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
+                         std::function<void(absl::StatusOr<AckResult>)> done);
+  // Records a failed attempt with `reason` for each delivered, unacknowledged
+  // cursor and makes it available again at now + retry_after (dead instead
+  // when its attempts reached the maximum).
+  virtual void NackEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
+                          std::string reason, absl::Duration retry_after,
+                          std::function<void(absl::StatusOr<AckResult>)> done);
+  // Moves the lease end of `cursors` held by `holder` to now + extension
+  // (at most 10 minutes). Cursors not held by `holder` are left alone and
+  // returned.
+  virtual void ExtendLeases(SubscriptionKey key, std::string holder,
+                            std::vector<uint64_t> cursors, absl::Duration extension,
+                            std::function<void(absl::StatusOr<std::vector<uint64_t>>)> done);
+  // Dead letters with cursor > after, in cursor order, at most `limit`.
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(
+      const SubscriptionKey& key, uint64_t after, int limit);
+  // Makes the named dead letters (all, when `cursors` is empty) available
+  // again with their attempts reset; returns how many were redriven.
+  virtual void RedriveDeadLetters(SubscriptionKey key, std::vector<uint64_t> cursors,
+                                  std::function<void(absl::StatusOr<int64_t>)> done);
+
+  // Push targets: one broker drives a target at a time. Takes or renews
+  // target `name`'s lease for `holder` until now + lease, and says whether
+  // `holder` holds it; another holder's lease is taken only once it has run
+  // out (so no live broker is needed to release it).
+  virtual void ClaimTarget(std::string name, std::string holder, absl::Duration lease,
+                           std::function<void(absl::StatusOr<bool>)> done);
+  // Gives the lease up at once if `holder` holds it (shutdown).
+  virtual void ReleaseTarget(std::string name, std::string holder,
+                             std::function<void(absl::Status)> done);
 };
 
 // Blocking helpers over the callback API, for tools, tests and threads of
