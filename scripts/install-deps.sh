@@ -1,25 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing upload-broker needs on Debian 12:
-# Debian packages (only the missing ones) and the npm packages used by the
+# the Debian packages in scripts/packages.txt (only the missing ones) and the npm packages used by the
 # interop tests (tests/interop/package.json). Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-  build-essential cmake pkg-config git ca-certificates curl
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
-  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev libexpat1-dev
-  libpq-dev postgresql
-  libgtest-dev libgmock-dev
-  nodejs npm clang-14 libclang-rt-14-dev
-)
-if [[ ${UB_RUNTIME_ONLY:-0} == 1 ]]; then
-  packages=(build-essential cmake pkg-config ca-certificates libgrpc++-dev protobuf-compiler-grpc
-            libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev libcurl4-openssl-dev
-            libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-            libgmime-3.0-dev liblzma-dev libexpat1-dev libpq-dev)
-fi
+# The packages: scripts/packages.txt (column 2 says what needs each one).
+packages=()
+while read -r name needed_for _; do
+  [[ -z $name || $name == \#* || $name == - ]] && continue
+  [[ ${UB_RUNTIME_ONLY:-0} == 1 && $needed_for != build ]] && continue
+  packages+=("$name")
+done < scripts/packages.txt
 
 missing=()
 for p in "${packages[@]}"; do
