@@ -27,6 +27,15 @@ void InitGMimeOnce() {
   std::call_once(once, [] { g_mime_init(); });
 }
 
+// Appended to every body before GMime parses it. A form ends with its close
+// delimiter, and the CRLF after that is optional (RFC 2046 §5.1.1:
+// `close-delimiter transport-padding [CRLF epilogue]`; Node 18's fetch sends
+// none, curl and Node 20 send one). When the close delimiter ends the stream
+// without a line end, GMime leaves the CR of the CRLF that belongs to the
+// delimiter in the last part's content (the file gained a byte). After a
+// line end this is at most an empty epilogue, which is ignored.
+constexpr char kAfterBody[] = "\r\n";
+
 absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("multipart/form-data: ", what));
 }
@@ -144,8 +153,9 @@ absl::StatusOr<std::vector<FormPart>> ParseFormData(absl::string_view content_ty
                                                     const FormLimits& limits) {
   if (absl::Status s = CheckContentType(content_type); !s.ok()) return s;
   InitGMimeOnce();
-  // GMime parses MIME entities: give it the body behind its Content-Type.
-  std::string entity = absl::StrCat(FormEntityHead(content_type), body);
+  // GMime parses MIME entities: give it the body behind its Content-Type
+  // (and a line end after it: see kAfterBody).
+  std::string entity = absl::StrCat(FormEntityHead(content_type), body, kAfterBody);
   GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(entity.data(), entity.size()));
   return ParseEntity(stream.get(), limits, nullptr);
 }
@@ -161,7 +171,15 @@ absl::StatusOr<std::vector<FormPart>> ParseFormFile(absl::string_view content_ty
     if (error != nullptr) g_error_free(error);
     return absl::InternalError("cannot open the staged form");
   }
-  return ParseEntity(stream.get(), limits, &file);
+  // The staged file, then kAfterBody (a seekable concatenation, so the
+  // persistent parse still reads the file part in place).
+  GPtr<GMimeStream> entity(g_mime_stream_cat_new());
+  GPtr<GMimeStream> after(g_mime_stream_mem_new_with_buffer(kAfterBody, sizeof(kAfterBody) - 1));
+  if (g_mime_stream_cat_add_source(GMIME_STREAM_CAT(entity.get()), stream.get()) != 0 ||
+      g_mime_stream_cat_add_source(GMIME_STREAM_CAT(entity.get()), after.get()) != 0) {
+    return absl::InternalError("cannot read the staged form");
+  }
+  return ParseEntity(entity.get(), limits, &file);
 }
 
 }  // namespace uploadbroker::osssim

@@ -31,7 +31,8 @@ struct FormLimits {
   size_t max_parts = 1000;
 };
 
-// Parts in wire order. InvalidArgument if `content_type` is not
+// Parts in wire order, the same whether or not a line end follows the close
+// delimiter (RFC 2046 makes it optional). InvalidArgument if `content_type` is not
 // multipart/form-data with a boundary, if the body does not parse, if a part
 // is nested multipart or has no name, or a limit is exceeded. The `file`
 // part's value is exempt from the per-value limit.
