@@ -10,6 +10,7 @@ packages=()
 while read -r name needed_for _; do
   [[ -z $name || $name == \#* || $name == - ]] && continue
   [[ ${UB_RUNTIME_ONLY:-0} == 1 && $needed_for != build ]] && continue
+  [[ ${UB_CLUSTER:-0} != 1 && $needed_for == cluster ]] && continue
   packages+=("$name")
 done < scripts/packages.txt
 

@@ -4,14 +4,15 @@
 # upload-broker on its embedded store, configured for each other (state in
 # .dev/). Ctrl-C stops both.
 #
-# --cluster: a throwaway PostgreSQL (.dev/pg, Unix socket only) and three
-# brokers sharing it (gRPC 50051-50053, HTTP 8080-8082; oss-sim calls back
-# the first), to watch uploads carry on while one broker is killed.
+# --cluster: a throwaway PostgreSQL (.dev/pg, Unix socket only), three
+# brokers sharing it (gRPC 50051-50053, HTTP 8081-8083) and nginx on 8080
+# passing oss-sim's callbacks to whichever brokers are up, to watch uploads
+# carry on while any one broker is killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cluster=0
 [[ ${1:-} == --cluster ]] && cluster=1
-UB_RUNTIME_ONLY=${UB_RUNTIME_ONLY:-0} scripts/install-deps.sh
+UB_RUNTIME_ONLY=${UB_RUNTIME_ONLY:-0} UB_CLUSTER=$cluster scripts/install-deps.sh
 scripts/build.sh
 build_dir=$(realpath "${UB_BUILD_DIR:-build}")
 
