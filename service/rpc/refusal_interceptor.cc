@@ -3,10 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "common/log_safe.h"
 #include "spdlog/spdlog.h"
 
 namespace uploadbroker::rpc {
@@ -34,39 +32,10 @@ std::string ShortName(const char* method) {
   return std::string(slash == absl::string_view::npos ? m : m.substr(slash + 1));
 }
 
-// Bounds the warnings to kLogBurst per kLogWindow.
-class LogBudget {
- public:
-  // True when a line may be logged now; `suppressed` gets the count of
-  // lines dropped since the last one logged.
-  bool Take(uint64_t* suppressed) {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    if (now - window_start_ >= kLogWindow) {
-      window_start_ = now;
-      used_ = 0;
-    }
-    if (used_ >= kLogBurst) {
-      ++dropped_;
-      return false;
-    }
-    ++used_;
-    *suppressed = dropped_;
-    dropped_ = 0;
-    return true;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  int used_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
 class RefusalInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RefusalInterceptor(const char* method, metrics::Counter& refused, LogBudget& budget)
-      : method_(method), refused_(refused), budget_(budget) {}
+  RefusalInterceptor(const char* method, metrics::Counter& refused, common::LogRateLimiter& log_limit)
+      : method_(method), refused_(refused), log_limit_(log_limit) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
@@ -75,10 +44,10 @@ class RefusalInterceptor final : public grpc::experimental::Interceptor {
         const std::string method = ShortName(method_);
         refused_.Inc({method, code});
         uint64_t suppressed = 0;
-        if (budget_.Take(&suppressed)) {
+        if (log_limit_.Admit(&suppressed)) {
           spdlog::warn("rpc refused: {} {}: {}{}", method, code,
-                       absl::CHexEscape(status.error_message().substr(0, 512)),
-                       suppressed > 0 ? fmt::format(" ({} similar lines suppressed)", suppressed)
+                       common::LogSafe(status.error_message(), common::kLogSafeMessageBytes),
+                       suppressed > 0 ? fmt::format(" ({} more refusals not logged)", suppressed)
                                       : std::string());
         }
       }
@@ -89,32 +58,33 @@ class RefusalInterceptor final : public grpc::experimental::Interceptor {
  private:
   const char* const method_;
   metrics::Counter& refused_;
-  LogBudget& budget_;
+  common::LogRateLimiter& log_limit_;
 };
 
 class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit Factory(metrics::Registry& registry)
-      : refused_(registry.AddCounter("upload_broker_rpc_refused_total",
+  Factory(metrics::Registry& registry, const common::Clock* clock)
+      : log_limit_(kRefusalLogsPerSecond, clock),
+        refused_(registry.AddCounter("upload_broker_rpc_refused_total",
                                      "RPCs refused for what they asked (malformed, over a cap, "
                                      "outside the caller's scope, over a stream limit), by method and code",
                                      {"method", "code"})) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RefusalInterceptor(info->method(), refused_, budget_);
+    return new RefusalInterceptor(info->method(), refused_, log_limit_);
   }
 
  private:
+  common::LogRateLimiter log_limit_;
   metrics::Counter& refused_;
-  LogBudget budget_;
 };
 
 }  // namespace
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRefusalInterceptorFactory(
-    metrics::Registry& registry) {
-  return std::make_unique<Factory>(registry);
+    metrics::Registry& registry, const common::Clock* clock) {
+  return std::make_unique<Factory>(registry, clock);
 }
 
 }  // namespace uploadbroker::rpc

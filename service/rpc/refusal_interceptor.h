@@ -7,8 +7,9 @@
 //
 // Metric: upload_broker_rpc_refused_total{method, code}, method being the
 // RPC's short name (e.g. "CreatePostPolicy"). Log: one warning per refusal
-// with the method, code and message (escaped), at most kLogBurst lines per
-// kLogWindow; the rest are counted and summarized in the next line logged.
+// with the method, code and message (common::LogSafe), at most
+// kRefusalLogsPerSecond lines a second (common::LogRateLimiter); the rest are
+// counted, and the next line logged says how many it stands for.
 // Messages larger than gRPC's receive limit are refused by gRPC itself,
 // before any interceptor runs: they are not seen here.
 //
@@ -18,19 +19,19 @@
 
 #include <memory>
 
-#include "absl/time/time.h"
+#include "common/clock.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "metrics/registry.h"
 
 namespace uploadbroker::rpc {
 
-inline constexpr int kLogBurst = 20;
-inline constexpr absl::Duration kLogWindow = absl::Seconds(10);
+inline constexpr int kRefusalLogsPerSecond = 5;
 
 // Registers the metric in `registry` and returns the factory to hand to
-// grpc::ServerBuilder::experimental().SetInterceptorCreators.
+// grpc::ServerBuilder::experimental().SetInterceptorCreators. `clock` (null:
+// the real clock; not owned, must outlive the factory) times the log limit.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRefusalInterceptorFactory(
-    metrics::Registry& registry);
+    metrics::Registry& registry, const common::Clock* clock = nullptr);
 
 }  // namespace uploadbroker::rpc
 
