@@ -119,7 +119,7 @@ class PartSender {
   std::string SendPart(int number, std::string& buffer, std::string& md5) {
     std::string last;
     for (int attempt = 0; attempt <= args_.retries; ++attempt) {
-      if (attempt > 0) absl::SleepFor(absl::Milliseconds(200) * (1 << std::min(attempt, 5)));
+      if (attempt > 0) absl::SleepFor(args_.part_retry_backoff.Delay(attempt - 1));
       v1::SignUploadPartsRequest req;
       req.set_upload_id(upload_id_);
       req.add_part_numbers(number);

@@ -3,12 +3,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/backoff.h"
 
 namespace uploadbroker::client {
 namespace {
@@ -63,11 +63,12 @@ bool IsMessageTooLarge(const absl::Status& status) {
 }
 
 absl::Duration BackoffDelay(const Subscriber::Options& o, int attempt, double u) {
-  double base = absl::ToDoubleSeconds(o.initial_backoff) *
-                std::pow(o.backoff_multiplier, std::min(attempt, 64));
-  base = std::min(base, absl::ToDoubleSeconds(o.max_backoff));
-  double factor = 1.0 + o.jitter * (2.0 * u - 1.0);
-  return absl::Seconds(std::max(0.0, base * factor));
+  common::Backoff schedule;
+  schedule.initial = o.initial_backoff;
+  schedule.multiplier = o.backoff_multiplier;
+  schedule.max = o.max_backoff;
+  schedule.jitter = o.jitter;
+  return schedule.Delay(attempt, u);
 }
 
 Subscriber::Subscriber(Options options)

@@ -108,7 +108,8 @@ class Subscriber {
   std::optional<uint64_t> acked_ ABSL_GUARDED_BY(mu_);
 };
 
-// The delay before reconnect attempt `attempt`, for a uniform `u` in [0, 1).
+// The delay before reconnect attempt `attempt`, for a uniform `u` in [0, 1):
+// common::Backoff with the options' initial, multiplier, max and jitter.
 absl::Duration BackoffDelay(const Subscriber::Options& options, int attempt, double u);
 
 // True for the codes Run() gives up on.

@@ -15,6 +15,9 @@
 
 #include <grpcpp/security/credentials.h>
 
+#include "absl/time/time.h"
+#include "common/backoff.h"
+
 namespace uploadbroker::client {
 
 struct UploadArgs {
@@ -45,6 +48,8 @@ struct UploadArgs {
   int64_t part_size = 0;  // 0: the broker picks
   int parallel = 4;       // parts in flight at once
   int retries = 3;        // further attempts per part, each with a fresh URL
+  // The wait before further attempt n (Delay(n - 1)): 0.4 s, 0.8 s, ... 6.4 s.
+  common::Backoff part_retry_backoff = {absl::Milliseconds(400), 2.0, absl::Milliseconds(6400)};
   // Where the multipart resume state is kept ("": FILE.ubupload, or under
   // $XDG_STATE_HOME/ubctl/ when FILE's directory is not writable).
   std::string state_file;

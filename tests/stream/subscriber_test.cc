@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/watch.h"
+#include "common/backoff.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/stream/test_broker.h"
@@ -124,6 +125,14 @@ TEST(BackoffTest, GrowsExponentiallyWithBoundedJitterUpToTheCap) {
   EXPECT_EQ(BackoffDelay(o, 0, 0.0), absl::Milliseconds(80));
   EXPECT_GE(BackoffDelay(o, 0, 0.999), absl::Milliseconds(119));
   EXPECT_LE(BackoffDelay(o, 0, 0.999), absl::Milliseconds(120));
+}
+
+TEST(BackoffTest, IsTheSharedSchedule) {
+  Subscriber::Options o;
+  common::Backoff shared{o.initial_backoff, o.backoff_multiplier, o.max_backoff, o.jitter};
+  for (int attempt : {0, 1, 5, 30}) {
+    for (double u : {0.0, 0.3, 0.99}) EXPECT_EQ(BackoffDelay(o, attempt, u), shared.Delay(attempt, u));
+  }
 }
 
 TEST(BackoffTest, GivesUpOnlyOnErrorsRetryingCannotFix) {
