@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "ossapi/xml.h"
 
 namespace uploadbroker::client::internal {
 namespace {
@@ -47,11 +48,8 @@ OssAnswer Perform(CURL* c, curl_slist* headers, const UploadArgs& args, std::ost
 }
 
 std::string XmlField(const std::string& xml, const std::string& tag) {
-  size_t b = xml.find("<" + tag + ">");
-  size_t e = xml.find("</" + tag + ">");
-  if (b == std::string::npos || e == std::string::npos || e < b) return "";
-  b += tag.size() + 2;
-  return xml.substr(b, e - b);
+  absl::StatusOr<ossapi::XmlNode> root = ossapi::ParseXml(xml);
+  return root.ok() ? root->ChildText(tag) : "";
 }
 
 // Plain-words explanation of an OSS refusal.

@@ -25,7 +25,9 @@ struct OssAnswer {
 // when args.progress) on `c`, then performs the request.
 OssAnswer Perform(CURL* c, curl_slist* headers, const UploadArgs& args, std::ostream& err);
 
-// The text of the first <tag>...</tag> in `xml` ("" if absent).
+// The text of the root's first child element <tag> in the XML document `xml`
+// (OSS's error document: Code, Message), read with ossapi::ParseXml; "" if
+// absent or if `xml` is not well-formed XML.
 std::string XmlField(const std::string& xml, const std::string& tag);
 
 // Plain-words explanation of an OSS refusal.

@@ -4,9 +4,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/encoding.h"
+#include "ossapi/xml.h"
 #include "osssim/simulator.h"
 
 namespace uploadbroker::osssim {
@@ -27,48 +27,24 @@ std::string Iso8601(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-// Text between <tag> and </tag> from `pos` on; advances `pos` past it.
-std::optional<std::string> NextElement(absl::string_view xml, absl::string_view tag,
-                                       size_t& pos, size_t end) {
-  std::string open = absl::StrCat("<", tag, ">");
-  std::string close = absl::StrCat("</", tag, ">");
-  size_t a = xml.find(open, pos);
-  if (a == absl::string_view::npos || a >= end) return std::nullopt;
-  a += open.size();
-  size_t b = xml.find(close, a);
-  if (b == absl::string_view::npos || b > end) return std::nullopt;
-  pos = b + close.size();
-  return absl::StrReplaceAll(xml.substr(a, b - a), {{"&quot;", "\""},
-                                                    {"&#34;", "\""},
-                                                    {"&amp;", "&"},
-                                                    {"&lt;", "<"},
-                                                    {"&gt;", ">"}});
-}
-
-// The <Part> list of a CompleteMultipartUpload body. The body is a flat
-// list of small known elements, so a scanner does; nothing in the project
-// parses XML otherwise.
+// The <Part> list of a CompleteMultipartUpload body, read with the
+// project's one XML reader (ossapi/xml.h); nullopt when the body is not
+// well-formed XML, its root is not CompleteMultipartUpload, or a Part lacks
+// a PartNumber or ETag.
 std::optional<std::vector<CompletePart>> ParseCompleteBody(absl::string_view xml) {
-  if (!absl::StrContains(xml, "<CompleteMultipartUpload")) return std::nullopt;
+  absl::StatusOr<ossapi::XmlNode> root = ossapi::ParseXml(xml);
+  if (!root.ok() || root->name != "CompleteMultipartUpload") return std::nullopt;
   std::vector<CompletePart> parts;
-  size_t pos = 0;
-  while (true) {
-    size_t start = xml.find("<Part>", pos);
-    if (start == absl::string_view::npos) break;
-    size_t end = xml.find("</Part>", start);
-    if (end == absl::string_view::npos) return std::nullopt;
-    size_t inner = start;
-    std::optional<std::string> number = NextElement(xml, "PartNumber", inner, end);
-    inner = start;
-    std::optional<std::string> etag = NextElement(xml, "ETag", inner, end);
+  for (const ossapi::XmlNode* node : root->Children("Part")) {
+    const ossapi::XmlNode* number = node->Child("PartNumber");
+    const ossapi::XmlNode* etag = node->Child("ETag");
     CompletePart part;
-    if (!number || !etag ||
-        !absl::SimpleAtoi(absl::StripAsciiWhitespace(*number), &part.number)) {
+    if (number == nullptr || etag == nullptr ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(number->text), &part.number)) {
       return std::nullopt;
     }
-    part.etag = std::string(absl::StripAsciiWhitespace(*etag));
+    part.etag = std::string(absl::StripAsciiWhitespace(etag->text));
     parts.push_back(std::move(part));
-    pos = end + 7;
   }
   return parts;
 }

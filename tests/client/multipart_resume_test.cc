@@ -14,6 +14,7 @@
 
 #include "client/multipart_upload.h"
 #include "client/upload.h"
+#include "client/upload_common.h"
 #include "gmock/gmock.h"
 #include "tests/client/broker_sim.h"
 
@@ -298,6 +299,30 @@ TEST_F(MultipartResumeTest, AnObjectStoredWithoutCallbackIsLeftForTheReconciler)
   Finished(args, &err2);
   EXPECT_THAT(err2, Not(HasSubstr("aborted upload")));
   EXPECT_EQ(client_->GetUpload(id)->state(), v1::UPLOAD_STATE_PENDING);
+}
+
+// OSS's error documents are read with the project's XML reader: entities
+// decoded, only the root's own children, nothing from a document that is
+// not XML.
+TEST(OssErrorDocument, FieldsAreReadAsXml) {
+  const std::string doc =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+      "<Message>a &amp; b &lt;c&gt;</Message><Detail><HostId>h</HostId></Detail></Error>";
+  EXPECT_EQ(client::internal::XmlField(doc, "Code"), "AccessDenied");
+  EXPECT_EQ(client::internal::XmlField(doc, "Message"), "a & b <c>");
+  EXPECT_EQ(client::internal::XmlField(doc, "HostId"), "");
+  EXPECT_EQ(client::internal::XmlField("<Error><Code>x</Code>", "Code"), "");
+  EXPECT_EQ(client::internal::XmlField("not xml <Code>x</Code>", "Code"), "");
+}
+
+// A failed part is tried again after the shared schedule's delays
+// (common::Backoff), 0.4 s doubling to at most 6.4 s.
+TEST(MultipartRetry, WaitsOnTheSharedBackoffSchedule) {
+  const common::Backoff& b = client::UploadArgs().part_retry_backoff;
+  EXPECT_EQ(b.Delay(0), absl::Milliseconds(400));
+  EXPECT_EQ(b.Delay(1), absl::Milliseconds(800));
+  EXPECT_EQ(b.Delay(4), absl::Milliseconds(6400));
+  EXPECT_EQ(b.Delay(9), absl::Milliseconds(6400));
 }
 
 }  // namespace
