@@ -3,9 +3,33 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "auth/identity.h"
 #include "common/crypto.h"
+#include "common/status_macros.h"
+#include "issue/validate.h"
 
 namespace uploadbroker::issue {
+
+absl::Status PrepareIntent(const config::Config& config, const auth::Identity& caller,
+                           const std::string& bucket_name,
+                           const google::protobuf::Map<std::string, std::string>& metadata,
+                           absl::Time now, PreparedIntent* c) {
+  if (bucket_name.empty()) return absl::InvalidArgumentError("bucket: required");
+  c->bucket = config.FindBucket(bucket_name);
+  if (c->bucket == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bucket: '", bucket_name, "' is not configured on this broker"));
+  }
+  UB_RETURN_IF_ERROR(auth::CheckBucket(caller, bucket_name));
+  UB_RETURN_IF_ERROR(ValidateMetadata(metadata));
+  c->now = now;
+  c->intent.set_upload_id(NewUploadId(now));
+  c->intent.set_state(v1::UPLOAD_STATE_PENDING);
+  c->intent.set_caller(caller.name);
+  c->intent.set_bucket(bucket_name);
+  *c->intent.mutable_metadata() = metadata;
+  return absl::OkStatus();
+}
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   google::protobuf::Timestamp ts;

@@ -17,36 +17,6 @@
 namespace uploadbroker::issue {
 namespace {
 
-// Everything both kinds of authorization share: bucket lookup, scope checks,
-// credential, expiry and the stored intent.
-struct Common {
-  const config::Bucket* bucket = nullptr;
-  policy::Credential cred;
-  absl::Time now;
-  absl::Time expires;
-  v1::Upload intent;
-};
-
-absl::Status Prepare(const config::Config& config, const auth::Identity& caller,
-                     const std::string& bucket_name,
-                     const google::protobuf::Map<std::string, std::string>& metadata,
-                     absl::Time now, Common* c) {
-  if (bucket_name.empty()) return absl::InvalidArgumentError("bucket: required");
-  c->bucket = config.FindBucket(bucket_name);
-  if (c->bucket == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("bucket: '", bucket_name, "' is not configured on this broker"));
-  }
-  UB_RETURN_IF_ERROR(auth::CheckBucket(caller, bucket_name));
-  UB_RETURN_IF_ERROR(ValidateMetadata(metadata));
-  c->now = now;
-  c->intent.set_upload_id(NewUploadId(now));
-  c->intent.set_state(v1::UPLOAD_STATE_PENDING);
-  c->intent.set_caller(caller.name);
-  c->intent.set_bucket(bucket_name);
-  *c->intent.mutable_metadata() = metadata;
-  return absl::OkStatus();
-}
-
 // Stores the intent built into `intent` (the response is already filled
 // in), then reports to `done` once it is durable, or the error if building
 // or storing failed.
@@ -96,8 +66,8 @@ void Issuer::CreatePostPolicy(
     const auth::Identity& caller, const v1::CreatePostPolicyRequest& req,
     v1::CreatePostPolicyResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
-    Common c;
-    UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
+    PreparedIntent c;
+    UB_RETURN_IF_ERROR(PrepareIntent(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (!req.key().empty() && !req.key_prefix().empty()) {
       return absl::InvalidArgumentError("key, key_prefix: set at most one of them");
     }
@@ -178,8 +148,8 @@ void Issuer::CreatePresignedPut(
     const auth::Identity& caller, const v1::CreatePresignedPutRequest& req,
     v1::CreatePresignedPutResponse* resp, std::function<void(absl::Status)> done) {
   auto build = [&]() -> absl::StatusOr<v1::Upload> {
-    Common c;
-    UB_RETURN_IF_ERROR(Prepare(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
+    PreparedIntent c;
+    UB_RETURN_IF_ERROR(PrepareIntent(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
     if (req.key().empty()) return absl::InvalidArgumentError("key: required for a presigned PUT");
     UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
     UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));

@@ -96,14 +96,9 @@ int64_t PartSize(const v1::MultipartPlan& plan, int number) {
 absl::Status MultipartIssuer::Create(const auth::Identity& caller,
                                      const v1::CreateMultipartUploadRequest& req,
                                      v1::CreateMultipartUploadResponse* resp) {
-  if (req.bucket().empty()) return absl::InvalidArgumentError("bucket: required");
-  const config::Bucket* bucket = config_.FindBucket(req.bucket());
-  if (bucket == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bucket: '", req.bucket(), "' is not configured on this broker"));
-  }
-  UB_RETURN_IF_ERROR(auth::CheckBucket(caller, req.bucket()));
-  UB_RETURN_IF_ERROR(ValidateMetadata(req.metadata()));
+  PreparedIntent c;
+  UB_RETURN_IF_ERROR(PrepareIntent(config_, caller, req.bucket(), req.metadata(), clock_.Now(), &c));
+  const config::Bucket* bucket = c.bucket;
   if (req.key().empty()) return absl::InvalidArgumentError("key: required for a multipart upload");
   UB_RETURN_IF_ERROR(common::CheckObjectKey("key", req.key()));
   UB_RETURN_IF_ERROR(auth::CheckKey(caller, req.key(), false));
@@ -119,7 +114,7 @@ absl::Status MultipartIssuer::Create(const auth::Identity& caller,
                                                     "' limit of ", caller.scope.max_size));
   }
   UB_ASSIGN_OR_RETURN(policy::Credential cred, creds_.Get());
-  const absl::Time now = clock_.Now();
+  const absl::Time now = c.now;
   UB_ASSIGN_OR_RETURN(absl::Duration ttl, ClampTtl(config_, caller, req.ttl_seconds(), cred, now));
 
   UB_ASSIGN_OR_RETURN(std::string oss_upload_id,
@@ -128,16 +123,11 @@ absl::Status MultipartIssuer::Create(const auth::Identity& caller,
   plan.set_oss_upload_id(oss_upload_id);
   plan.set_allow_overwrite(req.allow_overwrite());
 
-  v1::Upload intent;
-  intent.set_upload_id(NewUploadId(now));
-  intent.set_state(v1::UPLOAD_STATE_PENDING);
-  intent.set_caller(caller.name);
-  intent.set_bucket(req.bucket());
+  v1::Upload& intent = c.intent;
   intent.set_key(req.key());
   intent.set_min_size(plan.total_size());
   intent.set_max_size(plan.total_size());
   intent.add_content_types(req.content_type());
-  *intent.mutable_metadata() = req.metadata();
   *intent.mutable_created_at() = ToProto(now);
   *intent.mutable_expires_at() = ToProto(now + ttl);
   intent.set_method(v1::UPLOAD_METHOD_MULTIPART);
