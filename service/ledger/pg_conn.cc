@@ -5,11 +5,14 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/log_safe.h"
 #include "common/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -72,6 +75,17 @@ std::string Redact(std::string text, const std::string& dsn, const std::string& 
   return text;
 }
 
+// libpq's notices and warnings (e.g. "terminating connection due to
+// administrator command") go through the logger like every other line,
+// escaped, instead of libpq's default of writing them to stderr raw.
+void LogNotice(void* /*arg*/, const char* message) {
+  absl::string_view text = absl::StripTrailingAsciiWhitespace(message == nullptr ? "" : message);
+  const bool warning = absl::StartsWith(text, "WARNING") || absl::StartsWith(text, "FATAL") ||
+                       absl::StartsWith(text, "PANIC") || absl::StartsWith(text, "ERROR");
+  spdlog::log(warning ? spdlog::level::warn : spdlog::level::info, "PostgreSQL: {}",
+              common::LogSafe(text, common::kLogSafeMessageBytes));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) {
@@ -87,6 +101,7 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn) 
     return absl::ResourceExhaustedError("PostgreSQL: out of memory connecting");
   }
   std::unique_ptr<PgConn> conn(new PgConn(raw));
+  PQsetNoticeProcessor(raw, LogNotice, nullptr);
   if (PQstatus(raw) != CONNECTION_OK) {
     return absl::UnavailableError(absl::StrCat(
         "PostgreSQL unreachable: ", Redact(ErrorText(PQerrorMessage(raw)), dsn, password)));

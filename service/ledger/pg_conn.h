@@ -8,6 +8,8 @@
 // never the connection string or a password.
 //
 // Results are requested in binary format; Int64 and Bytes read them.
+// libpq's notices and warnings go to the logger (spdlog, escaped with
+// common::LogSafe), never to stderr.
 #ifndef UPLOADBROKER_LEDGER_PG_CONN_H_
 #define UPLOADBROKER_LEDGER_PG_CONN_H_
 
