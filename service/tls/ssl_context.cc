@@ -12,25 +12,27 @@ namespace ssl = boost::asio::ssl;
 
 absl::StatusOr<std::unique_ptr<ReloadingSslContext>> ReloadingSslContext::Create(
     std::string section, std::string cert_file, std::string key_file,
-    absl::Duration check_interval) {
+    absl::Duration check_interval, const common::Clock* clock) {
   std::unique_ptr<ReloadingSslContext> out(new ReloadingSslContext(
-      std::move(section), std::move(cert_file), std::move(key_file), check_interval));
+      std::move(section), std::move(cert_file), std::move(key_file), check_interval, clock));
   std::string fingerprint = out->Fingerprint();
   absl::StatusOr<std::shared_ptr<ssl::context>> first = out->Load();
   if (!first.ok()) return first.status();
   absl::MutexLock lock(&out->mu_);
   out->current_ = *std::move(first);
   out->fingerprint_ = std::move(fingerprint);
-  out->next_check_ = absl::Now() + check_interval;
+  out->next_check_ = out->clock_->Now() + check_interval;
   return out;
 }
 
 ReloadingSslContext::ReloadingSslContext(std::string section, std::string cert_file,
-                                         std::string key_file, absl::Duration check_interval)
+                                         std::string key_file, absl::Duration check_interval,
+                                         const common::Clock* clock)
     : section_(std::move(section)),
       cert_file_(std::move(cert_file)),
       key_file_(std::move(key_file)),
-      check_interval_(check_interval) {}
+      check_interval_(check_interval),
+      clock_(clock != nullptr ? clock : &real_clock_) {}
 
 std::string ReloadingSslContext::Fingerprint() const {
   std::string out;
@@ -61,7 +63,7 @@ absl::StatusOr<std::shared_ptr<ssl::context>> ReloadingSslContext::Load() const 
 std::shared_ptr<ssl::context> ReloadingSslContext::Current() {
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_->Now();
     if (now < next_check_ || loading_) return current_;
     next_check_ = now + check_interval_;
     loading_ = true;

@@ -21,22 +21,24 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace uploadbroker::tls {
 
 class ReloadingSslContext {
  public:
   // Loads the files once; errors name "<section>.cert_file" or
-  // "<section>.key_file" (tls/pem_files.h).
+  // "<section>.key_file" (tls/pem_files.h). `clock` (null: the real clock;
+  // not owned, must outlive this) times the checks.
   static absl::StatusOr<std::unique_ptr<ReloadingSslContext>> Create(
       std::string section, std::string cert_file, std::string key_file,
-      absl::Duration check_interval);
+      absl::Duration check_interval, const common::Clock* clock = nullptr);
 
   std::shared_ptr<boost::asio::ssl::context> Current() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   ReloadingSslContext(std::string section, std::string cert_file, std::string key_file,
-                      absl::Duration check_interval);
+                      absl::Duration check_interval, const common::Clock* clock);
   // The files' identity (mtime, size, inode) as one string; empty when
   // either cannot be stat'ed.
   std::string Fingerprint() const;
@@ -46,6 +48,8 @@ class ReloadingSslContext {
   const std::string cert_file_;
   const std::string key_file_;
   const absl::Duration check_interval_;
+  common::RealClock real_clock_;
+  const common::Clock* const clock_;
   absl::Mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_ ABSL_GUARDED_BY(mu_);
   std::string fingerprint_ ABSL_GUARDED_BY(mu_);
