@@ -1,7 +1,9 @@
 // Registry: a small thread-safe Prometheus metrics registry.
 //
-// Hand-written because Debian 12 packages no Prometheus C++ client
-// (prometheus-cpp is not in bookworm). It covers what the broker exports —
+// The project's own, although Debian 12 does package a Prometheus C++ client
+// (prometheus-cpp-dev 1.0.1, which brings civetweb for an HTTP server the
+// broker does not need: /metrics is served by the broker's own HTTP server).
+// It covers what the broker exports —
 // counters, gauges (set directly or computed at scrape) and histograms — and
 // renders them in the text exposition format 0.0.4.
 //

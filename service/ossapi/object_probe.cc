@@ -110,7 +110,7 @@ absl::StatusOr<ObjectFacts> OssObjectProbe::Head(const config::Bucket& bucket,
   const std::string url = policy::PresignV4(in, cred).url;
 
   CURL* curl = static_cast<CURL*>(TakeHandle());
-  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  if (curl == nullptr) return absl::UnavailableError("HeadObject: curl_easy_init failed");
   std::unique_ptr<CURL, std::function<void(CURL*)>> handle(curl, [this](CURL* c) { GiveBack(c); });
   std::map<std::string, std::string> headers;
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(timeout_));
