@@ -78,8 +78,8 @@ Try it from another terminal (in the repository):
   UB_BROKER=localhost:50053 $build_dir/client/ubctl watch --cursor-file /tmp/w3 &
   UB_BROKER=localhost:50051 $build_dir/client/ubctl upload .dev/hello.txt --bucket devbucket \\
       --key uploads/a.txt --content-type text/plain
-  kill -9 ${pids[0]}    # broker 1 (${pids[1]}: broker 2, ${pids[2]}: broker 3); uploads through
-                        # the others still complete, and a watcher pointed at another broker
-                        # with the same --cursor-file resumes with no gap
+  kill -9 ${pids[0]}   # broker 1; broker 2 is ${pids[1]}, broker 3 is ${pids[2]}
+Uploads through the others still complete (nginx passes callbacks to the brokers that are up),
+and a watcher pointed at another broker with the same --cursor-file resumes with no gap.
 MSG
 wait "${pids[@]}"
