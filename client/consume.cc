@@ -108,9 +108,15 @@ int Consume(BrokerClient& client, const ConsumeArgs& args, std::ostream& out, st
   first.set_subscription(args.subscription);
   // One at a time for commands: events another consumer could process are
   // not held while this one runs.
-  first.set_max_in_flight(args.max_in_flight > 0 ? args.max_in_flight
-                          : args.exec.empty() ? kPrintInFlight
-                                              : 1);
+  // With --count, no more than it will settle: what it leaves goes back to
+  // the subscription as a failed attempt.
+  uint32_t in_flight = args.max_in_flight > 0 ? args.max_in_flight
+                       : args.exec.empty()    ? kPrintInFlight
+                                              : 1;
+  if (args.count > 0 && static_cast<uint64_t>(args.count) < in_flight) {
+    in_flight = static_cast<uint32_t>(args.count);
+  }
+  first.set_max_in_flight(in_flight);
   if (!stream->Write(first)) return Fail(err, stream->Finish());
   int64_t settled = 0;
   bool done = args.count > 0 && settled >= args.count;

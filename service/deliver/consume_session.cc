@@ -107,7 +107,8 @@ void ConsumeDispatcher::Session::OnReadDone(bool ok) {
   } else {
     HandleRequest(req);
   }
-  StartRead(&request_);
+  absl::MutexLock lock(&mu_);
+  if (!end_status_.has_value()) StartRead(&request_);
 }
 
 void ConsumeDispatcher::Session::Start() {
