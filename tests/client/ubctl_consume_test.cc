@@ -4,6 +4,7 @@
 // deadletters list/redrive.
 #include <stdlib.h>
 
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -148,7 +149,10 @@ TEST_F(UbctlConsumeTest, ExecAcksOnSuccessAndNacksIntoADeadLetterOtherwise) {
   const std::string seen = dir_.File("seen.json");
   Exited ok = Ubctl({"consume", "jobs", "--count", "1", "--exec", "cat > " + seen});
   ASSERT_EQ(ok.code, 0) << ok.err;
-  EXPECT_EQ(nlohmann::json::parse(Subprocess::Read(seen))["id"], a + ".completed");
+  std::ifstream in(seen);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(nlohmann::json::parse(text.str())["id"], a + ".completed");
 
   Upload("pics/b.png");
   Exited failed = Ubctl({"consume", "jobs", "--count", "1", "--exec", "exit 3"});

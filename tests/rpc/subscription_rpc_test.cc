@@ -27,22 +27,35 @@ using ::testing::HasSubstr;
 
 class SubscriptionRpcTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string yaml = absl::StrCat(
+  // The config with caller app's key prefixes and api key as given.
+  std::string Yaml(const std::string& app_prefixes, const std::string& app_key) {
+    return absl::StrCat(
         testing::BrokerYamlHead(dir_, signer_, "https://broker.example.com/cb"), R"(
 buckets:
   - {name: photos, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
   - {name: private, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}
 callers:
   - name: app
-    api_key_sha256: )", common::HexEncode(common::Sha256("key-app")), R"(
+    api_key_sha256: )", common::HexEncode(common::Sha256(app_key)), R"(
     buckets: [photos]
-    key_prefixes: [uploads/]
+    key_prefixes: [)", app_prefixes, R"(]
   - name: other
     api_key_sha256: )", common::HexEncode(common::Sha256("key-other")), R"(
     buckets: [photos, private]
 reconcile: {enabled: false}
 )");
+  }
+
+  // What SIGHUP does: the callers section reloaded.
+  absl::Status Reload(const std::string& app_prefixes, const std::string& app_key) {
+    auto fresh = config::LoadConfig(dir_.WriteFile("reload.yaml", Yaml(app_prefixes, app_key)));
+    if (!fresh.ok()) return fresh.status();
+    reloaded_ = std::make_unique<config::Config>(*std::move(fresh));
+    return server_->ReloadCallers(*reloaded_);
+  }
+
+  void SetUp() override {
+    std::string yaml = Yaml("uploads/", "key-app");
     server::Options opts;
     auto config = config::LoadConfig(dir_.WriteFile("broker.yaml", yaml));
     ASSERT_TRUE(config.ok()) << config.status();
@@ -102,6 +115,7 @@ reconcile: {enabled: false}
   std::string target_;
   std::unique_ptr<client::BrokerClient> app_;
   std::unique_ptr<client::BrokerClient> other_;
+  std::unique_ptr<config::Config> reloaded_;
 };
 
 TEST_F(SubscriptionRpcTest, EventsAreDeliveredInCursorOrderAndAcksMoveTheFloor) {
@@ -369,6 +383,28 @@ TEST_F(SubscriptionRpcTest, DeleteRemovesItAndRedriveNeedsATarget) {
     ASSERT_TRUE(app_->stub().DeleteSubscription(&ctx, req, &resp).ok());
   }
   EXPECT_TRUE(absl::IsNotFound(Get(*app_, "gone").status()));
+}
+
+TEST_F(SubscriptionRpcTest, AReloadThatRevokesTheKeyOrNarrowsTheScopeEndsTheStream) {
+  v1::CreateSubscriptionRequest req;
+  req.set_name("scoped");
+  req.mutable_filter()->add_key_prefixes("uploads/in/");
+  ASSERT_TRUE(Create(*app_, req).ok());
+  ASSERT_TRUE(Create("wide").ok());
+  auto scoped = Consume("key-app", "scoped");
+  auto wide = Consume("key-app", "wide");
+  Upload("uploads/in/a.png");
+  ASSERT_EQ(scoped->Take(1).size(), 1u);
+  ASSERT_EQ(wide->Take(1).size(), 1u);
+  // The scope no longer covers uploads/in/: only the scoped stream ends.
+  ASSERT_TRUE(Reload("uploads/out/", "key-app").ok());
+  grpc::Status narrowed = scoped->WaitForEnd();
+  EXPECT_EQ(narrowed.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(narrowed.error_message(), HasSubstr("subscription 'scoped'"));
+  // The key is revoked: the other stream ends too.
+  ASSERT_TRUE(Reload("uploads/out/", "another-key").ok());
+  grpc::Status revoked = wide->WaitForEnd();
+  EXPECT_EQ(revoked.error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace
