@@ -201,6 +201,8 @@ void ConsumeDispatcher::Session::Pump() {
     End(events.status());
     return;
   }
+  // Before the events are moved from.
+  const uint64_t through = events->empty() ? state->scanned : events->back().cursor();
   std::vector<uint64_t> candidates;
   std::map<uint64_t, v1::Event> by_cursor;
   for (v1::Event& e : *events) {
@@ -208,7 +210,6 @@ void ConsumeDispatcher::Session::Pump() {
     candidates.push_back(e.cursor());
     by_cursor.emplace(e.cursor(), std::move(e));
   }
-  const uint64_t through = events->empty() ? state->scanned : events->back().cursor();
   const bool more_in_log = static_cast<int>(events->size()) == dispatcher_.options_.read_batch;
   // Nothing new, and nothing above the floor that could be waiting for a
   // retry or an expired lease: no write needed.

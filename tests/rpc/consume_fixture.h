@@ -79,7 +79,11 @@ class ConsumeStream {
     std::vector<v1::Delivery> out;
     while (out.size() < n) {
       std::vector<v1::Delivery> more = Next();
-      if (more.empty()) break;
+      if (more.empty()) {
+        ADD_FAILURE() << "the stream ended after " << out.size() << " of " << n
+                      << " deliveries: " << WaitForEnd().error_message();
+        break;
+      }
       out.insert(out.end(), more.begin(), more.end());
     }
     return out;
