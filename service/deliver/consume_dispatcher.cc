@@ -120,6 +120,15 @@ void ConsumeDispatcher::WakeAll() {
   for (const SessionPtr& s : sessions) s->Wake();
 }
 
+void ConsumeDispatcher::Nudge(const ledger::SubscriptionKey& key) {
+  std::vector<SessionPtr> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& entry : sessions_) sessions.push_back(entry.second);
+  }
+  for (const SessionPtr& s : sessions) s->Nudge(key);
+}
+
 void ConsumeDispatcher::PollLoop() {
   absl::MutexLock lock(&mu_);
   while (!shutting_down_) {

@@ -113,6 +113,10 @@ class ConsumeDispatcher {
   // Subscribe holds it). gRPC thread; never blocks.
   Reactor* Consume(grpc::CallbackServerContext* ctx, const auth::Principal& caller);
 
+  // After RedriveDeadLetters: this broker's sessions of `key` ask the
+  // ledger at once (other brokers' within 5 s). Any thread.
+  void Nudge(const ledger::SubscriptionKey& key);
+
   // After auth.Reload, on the reloading thread: ends revoked sessions.
   void Recheck(const auth::Authenticator& auth);
 

@@ -23,6 +23,8 @@ constexpr size_t kMaxNackMessageBytes = 256;
 constexpr int kMaxExtensionSeconds = 600;
 constexpr int kMaxRetryAfterSeconds = 3600;
 constexpr size_t kMaxNameBytes = 128;
+// An idle session still asks the ledger this often (redriven dead letters).
+constexpr absl::Duration kIdleLeaseInterval = absl::Seconds(5);
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t seconds = absl::ToUnixSeconds(t);
@@ -159,6 +161,15 @@ void ConsumeDispatcher::Session::Start() {
   Wake();
 }
 
+void ConsumeDispatcher::Session::Nudge(const ledger::SubscriptionKey& key) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!(key_ == key)) return;
+    force_lease_ = true;
+  }
+  Wake();
+}
+
 void ConsumeDispatcher::Session::Wake() {
   {
     absl::MutexLock lock(&mu_);
@@ -212,8 +223,17 @@ void ConsumeDispatcher::Session::Pump() {
   }
   const bool more_in_log = static_cast<int>(events->size()) == dispatcher_.options_.read_batch;
   // Nothing new, and nothing above the floor that could be waiting for a
-  // retry or an expired lease: no write needed.
-  if (candidates.empty() && through == state->scanned && state->ack_floor >= state->scanned) {
+  // retry or an expired lease: no write needed, except now and then (and
+  // when asked: Nudge) for events redriven below the floor.
+  const absl::Time now = absl::Now();
+  bool forced = false;
+  {
+    absl::MutexLock lock(&mu_);
+    forced = force_lease_ || now - last_lease_ >= kIdleLeaseInterval;
+    force_lease_ = false;
+  }
+  if (!forced && candidates.empty() && through == state->scanned &&
+      state->ack_floor >= state->scanned) {
     absl::MutexLock lock(&mu_);
     pumping_ = false;
     if (pump_again_) {
@@ -227,6 +247,10 @@ void ConsumeDispatcher::Session::Pump() {
   if (!dispatcher_.BeginLedgerCall()) {
     End(absl::UnavailableError("server is shutting down; reconnect"));
     return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    last_lease_ = now;
   }
   auto self = shared_from_this();
   ledger.LeaseEvents(

@@ -36,6 +36,8 @@ class ConsumeDispatcher::Session final
   void Pump();
   // Asks for a pump unless one is running (then it runs once more).
   void Wake();
+  // Wake, with a lease request even when nothing seems due (a redrive).
+  void Nudge(const ledger::SubscriptionKey& key);
   void Recheck(const auth::Authenticator& auth);
   // Ends with `status` (after the write in flight) and gives leases back.
   void End(absl::Status status);
@@ -86,6 +88,8 @@ class ConsumeDispatcher::Session final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool pumping_ ABSL_GUARDED_BY(mu_) = false;
   bool pump_again_ ABSL_GUARDED_BY(mu_) = false;
+  bool force_lease_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_lease_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace uploadbroker::deliver

@@ -266,6 +266,7 @@ grpc::Status UploadBrokerService::RedriveDeadLetters(grpc::ServerContext* ctx,
   auto n = Wait<absl::StatusOr<int64_t>>(
       [&](auto done) { ledger_.RedriveDeadLetters(key, cursors, std::move(done)); });
   if (!n.ok()) return common::ToGrpcStatus(Owned(n.status(), req->subscription()));
+  if (*n > 0 && consume_ != nullptr) consume_->Nudge(key);
   resp->set_redriven(*n);
   return grpc::Status::OK;
 }
