@@ -31,4 +31,4 @@ callers:
   - {name: bench, api_key_sha256: $(sha256sum < "$work/key" | cut -d' ' -f1), buckets: [bench]}
 YAML
 "$build_dir/bench/consume_bench" --config "$work/broker.yaml" --events "$events" --rate "$rate" \
-  --seconds "$seconds" --consumers 4
+  --seconds "$seconds" --consumers 4 --max_in_flight "${MAX_IN_FLIGHT:-256}"

@@ -36,7 +36,7 @@ namespace {
 
 using testing::BrokerProcess;
 
-constexpr int kEvents = 5000;
+constexpr int kEvents = 10000;
 constexpr uint32_t kInFlight = 16;
 constexpr int kKillAfterAcks = 300;
 
