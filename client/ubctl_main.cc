@@ -13,6 +13,11 @@
 //   ubctl [flags] watch [--buckets a,b] [--key-prefixes p,q] [--meta k=v] [--callers c]
 //                       [--types completed,expired] [--start latest|earliest]
 //                       [--cursor N] [--cursor-file F] [--max-receive-bytes N]
+//   ubctl [flags] subscription create NAME [watch's filter flags] [--start S | --cursor N]
+//                 [--ack-deadline S] [--max-attempts N]
+//   ubctl [flags] subscription get NAME | list | delete NAME
+//   ubctl [flags] consume NAME [--exec CMD] [--count N] [--max-in-flight N]
+//   ubctl [flags] deadletters list NAME | redrive NAME (CURSOR... | --all)
 //   ubctl [flags] verify-callback (--request-file F | --path-and-query Q ...)
 //
 // Flags are spelled in kebab case (--content-type); snake case
@@ -30,6 +35,7 @@
 #include "client/broker_client.h"
 #include "client/api_key_file.h"
 #include "client/channel.h"
+#include "client/consume.h"
 #include "client/multipart_admin.h"
 #include "client/upload.h"
 #include "client/verify_callback.h"
@@ -98,6 +104,19 @@ ABSL_FLAG(std::string, cursor_file, "", "watch: resume from and save the cursor 
 ABSL_FLAG(int32_t, max_receive_bytes, 0,
           "watch: largest message to accept (0: gRPC's 4 MiB; the broker sends at most 1 MiB)");
 
+ABSL_FLAG(std::string, exec, "",
+          "consume: run this shell command per event (CloudEvents JSON on stdin); exit 0 acks "
+          "the event, anything else nacks it");
+ABSL_FLAG(int64_t, count, 0, "consume: stop after this many events (0: run until stopped)");
+ABSL_FLAG(int32_t, max_in_flight, 0,
+          "consume: events leased at once (default 100 when printing, 1 with --exec)");
+ABSL_FLAG(std::string, source, "urn:upload-broker",
+          "consume: the CloudEvents `source` printed (the broker's deliveries.source)");
+ABSL_FLAG(int32_t, ack_deadline, 0, "subscription create: ack deadline in seconds (default 60)");
+ABSL_FLAG(int32_t, max_attempts, 0,
+          "subscription create: delivery attempts before an event is a dead letter (default 10)");
+ABSL_FLAG(bool, all, false, "deadletters redrive: every dead letter of the subscription");
+
 namespace {
 
 using uploadbroker::client::BrokerClient;
@@ -120,6 +139,10 @@ constexpr char kUsage[] =
     "  list      list uploads in your scope\n"
     "  verify-callback  check an OSS callback's signature and say why it fails\n"
     "  watch     print finished uploads as they happen, one JSON line each\n"
+    "  subscription create|get|list|delete  durable subscriptions kept by the broker\n"
+    "  consume NAME  print a subscription's events (CloudEvents JSON lines) and ack\n"
+    "            them, or --exec CMD per event: ack on exit 0, nack otherwise\n"
+    "  deadletters list|redrive NAME  events set aside after max attempts\n"
     "The broker address comes from --broker or $UB_BROKER, the API key from\n"
     "--api-key-file or $UB_API_KEY (or --api-key, which `ps` shows to every local\n"
     "user). --tls (with --ca) connects over TLS; --cert and\n"
@@ -322,6 +345,60 @@ int main(int argc, char** argv) {
     }
     std::cerr << "usage: ubctl multipart list [FILE] | ubctl multipart abort UPLOAD_ID|FILE\n";
     return 2;
+  }
+  if (cmd == "subscription") {
+    std::vector<std::string> words(args.begin() + 2, args.end());
+    v1::CreateSubscriptionRequest create;
+    if (!words.empty() && words[0] == "create") {
+      uploadbroker::client::WatchArgs w;
+      w.buckets = absl::GetFlag(FLAGS_buckets);
+      if (!absl::GetFlag(FLAGS_bucket).empty()) w.buckets.push_back(absl::GetFlag(FLAGS_bucket));
+      w.key_prefixes = absl::GetFlag(FLAGS_key_prefixes);
+      if (!absl::GetFlag(FLAGS_key_prefix).empty()) {
+        w.key_prefixes.push_back(absl::GetFlag(FLAGS_key_prefix));
+      }
+      w.metadata = absl::GetFlag(FLAGS_meta);
+      w.callers = absl::GetFlag(FLAGS_callers);
+      w.types = absl::GetFlag(FLAGS_types);
+      w.start = absl::GetFlag(FLAGS_start);
+      w.cursor = absl::GetFlag(FLAGS_cursor);
+      // The same filter and start flags as watch.
+      auto sub = uploadbroker::client::WatchRequest(w);
+      if (!sub.ok()) {
+        std::cerr << "error: " << sub.status().message() << "\n";
+        return 2;
+      }
+      *create.mutable_filter() = sub->filter();
+      create.set_start(sub->start());
+      create.set_after_cursor(sub->after_cursor());
+      if (absl::GetFlag(FLAGS_ack_deadline) < 0 || absl::GetFlag(FLAGS_max_attempts) < 0) {
+        std::cerr << "error: --ack-deadline and --max-attempts must not be negative\n";
+        return 2;
+      }
+      create.set_ack_deadline_seconds(static_cast<uint32_t>(absl::GetFlag(FLAGS_ack_deadline)));
+      create.set_max_delivery_attempts(static_cast<uint32_t>(absl::GetFlag(FLAGS_max_attempts)));
+    }
+    return uploadbroker::client::SubscriptionCommand(client, words, create, std::cout, std::cerr);
+  }
+  if (cmd == "consume") {
+    if (args.size() != 3 || absl::GetFlag(FLAGS_max_in_flight) < 0) {
+      std::cerr << "usage: ubctl consume NAME [--exec CMD] [--count N] [--max-in-flight N]\n";
+      return 2;
+    }
+    uploadbroker::client::ConsumeArgs a;
+    a.subscription = args[2];
+    a.exec = absl::GetFlag(FLAGS_exec);
+    a.count = absl::GetFlag(FLAGS_count);
+    a.max_in_flight = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_in_flight));
+    a.source = absl::GetFlag(FLAGS_source);
+    return uploadbroker::client::Consume(client, a, std::cout, std::cerr);
+  }
+  if (cmd == "deadletters") {
+    std::vector<std::string> words(args.begin() + 2, args.end());
+    return uploadbroker::client::DeadLettersCommand(client, words, absl::GetFlag(FLAGS_all),
+                                                    absl::GetFlag(FLAGS_page_size),
+                                                    absl::GetFlag(FLAGS_page_token), std::cout,
+                                                    std::cerr);
   }
   if (cmd == "policy") return Policy(client);
   if (cmd == "presign") return Presign(client);

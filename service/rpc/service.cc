@@ -41,12 +41,14 @@ std::string NoUpload(absl::string_view upload_id) {
 
 UploadBrokerService::UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                                          issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
-                                         stream::EventStreamer& streamer)
+                                         stream::EventStreamer& streamer,
+                                         deliver::ConsumeDispatcher* consume)
     : auth_(auth),
       issuer_(issuer),
       multipart_(multipart),
       ledger_(ledger),
       streamer_(streamer),
+      consume_(consume),
       reads_(std::make_unique<boost::asio::thread_pool>(kReadThreads)) {
   SetMessageAllocatorFor_CreatePostPolicy(&post_policy_messages_);
   SetMessageAllocatorFor_CreatePresignedPut(&presigned_put_messages_);

@@ -28,6 +28,7 @@
 #include <memory>
 
 #include "auth/authenticator.h"
+#include "deliver/consume_dispatcher.h"
 #include "issue/issuer.h"
 #include "issue/multipart_issuer.h"
 #include "ledger/ledger.h"
@@ -50,7 +51,8 @@ std::string NoUpload(absl::string_view upload_id);
 using ServiceBase = v1::UploadBroker::WithCallbackMethod_CreatePostPolicy<
     v1::UploadBroker::WithCallbackMethod_CreatePresignedPut<
         v1::UploadBroker::WithCallbackMethod_GetUpload<v1::UploadBroker::WithCallbackMethod_ListUploads<
-            v1::UploadBroker::WithRawCallbackMethod_Subscribe<v1::UploadBroker::Service>>>>>;
+            v1::UploadBroker::WithRawCallbackMethod_Subscribe<
+                v1::UploadBroker::WithCallbackMethod_Consume<v1::UploadBroker::Service>>>>>>;
 
 class UploadBrokerService final : public ServiceBase {
  public:
@@ -65,7 +67,8 @@ class UploadBrokerService final : public ServiceBase {
 
   UploadBrokerService(const auth::Authenticator& auth, issue::Issuer& issuer,
                       issue::MultipartIssuer& multipart, ledger::Ledger& ledger,
-                      stream::EventStreamer& streamer);
+                      stream::EventStreamer& streamer,
+                      deliver::ConsumeDispatcher* consume = nullptr);
   ~UploadBrokerService() override;
 
   grpc::ServerUnaryReactor* CreatePostPolicy(
@@ -97,6 +100,31 @@ class UploadBrokerService final : public ServiceBase {
   grpc::Status AbortUpload(grpc::ServerContext* ctx, const v1::AbortUploadRequest* req,
                            v1::AbortUploadResponse* resp) override;
 
+  // Durable subscriptions (subscription_rpcs.cc). Owner-only: a name is
+  // looked up among the caller's own subscriptions, so another caller's is
+  // NOT_FOUND with the same message as an unknown one. They wait for the
+  // ledger (a commit for writes), so they are synchronous methods, like the
+  // multipart calls. Consume is served by the ConsumeDispatcher
+  // (UNIMPLEMENTED without one).
+  grpc::Status CreateSubscription(grpc::ServerContext* ctx,
+                                  const v1::CreateSubscriptionRequest* req,
+                                  v1::CreateSubscriptionResponse* resp) override;
+  grpc::Status GetSubscription(grpc::ServerContext* ctx, const v1::GetSubscriptionRequest* req,
+                               v1::GetSubscriptionResponse* resp) override;
+  grpc::Status ListSubscriptions(grpc::ServerContext* ctx,
+                                 const v1::ListSubscriptionsRequest* req,
+                                 v1::ListSubscriptionsResponse* resp) override;
+  grpc::Status DeleteSubscription(grpc::ServerContext* ctx,
+                                  const v1::DeleteSubscriptionRequest* req,
+                                  v1::DeleteSubscriptionResponse* resp) override;
+  grpc::ServerBidiReactor<v1::ConsumeRequest, v1::ConsumeResponse>* Consume(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::Status ListDeadLetters(grpc::ServerContext* ctx, const v1::ListDeadLettersRequest* req,
+                               v1::ListDeadLettersResponse* resp) override;
+  grpc::Status RedriveDeadLetters(grpc::ServerContext* ctx,
+                                  const v1::RedriveDeadLettersRequest* req,
+                                  v1::RedriveDeadLettersResponse* resp) override;
+
  private:
   // The authenticated caller; the Principal keeps its caller snapshot alive
   // for as long as the call holds it.
@@ -107,6 +135,7 @@ class UploadBrokerService final : public ServiceBase {
   issue::MultipartIssuer& multipart_;
   ledger::Ledger& ledger_;
   stream::EventStreamer& streamer_;
+  deliver::ConsumeDispatcher* const consume_;
   std::unique_ptr<boost::asio::thread_pool> reads_;
   // Issuance builds large responses (a signed form is ~3.5 KB in a dozen
   // strings), so those calls get an arena each.

@@ -36,6 +36,7 @@
 #include "server/open_ledger.h"
 #include "spdlog/spdlog.h"
 #include "stream/event_streamer.h"
+#include "deliver/consume_dispatcher.h"
 #include "tls/grpc_credentials.h"
 #include "tls/ssl_context.h"
 
@@ -70,6 +71,7 @@ class BrokerServer final : public Server {
     auth_->Reload(fresh.callers);
     // Revoked keys, certificate mappings and scopes end the open streams too.
     streamer_->Recheck(*auth_);
+    consume_->Recheck(*auth_);
     spdlog::info("reloaded the callers section of {}: {} callers (other sections change only on restart)",
                  fresh.source, fresh.callers.size());
     return absl::OkStatus();
@@ -88,6 +90,7 @@ class BrokerServer final : public Server {
     if (confirmer_) confirmer_->Shutdown();  // answers what still waits for a HEAD
     if (health_) health_->Shutdown();
     if (streamer_) streamer_->Shutdown();  // UNAVAILABLE to every Subscribe stream
+    if (consume_) consume_->Shutdown();    // and to every Consume stream, leases given back
     if (grpc_server_) {
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
     }
@@ -246,8 +249,10 @@ class BrokerServer final : public Server {
                    "(limits.subscribe_streams_per_caller)", caller, cap);
     };
     streamer_ = std::make_unique<stream::EventStreamer>(*ledger_, so);
+    consume_ = std::make_unique<deliver::ConsumeDispatcher>(*ledger_, &metrics_,
+                                                            deliver::ConsumeDispatcher::Options());
     service_ = std::make_unique<rpc::UploadBrokerService>(*auth_, *issuer_, *multipart_issuer_,
-                                                          *ledger_, *streamer_);
+                                                          *ledger_, *streamer_, consume_.get());
     health_ = std::make_unique<rpc::HealthService>([this] { return ledger_->Healthy(); },
                                                    options_.health_poll);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -379,6 +384,7 @@ class BrokerServer final : public Server {
   std::unique_ptr<ossapi::MultipartClient> oss_multipart_;
   std::unique_ptr<issue::MultipartIssuer> multipart_issuer_;
   std::unique_ptr<stream::EventStreamer> streamer_;
+  std::unique_ptr<deliver::ConsumeDispatcher> consume_;
   std::unique_ptr<rpc::UploadBrokerService> service_;
   std::unique_ptr<rpc::HealthService> health_;
   std::unique_ptr<grpc::Server> grpc_server_;
