@@ -101,6 +101,8 @@ double DefaultRandom() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
 }
 
+constexpr absl::Duration kShutdownSettle = absl::Seconds(3);
+
 struct Queued {
   uint64_t cursor;
   int attempt;
@@ -199,6 +201,16 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     for (auto& t : targets_) {
       absl::MutexLock lock(&t->mu);
       t->stopped = true;
+    }
+    // Let attempts under way finish and their acks reach the ledger (a
+    // bounded wait), so that the next broker does not send them again.
+    const absl::Time settle_by = absl::Now() + kShutdownSettle;
+    for (auto& t : targets_) {
+      absl::MutexLock lock(&t->mu);
+      auto settled = [&t]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu) {
+        return t->calls_in_flight == 0 && !t->acking && t->acks.empty();
+      };
+      t->mu.AwaitWithDeadline(absl::Condition(&settled), settle_by);
     }
     pool_.Stop();
     // No step runs now; destroying the targets stops their outcomes.

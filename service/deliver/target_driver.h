@@ -98,7 +98,8 @@ class TargetDriver {
   TargetDriver(const TargetDriver&) = delete;
   TargetDriver& operator=(const TargetDriver&) = delete;
 
-  // Stops every target: no new attempt starts, targets are destroyed (no
+  // Stops every target: no new attempt starts, attempts under way get up to
+  // 3 s to finish and be acknowledged, targets are destroyed (no
   // outcome arrives after), leased events not yet attempted are handed back
   // (nacked at once) and the target leases are released so that another
   // broker takes over without waiting. Idempotent; any thread.
