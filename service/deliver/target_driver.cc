@@ -364,11 +364,16 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     }
     // Lease more when there is room and something may be there.
     const absl::Time now = clock_.Now();
-    const int room = Window(t) - static_cast<int>(t.queue.size() + t.in_flight.size());
+    const int window = Window(t);
+    const int room = window - static_cast<int>(t.queue.size() + t.in_flight.size());
     const uint64_t newest = newest_.load();
     const bool fresh = newest > t.scanned;
     const bool due = now >= t.retry_due || t.poll_due;
-    bool lease = room > 0 && !t.leasing && (fresh || due);
+    // Lease in chunks, once the queue is down to half the window: each
+    // lease is a ledger write (one per event would cap the rate at the
+    // ledger's commit rate), and the other half covers its commit.
+    const bool low = static_cast<int>(t.queue.size()) <= window / 2;
+    bool lease = room > 0 && low && !t.leasing && (fresh || due);
     uint64_t after = t.scanned;
     if (lease) {
       t.leasing = true;
@@ -515,7 +520,9 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     auto cache = std::make_shared<std::map<uint64_t, v1::Event>>();
     uint64_t through = after;
     if (fresh) {
-      absl::StatusOr<std::vector<v1::Event>> events = ledger_.ReadEvents(after, options_.read_batch);
+      // Read about what can be leased (more when the filter skips some).
+      const int limit = std::min(options_.read_batch, std::max(room * 2, 32));
+      absl::StatusOr<std::vector<v1::Event>> events = ledger_.ReadEvents(after, limit);
       if (!events.ok()) {
         absl::MutexLock lock(&t.mu);
         t.leasing = false;

@@ -77,7 +77,7 @@ struct DriverOptions {
   // Events read from the log per step.
   int read_batch = 256;
   // Most events leased ahead of delivery per target.
-  int max_window = 64;
+  int max_window = 256;
   // The jitter draw; default: a uniform random number generator.
   std::function<double()> random;
 };
