@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgmime-3.0-dev liblzma-dev libexpat1-dev
-  libpq-dev postgresql
+  libpq-dev postgresql libnats-dev nats-server
   libgtest-dev libgmock-dev
   nodejs npm clang-14 libclang-rt-14-dev
 )
@@ -18,7 +18,7 @@ if [[ ${UB_RUNTIME_ONLY:-0} == 1 ]]; then
   packages=(build-essential cmake pkg-config ca-certificates libgrpc++-dev protobuf-compiler-grpc
             libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev libcurl4-openssl-dev
             libsqlite3-dev libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-            libgmime-3.0-dev liblzma-dev libexpat1-dev libpq-dev)
+            libgmime-3.0-dev liblzma-dev libexpat1-dev libpq-dev libnats-dev)
 fi
 
 missing=()
