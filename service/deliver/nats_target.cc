@@ -53,6 +53,10 @@ absl::Status CheckUrl(absl::string_view list) {
     ++n;
     one = absl::StripAsciiWhitespace(one);
     const std::string which = absl::StrCat("url (server ", n, ")");
+    if (absl::StartsWithIgnoreCase(one, "tls://")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          which, ": tls:// is not supported by the NATS target yet (nats:// only)"));
+    }
     if (!absl::StartsWithIgnoreCase(one, "nats://")) {
       return absl::InvalidArgumentError(absl::StrCat(which, ": must start with nats://"));
     }

@@ -164,6 +164,26 @@ TEST_F(NatsTargetTest, RetryOfTheSameEventIsDeduplicatedByJetStream) {
   EXPECT_EQ(stored[1].headers.at("ce-id"), "u2.completed");
 }
 
+TEST_F(NatsTargetTest, ManyAttemptsInFlightEachStoredOnceAndRetriesAllDeduplicated) {
+  NatsTargetOptions o = Options(server_);
+  o.max_in_flight = 64;
+  auto target = NewTarget(o);
+  ASSERT_NE(target, nullptr);
+  constexpr int kEvents = 2000;
+  for (int round = 0; round < 2; ++round) {  // the second round: every event again
+    Outcomes outcomes;
+    for (int i = 0; i < kEvents; ++i) {
+      target->Deliver({Event(absl::StrCat("u", i), i + 1)}, outcomes.Callback());
+    }
+    std::vector<AttemptOutcome> got = outcomes.Wait(kEvents, absl::Seconds(60));
+    ASSERT_EQ(got.size(), static_cast<size_t>(kEvents));
+    int delivered = 0;
+    for (const AttemptOutcome& g : got) delivered += g.kind == AttemptOutcome::kDelivered;
+    EXPECT_EQ(delivered, kEvents) << "round " << round;
+    EXPECT_EQ(client_.Count(kStream).value_or(0), static_cast<uint64_t>(kEvents)) << "round " << round;
+  }
+}
+
 TEST_F(NatsTargetTest, SubjectNoStreamCapturesFailsWithReason) {
   NatsTargetOptions o = Options(server_);
   o.subject = "elsewhere.events";
@@ -324,6 +344,8 @@ TEST(NatsTargetConfigTest, BadConfigIsRefusedWithTheFieldNamed) {
   EXPECT_EQ(refused([](auto& o) { o.url = ""; }), "url: required (nats://host:port)");
   EXPECT_EQ(refused([](auto& o) { o.url = "http://127.0.0.1:4222"; }),
             "url (server 1): must start with nats://");
+  EXPECT_EQ(refused([](auto& o) { o.url = "tls://127.0.0.1:4222"; }),
+            "url (server 1): tls:// is not supported by the NATS target yet (nats:// only)");
   EXPECT_EQ(refused([](auto& o) { o.url = "nats://a:4222,127.0.0.1:4222"; }),
             "url (server 2): must start with nats://");
   EXPECT_EQ(refused([](auto& o) { o.url = "nats://"; }),
