@@ -38,9 +38,23 @@ cd .dev
 if ((cluster)); then
   exec "$OLDPWD/scripts/run_cluster.sh" "$build_dir" "$sim_pid"
 fi
+# A local webhook receiver: the broker POSTs every finished upload to it as a
+# signed CloudEvent (deliveries.targets; docs/deliveries-webhooks.md).
+[[ -f whsec ]] || echo "whsec_$(head -c 32 /dev/urandom | base64)" > whsec
+cat >> broker.yaml <<YAML
+deliveries:
+  targets:
+    - name: dev-receiver
+      caller: dev
+      webhook: {url: "http://127.0.0.1:8099/hooks/uploads", secret_files: [whsec], allow_private_addresses: true}
+YAML
+node "$OLDPWD/scripts/dev_webhook_receiver.js" 8099 whsec &
+receiver_pid=$!
+trap 'kill $receiver_pid $sim_pid 2>/dev/null || true' EXIT
 cat <<MSG
 oss-sim is serving on 127.0.0.1:9000 (bucket devbucket, objects in .dev/sim).
 upload-broker is starting (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080, ledger .dev/ledger.db).
+A webhook receiver on 127.0.0.1:8099 prints each upload the broker delivers to it (signature checked).
 Try it from another terminal:
   export UB_BROKER=localhost:50051 UB_API_KEY=dev-api-key
   $build_dir/client/ubctl watch &                # prints each finished upload
@@ -55,5 +69,5 @@ Try it from another terminal:
 MSG
 "$build_dir/service/main/upload-broker" --config broker.yaml &
 broker_pid=$!
-trap 'kill $broker_pid $sim_pid 2>/dev/null || true' EXIT INT TERM
+trap 'kill $broker_pid $sim_pid $receiver_pid 2>/dev/null || true' EXIT INT TERM
 wait $broker_pid

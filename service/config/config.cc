@@ -12,6 +12,7 @@
 #include "common/url.h"
 #include "common/status_macros.h"
 #include "common/url.h"
+#include "config/deliveries_parse.h"
 #include "config/reader.h"
 #include "config/tls.h"
 #include "yaml-cpp/yaml.h"
@@ -23,7 +24,8 @@ namespace {
 constexpr absl::string_view kTopKeys[] = {"development", "listen",      "callback",
                                            "ledger",      "credentials", "buckets",
                                            "callers",     "default_ttl", "reconcile",
-                                           "tls",         "limits",      "callback_listener"};
+                                           "tls",         "limits",      "callback_listener",
+                                           "deliveries"};
 constexpr absl::string_view kListenKeys[] = {"grpc", "http", "admin", "metrics_on_public_port"};
 constexpr absl::string_view kCallbackListenerKeys[] = {
     "read_timeout", "idle_timeout", "max_connections", "max_connections_per_address"};
@@ -317,6 +319,7 @@ absl::Status ParseInto(const Reader& r, const YAML::Node& root, Config* cfg) {
   }
   UB_RETURN_IF_ERROR(CheckReadCallers(r, *cfg));
   UB_RETURN_IF_ERROR(ParseLimits(r, root["limits"], &cfg->limits));
+  UB_RETURN_IF_ERROR(internal::ParseDeliveries(r, root["deliveries"], cfg));
   return internal::ParseTls(r, root["tls"], cfg);
 }
 

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/oss_names.h"
+#include "config/deliveries.h"
 
 namespace uploadbroker::config {
 
@@ -161,6 +162,8 @@ struct Config {
   // set (TLS terminated in front of the broker); the broker then warns.
   bool allow_plaintext_grpc = false;
   Limits limits;
+  // Push targets (config/deliveries.h).
+  Deliveries deliveries;
 
   const Bucket* FindBucket(const std::string& name) const;
 };

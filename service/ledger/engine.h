@@ -11,11 +11,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ledger/ledger.h"
 
@@ -37,6 +39,44 @@ struct Retention {
            settled_max_age > absl::ZeroDuration();
   }
 };
+
+// A subscription as stored (subscriptions.h: the progress model). `id` is
+// the engine's own key for it; a deleted and re-created subscription gets
+// a new one, so rows of the old one never mix with the new one's.
+struct SubscriptionRow {
+  int64_t id = 0;
+  SubscriptionSpec spec;
+  absl::Time created_at;
+  uint64_t ack_floor = 0;
+  uint64_t scanned = 0;
+};
+
+// A delivery row: one matching event of one subscription, at most once.
+enum class DeliveryStatus : int {
+  kLeased = 1,   // held by `holder` until `until`
+  kAcked = 2,    // settled; deleted once at or below the floor
+  kWaiting = 3,  // refused or failed; available again at `until`
+  kDead = 4,     // set aside at `until`; kept until redriven or deleted
+};
+struct DeliveryRow {
+  uint64_t cursor = 0;
+  DeliveryStatus status = DeliveryStatus::kLeased;
+  int attempts = 0;  // deliveries so far (leases handed out)
+  std::string holder;
+  absl::Time until;
+  std::vector<FailedAttempt> failures;  // oldest first, bounded
+};
+struct DeliveryCounts {
+  int64_t acked = 0;   // acknowledged rows (all are above the floor)
+  int64_t leased = 0;  // under a lease that has not run out at `now`
+  int64_t dead = 0;
+};
+
+// Failed attempts as stored in one column (a JSON array of [unix_nanos,
+// reason]); Decode answers DataLoss naming `what` for bytes it cannot read.
+std::string EncodeFailures(const std::vector<FailedAttempt>& failures);
+absl::StatusOr<std::vector<FailedAttempt>> DecodeFailures(absl::string_view bytes,
+                                                          absl::string_view what);
 
 // The write connection. A batch is one transaction (Begin ... Commit); each
 // operation runs in its own savepoint so that a failing operation leaves
@@ -97,6 +137,48 @@ class EngineWriter {
   // Highest cursor assigned by released savepoints of the open transaction
   // (or of the last committed one).
   virtual uint64_t last_cursor() const = 0;
+
+  // --- Subscriptions (subscription_ops.h holds their rules). ---
+  // Called once at the start of a batch, before any other operation, with
+  // every subscription and target the batch's operations will touch
+  // (sorted, distinct): an engine shared by several processes locks their
+  // rows here, always in this order, so that two batches never wait for
+  // each other in a cycle. Rows that do not exist are skipped.
+  virtual absl::Status LockSubscriptions(const std::vector<SubscriptionKey>& keys,
+                                         const std::vector<std::string>& targets) = 0;
+  // The stored subscription; NotFound if there is none.
+  virtual absl::StatusOr<SubscriptionRow> LoadSubscription(const SubscriptionKey& key) = 0;
+  virtual absl::StatusOr<int64_t> CountSubscriptions(const std::string& caller) = 0;
+  // Stores a new one (floor = scanned = start_after); returns its id. The
+  // caller has checked that the key is free.
+  virtual absl::StatusOr<int64_t> InsertSubscription(const SubscriptionSpec& spec,
+                                                     absl::Time created_at) = 0;
+  virtual absl::Status UpdateProgress(int64_t id, uint64_t ack_floor, uint64_t scanned) = 0;
+  // Deletes it and all its delivery rows.
+  virtual absl::Status DeleteSubscription(int64_t id) = 0;
+  virtual absl::StatusOr<DeliveryCounts> CountDeliveries(int64_t id, absl::Time now) = 0;
+  // The rows of these cursors that exist, in cursor order.
+  virtual absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(
+      int64_t id, const std::vector<uint64_t>& cursors) = 0;
+  // Rows available at `now` (leased until <= now, or waiting until <= now)
+  // with cursor > after, in cursor order, at most `limit`.
+  virtual absl::StatusOr<std::vector<DeliveryRow>> DueDeliveries(int64_t id, absl::Time now,
+                                                                 uint64_t after,
+                                                                 int limit) = 0;
+  // Dead rows with cursor > after, in cursor order, at most `limit`.
+  virtual absl::StatusOr<std::vector<DeliveryRow>> DeadDeliveries(int64_t id, uint64_t after,
+                                                                  int limit) = 0;
+  // Inserts or replaces these rows.
+  virtual absl::Status PutDeliveries(int64_t id, const std::vector<DeliveryRow>& rows) = 0;
+  // Lowest cursor > above of a leased or waiting row, if any.
+  virtual absl::StatusOr<std::optional<uint64_t>> FirstUnsettled(int64_t id,
+                                                                 uint64_t above) = 0;
+  // Deletes acknowledged rows with cursor <= floor.
+  virtual absl::Status DeleteAckedThrough(int64_t id, uint64_t floor) = 0;
+  // Target leases (Ledger::ClaimTarget): one row per target.
+  virtual absl::StatusOr<bool> ClaimTarget(const std::string& name, const std::string& holder,
+                                           absl::Time now, absl::Time until) = 0;
+  virtual absl::Status ReleaseTarget(const std::string& name, const std::string& holder) = 0;
 };
 
 // The read side. Thread-safe; each call sees one committed snapshot.
@@ -115,6 +197,15 @@ class EngineReader {
   virtual absl::StatusOr<uint64_t> LastCursor() = 0;
   virtual absl::StatusOr<uint64_t> FirstCursor() = 0;
   virtual absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState() = 0;
+  // Subscriptions (Ledger's methods of the same names); `now` decides
+  // which leases count as running.
+  virtual absl::StatusOr<SubscriptionState> GetSubscription(const SubscriptionKey& key,
+                                                            absl::Time now) = 0;
+  virtual absl::StatusOr<std::vector<SubscriptionState>> ListSubscriptions(
+      const std::string& caller, absl::Time now) = 0;
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(const SubscriptionKey& key,
+                                                                  uint64_t after,
+                                                                  int limit) = 0;
 };
 
 }  // namespace uploadbroker::ledger

@@ -1,5 +1,8 @@
 #include "ledger/group_commit_ledger.h"
 
+#include <algorithm>
+#include <optional>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -11,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "ledger/subscription_ops.h"
 #include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
@@ -29,6 +33,10 @@ class WriteOp {
   // The upload whose intent Apply settles, appending an event (see
   // EngineWriter::PrepareToAppend and LockIntents); empty if it appends none.
   virtual const std::string& settles() const = 0;
+  // The subscription or target whose rows Apply changes, if any (see
+  // EngineWriter::LockSubscriptions).
+  virtual const SubscriptionKey* subscription() const { return nullptr; }
+  virtual const std::string* target() const { return nullptr; }
   virtual absl::Status Apply(EngineWriter& writer) = 0;
   virtual void Finish(const absl::Status& commit) = 0;
 };
@@ -59,8 +67,24 @@ class TypedOp final : public WriteOp {
       : settles_(std::move(settles)), apply_(std::move(apply)), done_(std::move(done)) {
     UB_CHECK(done_ != nullptr);
   }
+  // An operation on one subscription's rows, or on one target's lease.
+  TypedOp(SubscriptionKey key, ApplyFn apply, DoneFn done)
+      : TypedOp(std::string(), std::move(apply), std::move(done)) {
+    key_ = std::move(key);
+  }
+  static std::unique_ptr<TypedOp> ForTarget(std::string target, ApplyFn apply, DoneFn done) {
+    auto op = std::make_unique<TypedOp>(std::string(), std::move(apply), std::move(done));
+    op->target_ = std::move(target);
+    return op;
+  }
 
   const std::string& settles() const override { return settles_; }
+  const SubscriptionKey* subscription() const override {
+    return key_.has_value() ? &*key_ : nullptr;
+  }
+  const std::string* target() const override {
+    return target_.has_value() ? &*target_ : nullptr;
+  }
 
   absl::Status Apply(EngineWriter& writer) override {
     result_ = apply_(writer);
@@ -77,6 +101,8 @@ class TypedOp final : public WriteOp {
 
  private:
   const std::string settles_;
+  std::optional<SubscriptionKey> key_;
+  std::optional<std::string> target_;
   ApplyFn apply_;
   DoneFn done_;
   absl::StatusOr<T> result_ = absl::InternalError("write was never applied");
@@ -252,6 +278,7 @@ void GroupCommitLedger::CommitLoop() {
 void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   absl::Status status = writer_->Begin();
   const uint64_t cursor_before = writer_->last_cursor();
+  if (status.ok()) status = LockSubscriptions(batch);
   bool prepared = false;
   for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
     if (batch[i]->new_intent() != nullptr) {
@@ -300,6 +327,31 @@ void GroupCommitLedger::RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   if (status.ok() && writer_->last_cursor() > cursor_before) {
     NotifyCommitted(writer_->last_cursor());
   }
+}
+
+absl::Status GroupCommitLedger::LockSubscriptions(
+    const std::vector<std::unique_ptr<WriteOp>>& batch) {
+  std::vector<SubscriptionKey> keys;
+  std::vector<std::string> targets;
+  // Keys an operation will refuse are left out: they name nothing, and on
+  // PostgreSQL bad text would fail the statement and with it the batch.
+  for (const auto& op : batch) {
+    if (op->subscription() != nullptr && CheckSubscriptionKey(*op->subscription()).ok()) {
+      keys.push_back(*op->subscription());
+    }
+    if (op->target() != nullptr && CheckTargetName(*op->target()).ok()) {
+      targets.push_back(*op->target());
+    }
+  }
+  if (keys.empty() && targets.empty()) return absl::OkStatus();
+  auto less = [](const SubscriptionKey& a, const SubscriptionKey& b) {
+    return std::tie(a.caller, a.name) < std::tie(b.caller, b.name);
+  };
+  std::sort(keys.begin(), keys.end(), less);
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  return writer_->LockSubscriptions(keys, targets);
 }
 
 absl::Status GroupCommitLedger::StoreCreations(std::vector<std::unique_ptr<WriteOp>>& batch,
@@ -409,6 +461,150 @@ absl::StatusOr<uint64_t> GroupCommitLedger::LastCursor() {
 
 absl::StatusOr<uint64_t> GroupCommitLedger::FirstCursor() {
   return reader_->FirstCursor();
+}
+
+}  // namespace uploadbroker::ledger
+
+// --- Durable subscriptions: each write one operation of an ordinary batch.
+
+namespace uploadbroker::ledger {
+
+void GroupCommitLedger::CreateSubscription(
+    SubscriptionSpec spec, std::function<void(absl::StatusOr<SubscriptionState>)> done) {
+  SubscriptionKey key = spec.key;
+  Enqueue(std::make_unique<TypedOp<SubscriptionState>>(
+      std::move(key),
+      [this, spec = std::move(spec)](EngineWriter& w) {
+        return CreateSubscriptionIn(w, spec, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::DeleteSubscription(SubscriptionKey key,
+                                           std::function<void(absl::Status)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<bool>>(
+      std::move(locked),
+      [key = std::move(key)](EngineWriter& w) -> absl::StatusOr<bool> {
+        UB_RETURN_IF_ERROR(DeleteSubscriptionIn(w, key));
+        return true;
+      },
+      [done = std::move(done)](absl::StatusOr<bool> r) { done(r.status()); }));
+}
+
+absl::StatusOr<SubscriptionState> GroupCommitLedger::GetSubscription(const SubscriptionKey& key) {
+  UB_RETURN_IF_ERROR(CheckSubscriptionKey(key));
+  return reader_->GetSubscription(key, options_.clock->Now());
+}
+
+absl::StatusOr<std::vector<SubscriptionState>> GroupCommitLedger::ListSubscriptions(
+    const std::string& caller) {
+  if (caller.size() > kMaxCallerBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("caller must be at most ", kMaxCallerBytes,
+                                                   " bytes"));
+  }
+  return reader_->ListSubscriptions(caller, options_.clock->Now());
+}
+
+void GroupCommitLedger::LeaseEvents(
+    SubscriptionKey key, std::string holder, std::vector<uint64_t> candidates,
+    uint64_t scanned_through, int max,
+    std::function<void(absl::StatusOr<std::vector<Lease>>)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<std::vector<Lease>>>(
+      std::move(locked),
+      [this, key = std::move(key), holder = std::move(holder),
+       candidates = std::move(candidates), scanned_through, max](EngineWriter& w) {
+        return LeaseEventsIn(w, key, holder, candidates, scanned_through, max,
+                             options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::AckEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
+                                  std::function<void(absl::StatusOr<AckResult>)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<AckResult>>(
+      std::move(locked),
+      [key = std::move(key), cursors = std::move(cursors)](EngineWriter& w) {
+        return AckEventsIn(w, key, cursors);
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::NackEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
+                                   std::string reason, absl::Duration retry_after,
+                                   std::function<void(absl::StatusOr<AckResult>)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<AckResult>>(
+      std::move(locked),
+      [this, key = std::move(key), cursors = std::move(cursors), reason = std::move(reason),
+       retry_after](EngineWriter& w) {
+        return NackEventsIn(w, key, cursors, reason, retry_after, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::ExtendLeases(
+    SubscriptionKey key, std::string holder, std::vector<uint64_t> cursors,
+    absl::Duration extension,
+    std::function<void(absl::StatusOr<std::vector<uint64_t>>)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<std::vector<uint64_t>>>(
+      std::move(locked),
+      [this, key = std::move(key), holder = std::move(holder), cursors = std::move(cursors),
+       extension](EngineWriter& w) {
+        return ExtendLeasesIn(w, key, holder, cursors, extension, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+absl::StatusOr<std::vector<DeadLetter>> GroupCommitLedger::ListDeadLetters(
+    const SubscriptionKey& key, uint64_t after, int limit) {
+  UB_RETURN_IF_ERROR(CheckSubscriptionKey(key));
+  if (limit < 1 || limit > kMaxDeadLetterPage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1..", kMaxDeadLetterPage, ", got ", limit));
+  }
+  if (after > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError("after is out of range");
+  }
+  return reader_->ListDeadLetters(key, after, limit);
+}
+
+void GroupCommitLedger::RedriveDeadLetters(SubscriptionKey key, std::vector<uint64_t> cursors,
+                                           std::function<void(absl::StatusOr<int64_t>)> done) {
+  SubscriptionKey locked = key;
+  Enqueue(std::make_unique<TypedOp<int64_t>>(
+      std::move(locked),
+      [this, key = std::move(key), cursors = std::move(cursors)](EngineWriter& w) {
+        return RedriveDeadLettersIn(w, key, cursors, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::ClaimTarget(std::string name, std::string holder, absl::Duration lease,
+                                    std::function<void(absl::StatusOr<bool>)> done) {
+  std::string locked = name;
+  Enqueue(TypedOp<bool>::ForTarget(
+      std::move(locked),
+      [this, name = std::move(name), holder = std::move(holder), lease](EngineWriter& w) {
+        return ClaimTargetIn(w, name, holder, lease, options_.clock->Now());
+      },
+      std::move(done)));
+}
+
+void GroupCommitLedger::ReleaseTarget(std::string name, std::string holder,
+                                      std::function<void(absl::Status)> done) {
+  std::string locked = name;
+  Enqueue(TypedOp<bool>::ForTarget(
+      std::move(locked),
+      [name = std::move(name), holder = std::move(holder)](EngineWriter& w)
+          -> absl::StatusOr<bool> {
+        UB_RETURN_IF_ERROR(ReleaseTargetIn(w, name, holder));
+        return true;
+      },
+      [done = std::move(done)](absl::StatusOr<bool> r) { done(r.status()); }));
 }
 
 }  // namespace uploadbroker::ledger

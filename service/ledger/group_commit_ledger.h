@@ -103,6 +103,36 @@ class GroupCommitLedger : public Ledger {
   // shutdown has begun.
   bool Healthy() override;
 
+  // Durable subscriptions (ledger.h; rules in subscription_ops.h). Writes
+  // are ordinary operations of the batches above; input is checked on the
+  // committer (InvalidArgument naming the field, nothing written). Reads
+  // check their input on the calling thread.
+  void CreateSubscription(SubscriptionSpec spec,
+                          std::function<void(absl::StatusOr<SubscriptionState>)> done) override;
+  void DeleteSubscription(SubscriptionKey key, std::function<void(absl::Status)> done) override;
+  absl::StatusOr<SubscriptionState> GetSubscription(const SubscriptionKey& key) override;
+  absl::StatusOr<std::vector<SubscriptionState>> ListSubscriptions(
+      const std::string& caller) override;
+  void LeaseEvents(SubscriptionKey key, std::string holder, std::vector<uint64_t> candidates,
+                   uint64_t scanned_through, int max,
+                   std::function<void(absl::StatusOr<std::vector<Lease>>)> done) override;
+  void AckEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
+                 std::function<void(absl::StatusOr<AckResult>)> done) override;
+  void NackEvents(SubscriptionKey key, std::vector<uint64_t> cursors, std::string reason,
+                  absl::Duration retry_after,
+                  std::function<void(absl::StatusOr<AckResult>)> done) override;
+  void ExtendLeases(SubscriptionKey key, std::string holder, std::vector<uint64_t> cursors,
+                    absl::Duration extension,
+                    std::function<void(absl::StatusOr<std::vector<uint64_t>>)> done) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(const SubscriptionKey& key,
+                                                          uint64_t after, int limit) override;
+  void RedriveDeadLetters(SubscriptionKey key, std::vector<uint64_t> cursors,
+                          std::function<void(absl::StatusOr<int64_t>)> done) override;
+  void ClaimTarget(std::string name, std::string holder, absl::Duration lease,
+                   std::function<void(absl::StatusOr<bool>)> done) override;
+  void ReleaseTarget(std::string name, std::string holder,
+                     std::function<void(absl::Status)> done) override;
+
   // Runs one retention pass (at most one chunk of each kind) now, on the
   // committer, and waits for it. Returns the number of rows deleted.
   // Retention also runs on its own; this is for tools and tests. Must not be
@@ -127,6 +157,9 @@ class GroupCommitLedger : public Ledger {
       std::function<void(absl::StatusOr<int64_t>)> done);
   void CommitLoop();
   void RunBatch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  // Locks (EngineWriter::LockSubscriptions) every subscription and target
+  // the batch's operations touch, sorted, before any operation runs.
+  absl::Status LockSubscriptions(const std::vector<std::unique_ptr<WriteOp>>& batch);
   // Stores the creations batch[begin, end) with one InsertIntents call;
   // an error dooms the batch.
   absl::Status StoreCreations(std::vector<std::unique_ptr<WriteOp>>& batch, size_t begin,

@@ -166,7 +166,9 @@ class Ledger {
   // Writes run on the committer like every other write; `now` is the
   // ledger's clock. Every method answers NotFound for a subscription that
   // does not exist (the RPC layer maps another caller's to the same answer).
-  // Until an engine implements them they answer Unimplemented.
+  // Input is checked at the ledger: InvalidArgument naming the field
+  // (limits in subscriptions.h), nothing written. GroupCommitLedger (SQLite,
+  // PostgreSQL) implements them; other ledgers answer Unimplemented.
 
   // Creates `spec` (state: floor = scanned = spec.start_after), or returns
   // the existing one unchanged when its settings are the same;
@@ -191,6 +193,10 @@ class Ledger {
   // scanned = scanned_through, or just below the first candidate left out
   // by `max`. A row whose next attempt would pass max_delivery_attempts
   // becomes dead instead of being leased. Advances the floor.
+  // Candidates at or below the current `scanned` are ignored (another
+  // dispatcher got there first, so they have rows already), and `scanned`
+  // never moves back: dispatchers may race, each proposing what it read
+  // after the `scanned` it last saw. Returned leases are in cursor order.
   virtual void LeaseEvents(SubscriptionKey key, std::string holder,
                            std::vector<uint64_t> candidates, uint64_t scanned_through,
                            int max,
@@ -198,26 +204,31 @@ class Ledger {
   // Acknowledges delivered events (leased now or before, by anyone;
   // repeating an ack is harmless). Cursors never delivered for the
   // subscription are returned in AckResult::unknown and change nothing.
-  // Advances the floor. An acknowledged event is never leased again.
+  // Advances the floor. An acknowledged event is never leased again. A late
+  // ack of a dead letter settles it (it leaves the dead letters).
   virtual void AckEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
                          std::function<void(absl::StatusOr<AckResult>)> done);
   // Records a failed attempt with `reason` for each delivered, unacknowledged
   // cursor and makes it available again at now + retry_after (dead instead
-  // when its attempts reached the maximum).
+  // when its attempts reached the maximum). Acknowledged and dead ones are
+  // left alone; never-delivered ones are returned in `unknown`.
   virtual void NackEvents(SubscriptionKey key, std::vector<uint64_t> cursors,
                           std::string reason, absl::Duration retry_after,
                           std::function<void(absl::StatusOr<AckResult>)> done);
   // Moves the lease end of `cursors` held by `holder` to now + extension
-  // (at most 10 minutes). Cursors not held by `holder` are left alone and
-  // returned.
+  // (at most 10 minutes). Cursors not held by `holder` (including leases
+  // of its that already ran out) are left alone and returned.
   virtual void ExtendLeases(SubscriptionKey key, std::string holder,
                             std::vector<uint64_t> cursors, absl::Duration extension,
                             std::function<void(absl::StatusOr<std::vector<uint64_t>>)> done);
   // Dead letters with cursor > after, in cursor order, at most `limit`.
   virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(
       const SubscriptionKey& key, uint64_t after, int limit);
-  // Makes the named dead letters (all, when `cursors` is empty) available
-  // again with their attempts reset; returns how many were redriven.
+  // Makes the named dead letters (all, when `cursors` is empty: up to
+  // 10,000 per call) available again at once with their attempts and
+  // reasons reset; returns how many were redriven (cursors that are not
+  // dead letters are skipped). A redriven event below the floor is leased
+  // again without moving the floor back.
   virtual void RedriveDeadLetters(SubscriptionKey key, std::vector<uint64_t> cursors,
                                   std::function<void(absl::StatusOr<int64_t>)> done);
 

@@ -45,6 +45,13 @@ class PgReaders final : public EngineReader {
   absl::StatusOr<uint64_t> LastCursor() override;
   absl::StatusOr<uint64_t> FirstCursor() override;
   absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState() override;
+  // Subscriptions (pg_subscriptions.cc): one statement each.
+  absl::StatusOr<SubscriptionState> GetSubscription(const SubscriptionKey& key,
+                                                    absl::Time now) override;
+  absl::StatusOr<std::vector<SubscriptionState>> ListSubscriptions(const std::string& caller,
+                                                                   absl::Time now) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(const SubscriptionKey& key,
+                                                          uint64_t after, int limit) override;
 
  private:
   // Runs one statement on a pooled connection.

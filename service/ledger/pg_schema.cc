@@ -63,6 +63,47 @@ CREATE TABLE ub_batches (
 UPDATE ub_schema SET version = 2;
 )sql";
 
+// Version 3: durable subscriptions (subscriptions.h). Times are Unix
+// nanoseconds; `filter` is a serialized v1.EventFilter; `failures` is
+// EncodeFailures' JSON. Delivery rows go with their subscription. The
+// partial indexes serve the floor (first leased or waiting row) and the
+// dead-letter listing without reading acknowledged rows.
+constexpr char kMigrateToV3[] = R"sql(
+CREATE TABLE ub_subscriptions (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  caller       text COLLATE "C" NOT NULL,
+  name         text COLLATE "C" NOT NULL,
+  filter       bytea NOT NULL,
+  start_after  bigint NOT NULL,
+  ack_deadline bigint NOT NULL,
+  max_attempts integer NOT NULL,
+  target       text COLLATE "C" NOT NULL,
+  created_at   bigint NOT NULL,
+  ack_floor    bigint NOT NULL,
+  scanned      bigint NOT NULL,
+  UNIQUE (caller, name)
+);
+CREATE TABLE ub_sub_deliveries (
+  sub_id   bigint NOT NULL REFERENCES ub_subscriptions(id) ON DELETE CASCADE,
+  cursor   bigint NOT NULL,
+  status   smallint NOT NULL,
+  attempts integer NOT NULL,
+  holder   text NOT NULL,
+  until_at bigint NOT NULL,
+  failures text NOT NULL,
+  PRIMARY KEY (sub_id, cursor)
+);
+CREATE INDEX ub_sub_deliveries_unsettled ON ub_sub_deliveries(sub_id, cursor)
+  WHERE status IN (1, 3);
+CREATE INDEX ub_sub_deliveries_dead ON ub_sub_deliveries(sub_id, cursor) WHERE status = 4;
+CREATE TABLE ub_target_leases (
+  name     text COLLATE "C" PRIMARY KEY,
+  holder   text NOT NULL,
+  until_at bigint NOT NULL
+);
+UPDATE ub_schema SET version = 3;
+)sql";
+
 }  // namespace
 
 absl::Status EnsurePgSchema(PgConn& conn) {
@@ -91,6 +132,9 @@ absl::Status EnsurePgSchema(PgConn& conn) {
     }
     if (found < 2) {
       UB_RETURN_IF_ERROR(conn.Exec(kMigrateToV2, "migrating the schema to version 2").status());
+    }
+    if (found < 3) {
+      UB_RETURN_IF_ERROR(conn.Exec(kMigrateToV3, "migrating the schema to version 3").status());
     }
     return absl::OkStatus();
   }();

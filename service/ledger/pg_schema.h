@@ -16,7 +16,8 @@
 namespace uploadbroker::ledger {
 
 // 1: intents, events, the cursor counter. 2: + ub_batches (commit markers).
-inline constexpr int kPgSchemaVersion = 2;
+// 3: + subscriptions, their delivery rows, target leases.
+inline constexpr int kPgSchemaVersion = 3;
 // The NOTIFY channel a commit that appended events signals, with the newest
 // cursor as payload.
 inline constexpr char kPgEventChannel[] = "ub_events";

@@ -97,7 +97,38 @@ class PgWriter final : public EngineWriter {
                                 int max_rows) override;
   uint64_t last_cursor() const override { return tx_last_cursor_; }
 
+  // Subscriptions (pg_subscriptions.cc): written at once, not at Commit;
+  // every check is made before the first write, so a refused operation
+  // still leaves nothing to undo. LockSubscriptions: one sorted
+  // SELECT ... FOR UPDATE for the subscriptions, one for the targets.
+  absl::Status LockSubscriptions(const std::vector<SubscriptionKey>& keys,
+                                 const std::vector<std::string>& targets) override;
+  absl::StatusOr<SubscriptionRow> LoadSubscription(const SubscriptionKey& key) override;
+  absl::StatusOr<int64_t> CountSubscriptions(const std::string& caller) override;
+  // Aborted (nothing written) if another broker created the key meanwhile.
+  absl::StatusOr<int64_t> InsertSubscription(const SubscriptionSpec& spec,
+                                             absl::Time created_at) override;
+  absl::Status UpdateProgress(int64_t id, uint64_t ack_floor, uint64_t scanned) override;
+  absl::Status DeleteSubscription(int64_t id) override;
+  absl::StatusOr<DeliveryCounts> CountDeliveries(int64_t id, absl::Time now) override;
+  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(
+      int64_t id, const std::vector<uint64_t>& cursors) override;
+  absl::StatusOr<std::vector<DeliveryRow>> DueDeliveries(int64_t id, absl::Time now,
+                                                         uint64_t after, int limit) override;
+  absl::StatusOr<std::vector<DeliveryRow>> DeadDeliveries(int64_t id, uint64_t after,
+                                                          int limit) override;
+  absl::Status PutDeliveries(int64_t id, const std::vector<DeliveryRow>& rows) override;
+  absl::StatusOr<std::optional<uint64_t>> FirstUnsettled(int64_t id, uint64_t above) override;
+  absl::Status DeleteAckedThrough(int64_t id, uint64_t floor) override;
+  absl::StatusOr<bool> ClaimTarget(const std::string& name, const std::string& holder,
+                                   absl::Time now, absl::Time until) override;
+  absl::Status ReleaseTarget(const std::string& name, const std::string& holder) override;
+
  private:
+  // One statement on the batch's connection; `writes`: it changes rows, so
+  // the batch needs its commit marker.
+  absl::StatusOr<PgResult> Run(const char* sql, const std::vector<PgParam>& params,
+                               absl::string_view what, bool writes);
   explicit PgWriter(std::string dsn) : dsn_(std::move(dsn)) {}
   absl::Status EnsureConnected();
   // Drops a broken connection so the next Begin reconnects.

@@ -7,7 +7,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "ledger/sqlite_subscriptions.h"
 #include "ledger/sqlite_util.h"
+#include "ledger/subscription_ops.h"
 #include "ledger/transitions.h"
 
 namespace uploadbroker::ledger {
@@ -60,6 +62,7 @@ struct SqliteReaders::Conn {
   // ListUploads statements by SQL text (at most kMaxListingShapes).
   absl::flat_hash_map<std::string, StmtPtr> listings;
   StmtPtr get_upload, expired_pending, read_events, last_cursor, first_cursor, count_by_state;
+  std::unique_ptr<SqliteStmtCache> subs;  // subscription reads
 };
 
 // Borrows a connection for one call and returns it to the pool.
@@ -138,6 +141,7 @@ absl::StatusOr<std::unique_ptr<SqliteReaders::Conn>> SqliteReaders::OpenConn(Use
                       Prepare(db, "SELECT state, COUNT(*) FROM intents GROUP BY state"));
   UB_ASSIGN_OR_RETURN(conn->first_cursor,
                       Prepare(db, "SELECT IFNULL(MIN(cursor), 0) FROM events"));
+  conn->subs = std::make_unique<SqliteStmtCache>(db);
   return conn;
 }
 
@@ -333,6 +337,60 @@ absl::StatusOr<uint64_t> SqliteReaders::FirstCursor() {
   int rc = sqlite3_step(stmt);
   if (rc != SQLITE_ROW) return SqliteError(conn->db.get(), rc, "first cursor");
   return static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+}
+
+// Each read runs in one transaction, so its rows and counts agree.
+absl::StatusOr<SubscriptionState> SqliteReaders::GetSubscription(const SubscriptionKey& key,
+                                                                 absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
+  sqlite3* db = conn->db.get();
+  UB_RETURN_IF_ERROR(Exec(db, "BEGIN"));
+  absl::StatusOr<SubscriptionState> state = [&]() -> absl::StatusOr<SubscriptionState> {
+    UB_ASSIGN_OR_RETURN(SubscriptionRow row, SqliteLoadSubscription(*conn->subs, key));
+    UB_ASSIGN_OR_RETURN(DeliveryCounts counts, SqliteCountDeliveries(*conn->subs, row.id, now));
+    return MakeSubscriptionState(row, counts);
+  }();
+  (void)Exec(db, "COMMIT");
+  return state;
+}
+
+absl::StatusOr<std::vector<SubscriptionState>> SqliteReaders::ListSubscriptions(
+    const std::string& caller, absl::Time now) {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
+  sqlite3* db = conn->db.get();
+  UB_RETURN_IF_ERROR(Exec(db, "BEGIN"));
+  absl::StatusOr<std::vector<SubscriptionState>> states =
+      [&]() -> absl::StatusOr<std::vector<SubscriptionState>> {
+    UB_ASSIGN_OR_RETURN(std::vector<SubscriptionRow> rows,
+                        SqliteListSubscriptions(*conn->subs, caller));
+    std::vector<SubscriptionState> out;
+    for (const SubscriptionRow& row : rows) {
+      UB_ASSIGN_OR_RETURN(DeliveryCounts counts,
+                          SqliteCountDeliveries(*conn->subs, row.id, now));
+      out.push_back(MakeSubscriptionState(row, counts));
+    }
+    return out;
+  }();
+  (void)Exec(db, "COMMIT");
+  return states;
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteReaders::ListDeadLetters(
+    const SubscriptionKey& key, uint64_t after, int limit) {
+  UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
+  sqlite3* db = conn->db.get();
+  UB_RETURN_IF_ERROR(Exec(db, "BEGIN"));
+  absl::StatusOr<std::vector<DeadLetter>> letters =
+      [&]() -> absl::StatusOr<std::vector<DeadLetter>> {
+    UB_ASSIGN_OR_RETURN(SubscriptionRow row, SqliteLoadSubscription(*conn->subs, key));
+    UB_ASSIGN_OR_RETURN(std::vector<DeliveryRow> dead,
+                        SqliteDeadDeliveries(*conn->subs, row.id, after, limit));
+    std::vector<DeadLetter> out;
+    for (DeliveryRow& d : dead) out.push_back({d.cursor, d.until, std::move(d.failures)});
+    return out;
+  }();
+  (void)Exec(db, "COMMIT");
+  return letters;
 }
 
 }  // namespace uploadbroker::ledger

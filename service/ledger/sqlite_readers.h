@@ -41,6 +41,12 @@ class SqliteReaders final : public EngineReader {
   absl::StatusOr<uint64_t> LastCursor() override;
   absl::StatusOr<std::map<v1::UploadState, int64_t>> CountByState() override;
   absl::StatusOr<uint64_t> FirstCursor() override;
+  absl::StatusOr<SubscriptionState> GetSubscription(const SubscriptionKey& key,
+                                                    absl::Time now) override;
+  absl::StatusOr<std::vector<SubscriptionState>> ListSubscriptions(const std::string& caller,
+                                                                   absl::Time now) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(const SubscriptionKey& key,
+                                                          uint64_t after, int limit) override;
 
  private:
   struct Conn;

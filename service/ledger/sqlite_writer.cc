@@ -152,6 +152,7 @@ absl::Status SqliteWriter::InitSchema() {
     status = Exec(db, absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
   }
   if (status.ok()) status = Exec(db, kBucketKeyIndex, "indexing intents by bucket and key");
+  if (status.ok()) status = CreateSqliteSubscriptionTables(db);
   if (status.ok()) return Exec(db, "COMMIT");
   Rollback();
   return status;
@@ -196,6 +197,7 @@ absl::Status SqliteWriter::PrepareStatements() {
   for (const auto& s : statements) {
     UB_ASSIGN_OR_RETURN(*s.stmt, Prepare(db, s.sql));
   }
+  subs_ = std::make_unique<SqliteStmtCache>(db);
   return absl::OkStatus();
 }
 

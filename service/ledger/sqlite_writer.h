@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "ledger/engine.h"
 #include "ledger/ledger.h"
+#include "ledger/sqlite_subscriptions.h"
 #include "ledger/sqlite_util.h"
 
 namespace uploadbroker::ledger {
@@ -70,6 +71,30 @@ class SqliteWriter final : public EngineWriter {
   // (or of the last committed one).
   uint64_t last_cursor() const override { return tx_last_cursor_; }
 
+  // Subscriptions (sqlite_subscriptions.h). One process writes the file:
+  // LockSubscriptions has nothing to do.
+  absl::Status LockSubscriptions(const std::vector<SubscriptionKey>& keys,
+                                 const std::vector<std::string>& targets) override;
+  absl::StatusOr<SubscriptionRow> LoadSubscription(const SubscriptionKey& key) override;
+  absl::StatusOr<int64_t> CountSubscriptions(const std::string& caller) override;
+  absl::StatusOr<int64_t> InsertSubscription(const SubscriptionSpec& spec,
+                                             absl::Time created_at) override;
+  absl::Status UpdateProgress(int64_t id, uint64_t ack_floor, uint64_t scanned) override;
+  absl::Status DeleteSubscription(int64_t id) override;
+  absl::StatusOr<DeliveryCounts> CountDeliveries(int64_t id, absl::Time now) override;
+  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(
+      int64_t id, const std::vector<uint64_t>& cursors) override;
+  absl::StatusOr<std::vector<DeliveryRow>> DueDeliveries(int64_t id, absl::Time now,
+                                                         uint64_t after, int limit) override;
+  absl::StatusOr<std::vector<DeliveryRow>> DeadDeliveries(int64_t id, uint64_t after,
+                                                          int limit) override;
+  absl::Status PutDeliveries(int64_t id, const std::vector<DeliveryRow>& rows) override;
+  absl::StatusOr<std::optional<uint64_t>> FirstUnsettled(int64_t id, uint64_t above) override;
+  absl::Status DeleteAckedThrough(int64_t id, uint64_t floor) override;
+  absl::StatusOr<bool> ClaimTarget(const std::string& name, const std::string& holder,
+                                   absl::Time now, absl::Time until) override;
+  absl::Status ReleaseTarget(const std::string& name, const std::string& holder) override;
+
  private:
   explicit SqliteWriter(DbPtr db) : db_(std::move(db)) {}
   absl::Status Init();
@@ -87,6 +112,8 @@ class SqliteWriter final : public EngineWriter {
   StmtPtr last_seq_, insert_intent_, select_intent_, update_intent_;
   StmtPtr insert_event_, select_event_;
   StmtPtr first_cursor_, scan_old_, delete_events_, delete_settled_;
+
+  std::unique_ptr<SqliteStmtCache> subs_;  // subscription statements
 
   uint64_t tx_last_cursor_ = 0;  // as of the last released savepoint
   uint64_t op_last_cursor_ = 0;  // inside the current savepoint

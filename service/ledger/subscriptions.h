@@ -91,12 +91,23 @@ struct DeadLetter {
   std::vector<FailedAttempt> attempts;  // oldest first, at most the last 20
 };
 
-// One acknowledgement's outcome. A cursor never leased for the
-// subscription is InvalidArgument for that cursor (nothing else changes).
+// One acknowledgement's outcome. A cursor above the floor that was never
+// delivered for the subscription is listed in `unknown` and changes nothing
+// (the other cursors of the call are applied). A cursor at or below the
+// floor is settled already: acknowledging it again is harmless, not unknown.
 struct AckResult {
   uint64_t ack_floor = 0;             // after the acks
   std::vector<uint64_t> unknown;      // cursors that were never delivered
 };
+
+// Limits the ledger enforces (InvalidArgument naming the field):
+//   name 1..128 of [A-Za-z0-9._-] (target names too); caller and holder
+//   1..256 bytes of printable UTF-8; ack_deadline 1 s..10 min;
+//   max_delivery_attempts 1..1000; at most 10,000 cursors per call
+//   (acks, nacks, extensions, redrives, lease candidates); LeaseEvents max
+//   1..1000; extensions and target leases 1 s..10 min; retry_after
+//   0..7 days; ListDeadLetters limit 1..1000; reasons are cut to 512 bytes
+//   (between characters); each delivery keeps its last 20 failed attempts.
 
 }  // namespace uploadbroker::ledger
 

@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "common/url.h"
 #include "credentials/credential_provider.h"
+#include "deliver/target_driver_config.h"
 #include "http/server.h"
 #include "ingest/callback_handler.h"
 #include "ingest/confirmer.h"
@@ -82,6 +83,7 @@ class BrokerServer final : public Server {
     if (draining_.exchange(true)) return;
     spdlog::info("draining: finishing in-flight callbacks and RPCs");
     if (reconciler_) reconciler_->Stop();
+    if (push_targets_) push_targets_->Shutdown();  // hands leased events and target leases back
     StopIntentsGauge();
     if (http_server_) http_server_->Shutdown();
     if (admin_server_) admin_server_->Shutdown();
@@ -116,6 +118,8 @@ class BrokerServer final : public Server {
     UB_RETURN_IF_ERROR(StartHttp());
     UB_RETURN_IF_ERROR(StartGrpc());
     StartReconciler();
+    // Push targets (deliveries.targets): webhooks and NATS, driven off the log.
+    UB_ASSIGN_OR_RETURN(push_targets_, deliver::PushTargets::Create(config_, *ledger_, metrics_, *clock_));
     return absl::OkStatus();
   }
 
@@ -384,6 +388,7 @@ class BrokerServer final : public Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<ossapi::ObjectLister> lister_;
   std::unique_ptr<reconcile::Reconciler> reconciler_;
+  std::unique_ptr<deliver::PushTargets> push_targets_;
   int grpc_port_ = 0;
   std::atomic<bool> draining_{false};
   absl::Mutex intents_mu_;

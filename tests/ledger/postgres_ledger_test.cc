@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ledger/ledger_fixture.h"
+#include "tests/ledger/subscription_helpers.h"
 
 namespace uploadbroker::ledger {
 namespace {
@@ -382,6 +383,33 @@ TEST_F(PostgresLedgerTest, ALostCommitThatCommittedIsAcknowledgedOnce) {
   EXPECT_FALSE(repeat->appended);
   EXPECT_EQ(repeat->event.cursor(), 1u);
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
+}
+
+// Subscription writes carry the batch's commit marker like every other
+// write: an ack whose COMMIT was lost and did not commit (a deferred trigger
+// holds COMMIT until the backend is terminated) is reported as failed, not
+// as done, and the event is leased again once its lease runs out.
+TEST_F(PostgresLedgerTest, AnAckWhoseLostCommitRolledBackIsReportedAsFailed) {
+  const SubscriptionKey key{"app", "orders"};
+  auto ledger = Open();
+  ASSERT_TRUE(CreateSync(*ledger, Spec()).ok());
+  AppendEvents(*ledger, 1);
+  ASSERT_EQ(LeaseSync(*ledger, key, "a", {1}, 1)->size(), 1u);
+  Sql("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$");
+  Sql("CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE OR DELETE ON ub_sub_deliveries "
+      "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow()");
+  std::thread killer([&] { EXPECT_TRUE(TerminateWaitingCommit(dsn_, "PgSleep")); });
+  auto lost = AckSync(*ledger, key, {1});
+  killer.join();
+  ASSERT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
+  EXPECT_THAT(lost.status().message(), HasSubstr("the batch was not written"));
+  Sql("DROP TRIGGER slow_commit ON ub_sub_deliveries");
+  clock_.Advance(absl::Seconds(60));
+  auto again = LeaseSync(*ledger, key, "b", {}, 1);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(again->front().attempt, 2);
 }
 
 // pg_ctl stop -m fast under a running ledger: writes fail with Unavailable
