@@ -362,7 +362,7 @@ void NatsTarget::Core::Publish(Job job) {
         {"ce-source", HeaderValue(e.source)},
         {"ce-type", HeaderValue(e.type)},
         {"ce-subject", HeaderValue(e.subject)},
-        {"ce-time", absl::FormatTime(absl::RFC3339_full, e.time, absl::UTCTimeZone())},
+        {"ce-time", Rfc3339(e.time)},
         {"ce-sequence", absl::StrCat(e.sequence)},
         {"content-type", HeaderValue(e.datacontenttype)},
     };
