@@ -29,6 +29,7 @@
 #include "tests/testing/broker_yaml.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/nats_server.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
 namespace uploadbroker {
@@ -48,20 +49,22 @@ class NatsKillTest : public ::testing::Test {
     ASSERT_TRUE(stream_.Connect(nats_.url()).ok());
     // The window covers the restart and the retry schedule's first delays.
     ASSERT_TRUE(stream_.AddStream(kStream, "uploads.>", absl::Minutes(30)).ok());
-    config_ = dir_.WriteFile(
-        "broker.yaml",
-        absl::StrCat(testing::BrokerYamlHead(dir_, signer_, "https://broker.example.com/cb"),
-                     R"(buckets: [{name: bkt, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
+    config_ = dir_.WriteFile("broker.yaml", Config(nats_.url()));
+  }
+
+  std::string Config(const std::string& nats_url) {
+    return absl::StrCat(testing::BrokerYamlHead(dir_, signer_, "https://broker.example.com/cb"),
+                        R"(buckets: [{name: bkt, region: cn-hangzhou, endpoint: "https://oss-cn-hangzhou.aliyuncs.com"}]
 callers: [{name: app, api_key_sha256: )",
-                     common::HexEncode(common::Sha256("k")), R"(, buckets: [bkt]}]
+                        common::HexEncode(common::Sha256("k")), R"(, buckets: [bkt]}]
 reconcile: {enabled: false}
 deliveries:
   targets:
     - name: bus
       caller: app
       nats: {url: ")",
-                     nats_.url(), R"(", subject: uploads.events, stream: UPLOADS, timeout: 2s}
-)"));
+                        nats_url, R"(", subject: uploads.events, stream: UPLOADS, timeout: 2s}
+)");
   }
 
   std::unique_ptr<testing::BrokerProcess> Start(const std::string& name) {
@@ -188,6 +191,16 @@ TEST_F(NatsKillTest, StreamHoldsEveryCompletionExactlyOnceThroughAKill) {
   std::cout << "stream at kill >= " << before_kill << ", at restart " << at_restart
             << "; restarted broker: " << acks << " PubAcks for " << (kUploads - at_restart)
             << " new messages\n";
+}
+
+TEST_F(NatsKillTest, BrokerRefusesToStartWithANatsTargetItCannotBuild) {
+  const std::string config = dir_.WriteFile("bad.yaml", Config("tls://127.0.0.1:4222"));
+  testing::Exited e = testing::Subprocess::Run({UB_BROKER_BIN, "--config", config});
+  EXPECT_NE(e.code, 0);
+  EXPECT_NE((e.out + e.err).find("deliveries.targets[0].nats.url (server 1): tls:// is not supported "
+                                 "by the NATS target yet (nats:// only)"),
+            std::string::npos)
+      << e.out << e.err;
 }
 
 }  // namespace
