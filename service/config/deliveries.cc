@@ -17,7 +17,7 @@ constexpr absl::string_view kTargetKeys[] = {"name",         "caller",
 constexpr absl::string_view kFilterKeys[] = {"buckets", "key_prefixes", "metadata", "callers",
                                              "types"};
 constexpr absl::string_view kWebhookKeys[] = {"url", "secret_files", "timeout", "batch",
-                                              "allow_private_addresses"};
+                                              "max_in_flight", "allow_private_addresses"};
 constexpr absl::string_view kNatsKeys[] = {"url", "subject", "stream", "timeout"};
 
 constexpr size_t kMaxTargets = 1000;
@@ -105,6 +105,10 @@ absl::Status ParseWebhook(const Reader& r, const YAML::Node& n, const std::strin
   UB_RETURN_IF_ERROR(r.Int(n["batch"], f + ".batch", &out->batch));
   if (out->batch < 1 || out->batch > kMaxBatch) {
     return r.Fail(f + ".batch", absl::StrCat("must be between 1 and ", kMaxBatch));
+  }
+  UB_RETURN_IF_ERROR(r.Int(n["max_in_flight"], f + ".max_in_flight", &out->max_in_flight));
+  if (out->max_in_flight < 1 || out->max_in_flight > 32) {
+    return r.Fail(f + ".max_in_flight", "must be between 1 and 32");
   }
   return r.Bool(n["allow_private_addresses"], f + ".allow_private_addresses",
                 &out->allow_private_addresses);

@@ -14,6 +14,7 @@
 //           secret_files: [/run/secrets/whsec-new, /run/secrets/whsec-old]
 //           timeout: 10s
 //           batch: 1
+//           max_in_flight: 1
 //           allow_private_addresses: false
 //       - name: bus
 //         caller: app
@@ -52,6 +53,9 @@ struct WebhookTargetConfig {
   // Most events per POST (1: one CloudEvent per request, structured mode;
   // more: application/cloudevents-batch+json).
   int64_t batch = 1;
+  // Requests under way at once (1..32). 1 keeps first attempts in cursor
+  // order; more raise the rate to a slow receiver but may reorder events.
+  int64_t max_in_flight = 1;
   // Lets the URL resolve to loopback, private, link-local or metadata
   // addresses (tests, a receiver on the same host). Off by default.
   bool allow_private_addresses = false;

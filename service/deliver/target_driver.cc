@@ -101,6 +101,8 @@ double DefaultRandom() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
 }
 
+constexpr absl::Duration kShutdownSettle = absl::Seconds(3);
+
 struct Queued {
   uint64_t cursor;
   int attempt;
@@ -199,6 +201,16 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     for (auto& t : targets_) {
       absl::MutexLock lock(&t->mu);
       t->stopped = true;
+    }
+    // Let attempts under way finish and their acks reach the ledger (a
+    // bounded wait), so that the next broker does not send them again.
+    const absl::Time settle_by = absl::Now() + kShutdownSettle;
+    for (auto& t : targets_) {
+      absl::MutexLock lock(&t->mu);
+      auto settled = [&t]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu) {
+        return t->calls_in_flight == 0 && !t->acking && t->acks.empty();
+      };
+      t->mu.AwaitWithDeadline(absl::Condition(&settled), settle_by);
     }
     pool_.Stop();
     // No step runs now; destroying the targets stops their outcomes.
@@ -352,11 +364,16 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     }
     // Lease more when there is room and something may be there.
     const absl::Time now = clock_.Now();
-    const int room = Window(t) - static_cast<int>(t.queue.size() + t.in_flight.size());
+    const int window = Window(t);
+    const int room = window - static_cast<int>(t.queue.size() + t.in_flight.size());
     const uint64_t newest = newest_.load();
     const bool fresh = newest > t.scanned;
     const bool due = now >= t.retry_due || t.poll_due;
-    bool lease = room > 0 && !t.leasing && (fresh || due);
+    // Lease in chunks, once the queue is down to half the window: each
+    // lease is a ledger write (one per event would cap the rate at the
+    // ledger's commit rate), and the other half covers its commit.
+    const bool low = static_cast<int>(t.queue.size()) <= window / 2;
+    bool lease = room > 0 && low && !t.leasing && (fresh || due);
     uint64_t after = t.scanned;
     if (lease) {
       t.leasing = true;
@@ -503,7 +520,9 @@ class TargetDriver::Impl : public std::enable_shared_from_this<Impl> {
     auto cache = std::make_shared<std::map<uint64_t, v1::Event>>();
     uint64_t through = after;
     if (fresh) {
-      absl::StatusOr<std::vector<v1::Event>> events = ledger_.ReadEvents(after, options_.read_batch);
+      // Read about what can be leased (more when the filter skips some).
+      const int limit = std::min(options_.read_batch, std::max(room * 2, 32));
+      absl::StatusOr<std::vector<v1::Event>> events = ledger_.ReadEvents(after, limit);
       if (!events.ok()) {
         absl::MutexLock lock(&t.mu);
         t.leasing = false;

@@ -77,7 +77,7 @@ struct DriverOptions {
   // Events read from the log per step.
   int read_batch = 256;
   // Most events leased ahead of delivery per target.
-  int max_window = 64;
+  int max_window = 256;
   // The jitter draw; default: a uniform random number generator.
   std::function<double()> random;
 };
@@ -98,7 +98,8 @@ class TargetDriver {
   TargetDriver(const TargetDriver&) = delete;
   TargetDriver& operator=(const TargetDriver&) = delete;
 
-  // Stops every target: no new attempt starts, targets are destroyed (no
+  // Stops every target: no new attempt starts, attempts under way get up to
+  // 3 s to finish and be acknowledged, targets are destroyed (no
   // outcome arrives after), leased events not yet attempted are handed back
   // (nacked at once) and the target leases are released so that another
   // broker takes over without waiting. Idempotent; any thread.

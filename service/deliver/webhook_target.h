@@ -52,8 +52,9 @@ class WebhookTarget final : public Target {
   ~WebhookTarget() override;
 
   int max_batch() const override { return static_cast<int>(config_.batch); }
-  // One request at a time: first attempts arrive in cursor order.
-  int max_in_flight() const override { return 1; }
+  // webhook.max_in_flight (default 1: one request at a time, so first
+  // attempts arrive in cursor order).
+  int max_in_flight() const override { return static_cast<int>(config_.max_in_flight); }
   void Deliver(std::vector<CloudEvent> events, std::function<void(AttemptOutcome)> done) override;
 
   // What an answer means (exposed for tests).

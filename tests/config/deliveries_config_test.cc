@@ -37,6 +37,7 @@ constexpr char kWebhook[] = R"(
         secret_files: [/run/whsec-new, /run/whsec-old]
         timeout: 5s
         batch: 20
+        max_in_flight: 4
         allow_private_addresses: true
 )";
 
@@ -58,6 +59,7 @@ TEST(Deliveries, ReadsAWebhookTarget) {
   EXPECT_EQ(t.webhook.secret_files.size(), 2u);
   EXPECT_EQ(t.webhook.timeout, absl::Seconds(5));
   EXPECT_EQ(t.webhook.batch, 20);
+  EXPECT_EQ(t.webhook.max_in_flight, 4);
   EXPECT_TRUE(t.webhook.allow_private_addresses);
 }
 
@@ -76,6 +78,7 @@ TEST(Deliveries, DefaultsAndNats) {
   EXPECT_EQ(h.max_delivery_attempts, 10);
   EXPECT_EQ(h.webhook.timeout, absl::Seconds(10));
   EXPECT_EQ(h.webhook.batch, 1);
+  EXPECT_EQ(h.webhook.max_in_flight, 1);
   EXPECT_FALSE(h.webhook.allow_private_addresses);
   const DeliveryTarget& n = cfg->deliveries.targets[1];
   EXPECT_EQ(n.type, DeliveryTarget::Type::kNats);
@@ -149,6 +152,8 @@ INSTANTIATE_TEST_SUITE_P(
             "webhook.batch: must be between 1 and 1000"},
         Bad{"HugeBatch", "    - {name: h, caller: app, webhook: " WH(", batch: 100000") "}\n",
             "webhook.batch: must be between 1 and 1000"},
+        Bad{"InFlight", "    - {name: h, caller: app, webhook: " WH(", max_in_flight: 0") "}\n",
+            "webhook.max_in_flight: must be between 1 and 32"},
         Bad{"Timeout", "    - {name: h, caller: app, webhook: " WH(", timeout: 1h") "}\n",
             "webhook.timeout: must be at most 5m"},
         Bad{"DeadlineBelowTimeout",
