@@ -8,12 +8,12 @@
 #include "stream/event_filter.h"
 
 namespace uploadbroker::deliver {
-namespace {
 
-// RFC 3339 in UTC with as many fractional digits as the time has.
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
+
+namespace {
 
 // The event's attributes as one JSON object without `data`, which is
 // spliced in verbatim (it is JSON text already; parsing it again only to

@@ -45,6 +45,10 @@ struct CloudEvent {
 
 // InvalidArgument for an event with no payload.
 absl::StatusOr<CloudEvent> ToCloudEvent(const v1::Event& event, absl::string_view source);
+// The `time` attribute's text: RFC 3339 in UTC with as many fractional
+// digits as the time has ("2026-12-08T01:00:00.123Z"); binary mode
+// (NATS headers) writes the same text.
+std::string Rfc3339(absl::Time t);
 // Structured mode (application/cloudevents+json): one JSON object.
 std::string StructuredJson(const CloudEvent& event);
 // Batched mode (application/cloudevents-batch+json): a JSON array.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/authenticator.h"
+#include "deliver/nats_target.h"
 #include "deliver/webhook_target.h"
 #include "spdlog/spdlog.h"
 #include "stream/event_filter.h"
@@ -59,8 +60,18 @@ absl::StatusOr<std::unique_ptr<PushTargets>> PushTargets::Create(const config::C
         target = *std::move(w);
         break;
       }
-      case config::DeliveryTarget::Type::kNats:
-        return fail(".nats: ", absl::UnimplementedError("NATS JetStream targets are not built into this broker"));
+      case config::DeliveryTarget::Type::kNats: {
+        NatsTargetOptions o;
+        o.url = t.nats.url;
+        o.subject = t.nats.subject;
+        o.stream = t.nats.stream;
+        o.timeout = t.nats.timeout;
+        o.name = t.name;
+        auto n = NatsTarget::Create(std::move(o));
+        if (!n.ok()) return fail(".nats.", n.status());
+        target = *std::move(n);
+        break;
+      }
     }
     driven.push_back(TargetDriver::Driven{t, std::move(target), *std::move(filter)});
   }
