@@ -385,6 +385,31 @@ TEST_F(PostgresLedgerTest, ALostCommitThatCommittedIsAcknowledgedOnce) {
   EXPECT_EQ(ledger->ReadEvents(0, 10)->size(), 1u);
 }
 
+// A version 2 database (before subscriptions) is migrated to version 3 at
+// start, with its uploads and events kept.
+TEST_F(PostgresLedgerTest, AVersionTwoDatabaseGainsSubscriptions) {
+  {
+    auto ledger = Open();
+    ASSERT_TRUE(CreateIntentSync(*ledger, Intent("old")).ok());
+    ASSERT_TRUE(CompleteUploadSync(*ledger, "old", Done()).ok());
+  }
+  Sql("DROP TABLE ub_target_leases, ub_sub_deliveries, ub_subscriptions; "
+      "UPDATE ub_schema SET version = 2");
+  auto ledger = Open();
+  EXPECT_EQ(ledger->GetUpload("old")->state(), v1::UPLOAD_STATE_COMPLETED);
+  EXPECT_EQ(*ledger->LastCursor(), 1u);
+  ASSERT_TRUE(CreateSync(*ledger, Spec()).ok());
+  const SubscriptionKey key{"app", "orders"};
+  ASSERT_EQ(LeaseSync(*ledger, key, "a", {1}, 1)->size(), 1u);
+  ASSERT_TRUE(AckSync(*ledger, key, {1}).ok());
+  EXPECT_EQ(ledger->GetSubscription(key)->ack_floor, 1u);
+  PGconn* conn = PQconnectdb(dsn_.c_str());
+  PGresult* r = PQexec(conn, "SELECT max(version) FROM ub_schema");
+  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "3");
+  PQclear(r);
+  PQfinish(conn);
+}
+
 // Subscription writes carry the batch's commit marker like every other
 // write: an ack whose COMMIT was lost and did not commit (a deferred trigger
 // holds COMMIT until the backend is terminated) is reported as failed, not
