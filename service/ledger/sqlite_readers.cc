@@ -176,7 +176,9 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
         absl::StrCat("page limit must be 1..", kMaxPage, ", got ", query.limit));
   }
   // The filters vary, so the statement's text is built per call.
-  std::string sql = "SELECT seq, record FROM intents WHERE 1";
+  std::string sql;
+  sql.reserve(256);
+  sql = "SELECT seq, record FROM intents WHERE 1";
   if (!query.before_upload_id.empty()) {
     sql += " AND seq < (SELECT seq FROM intents WHERE upload_id = ?)";
   } else if (query.before_seq > 0) {
@@ -252,11 +254,11 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
     if (static_cast<int>(page.uploads.size()) == query.limit) return false;
     Upload upload;
     UB_RETURN_IF_ERROR(ParseStored(record, upload, absl::StrCat("upload #", seq)));
-    const size_t cost = UploadBytes(upload);
-    if (query.max_bytes > 0 && !page.uploads.empty() && bytes + cost > query.max_bytes) {
-      return false;
+    if (query.max_bytes > 0) {
+      const size_t cost = UploadBytes(upload);
+      if (!page.uploads.empty() && bytes + cost > query.max_bytes) return false;
+      bytes += cost;
     }
-    bytes += cost;
     page.uploads.push_back(std::move(upload));
     page.next_before_seq = seq;
     return true;
