@@ -27,10 +27,10 @@ http::Response Undecided() {
 }  // namespace
 
 void CallbackHandler::Confirm(std::shared_ptr<Flight> flight) {
-  const completion::ReportedObject reported = ReportedBy(flight->fields);
+  flight->reported = ReportedBy(flight->fields);
   const absl::Time start = absl::Now();
   confirmer_->Confirm(
-      reported, [this, flight] { return Lookup(*flight); },
+      flight->reported, [this, flight] { return Lookup(*flight); },
       [this, flight, start](absl::Status confirmed, const ossapi::ObjectFacts& facts) {
         confirm_seconds_.Observe({}, absl::ToDoubleSeconds(absl::Now() - start));
         AfterHead(flight, confirmed, facts);
@@ -40,7 +40,7 @@ void CallbackHandler::Confirm(std::shared_ptr<Flight> flight) {
 absl::Status CallbackHandler::Lookup(Flight& f) {
   // A status that is not OK stops the confirmer before its HEAD; AfterHead
   // reads the verdict from `f`.
-  const absl::Status decided = absl::CancelledError("decided without a HEAD");
+  auto decided = [] { return absl::CancelledError("decided without a HEAD"); };
   // The uploads naming the reported key (for completion::CheckWrittenUnder).
   // For an exact-key intent, the common case, they include the intent
   // itself, so one read serves both; otherwise GetUpload finds it.
@@ -72,24 +72,23 @@ absl::Status CallbackHandler::Lookup(Flight& f) {
     if (absl::IsNotFound(intent.status())) {
       f.refusal = "unknown_upload";
       f.detail = absl::NotFoundError(absl::StrCat("upload_id: '", f.fields.upload_id, "' was never issued"));
-      return decided;
+      return decided();
     }
     if (!intent.ok()) return intent.status();  // the ledger could not say: 503
     f.intent = *std::move(intent);
   }
-  const completion::ReportedObject reported = ReportedBy(f.fields);
-  if (absl::Status fits = completion::CheckAgainstIntent(reported, f.intent); !fits.ok()) {
+  if (absl::Status fits = completion::CheckAgainstIntent(f.reported, f.intent); !fits.ok()) {
     switch (f.intent.state()) {
       case v1::UPLOAD_STATE_COMPLETED: f.refusal = "settled_elsewhere"; break;
       case v1::UPLOAD_STATE_EXPIRED: f.refusal = "expired"; break;
       default: f.refusal = "intent_mismatch"; break;
     }
     f.detail = fits;
-    return decided;
+    return decided();
   }
   if (f.intent.state() == v1::UPLOAD_STATE_COMPLETED) {
     f.repeat = true;  // this very report completed it: answered from the ledger
-    return decided;
+    return decided();
   }
   return absl::OkStatus();
 }

@@ -116,6 +116,7 @@ class CallbackHandler {
     std::string report;  // ReportKey of the fields
     callback::CallbackFields fields;
     std::vector<Waiter> waiters;  // guarded by CallbackHandler::mu_
+    completion::ReportedObject reported;  // of `fields`; set before the lookup
     // Written by the lookup on the pool thread, read by `done` after it.
     v1::Upload intent;
     std::vector<v1::Upload> others;  // uploads naming the key

@@ -25,6 +25,13 @@ constexpr size_t kMaxIdle = 64;
 constexpr int kMaxPage = 1000;
 // ListUploads statement shapes each connection keeps prepared.
 constexpr size_t kMaxListingShapes = 16;
+// A listing of one key range in named buckets (the callback path lists the
+// uploads naming one key for every callback) first reads the range in index
+// order, with no ORDER BY, and sorts it here when it holds at most this
+// many uploads: SQLite sorts `ORDER BY seq DESC LIMIT n` in a temporary
+// B-tree it opens and frees on every call, about half the cost of such a
+// read (docs/benchmarks.md). A larger range is read again with the ORDER BY.
+constexpr int kNarrowRangeRows = 64;
 // For reserving buffers: an UploadCompleted record is typically 300-600 bytes.
 constexpr size_t kTypicalEventBytes = 512;
 // Connections that scan the event log map the database file instead of
@@ -173,7 +180,9 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
         absl::StrCat("page limit must be 1..", kMaxPage, ", got ", query.limit));
   }
   // The filters vary, so the statement's text is built per call.
-  std::string sql = "SELECT seq, record FROM intents WHERE 1";
+  std::string sql;
+  sql.reserve(256);
+  sql = "SELECT seq, record FROM intents WHERE 1";
   if (!query.before_upload_id.empty()) {
     sql += " AND seq < (SELECT seq FROM intents WHERE upload_id = ?)";
   } else if (query.before_seq > 0) {
@@ -202,57 +211,105 @@ absl::StatusOr<UploadPage> SqliteReaders::ListUploads(const UploadQuery& query) 
     }
     sql += ")";
   }
+  const bool narrow = !query.buckets.empty() && !query.key_prefix.empty();
+  const std::string unordered = sql + " LIMIT ?";
   sql += " ORDER BY seq DESC LIMIT ?";
 
   UB_ASSIGN_OR_RETURN(Lease conn, Acquire(Use::kPointReads));
   // A connection keeps the few shapes it has seen prepared: the callback
   // path lists one key per callback, always the same shape.
-  auto cached = conn->listings.find(sql);
-  if (cached == conn->listings.end()) {
-    UB_ASSIGN_OR_RETURN(StmtPtr prepared, Prepare(conn->db.get(), sql));
-    if (conn->listings.size() >= kMaxListingShapes) conn->listings.clear();
-    cached = conn->listings.emplace(sql, std::move(prepared)).first;
-  }
-  sqlite3_stmt* stmt = cached->second.get();
-  ScopedReset reset(stmt);
-  sqlite3_clear_bindings(stmt);
-  int i = 0;
-  if (!query.before_upload_id.empty()) {
-    BindText(stmt, ++i, query.before_upload_id);
-  } else if (query.before_seq > 0) {
-    sqlite3_bind_int64(stmt, ++i, query.before_seq);
-  }
-  for (const std::string& bucket : query.buckets) BindText(stmt, ++i, bucket);
-  for (const std::string& caller : query.callers) BindText(stmt, ++i, caller);
-  if (!query.key_prefix.empty()) BindText(stmt, ++i, query.key_prefix);
-  if (!upper.empty()) BindText(stmt, ++i, upper);
-  if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
-    sqlite3_bind_int(stmt, ++i, query.state);
-  }
-  for (size_t s = 0; s < query.scope_prefixes.size(); ++s) {
-    BindText(stmt, ++i, query.scope_prefixes[s]);
-    if (!scope_upper[s].empty()) BindText(stmt, ++i, scope_upper[s]);
-  }
-  sqlite3_bind_int(stmt, ++i, query.limit + 1);  // one more: is there a next page?
+  auto statement = [&conn](const std::string& text) -> absl::StatusOr<sqlite3_stmt*> {
+    auto cached = conn->listings.find(text);
+    if (cached == conn->listings.end()) {
+      UB_ASSIGN_OR_RETURN(StmtPtr prepared, Prepare(conn->db.get(), text));
+      if (conn->listings.size() >= kMaxListingShapes) conn->listings.clear();
+      cached = conn->listings.emplace(text, std::move(prepared)).first;
+    }
+    return cached->second.get();
+  };
+  // Binds the filters and then `limit` as the last parameter.
+  auto bind = [&](sqlite3_stmt* stmt, int limit) {
+    sqlite3_clear_bindings(stmt);
+    int i = 0;
+    if (!query.before_upload_id.empty()) {
+      BindText(stmt, ++i, query.before_upload_id);
+    } else if (query.before_seq > 0) {
+      sqlite3_bind_int64(stmt, ++i, query.before_seq);
+    }
+    for (const std::string& bucket : query.buckets) BindText(stmt, ++i, bucket);
+    for (const std::string& caller : query.callers) BindText(stmt, ++i, caller);
+    if (!query.key_prefix.empty()) BindText(stmt, ++i, query.key_prefix);
+    if (!upper.empty()) BindText(stmt, ++i, upper);
+    if (query.state != v1::UPLOAD_STATE_UNSPECIFIED) {
+      sqlite3_bind_int(stmt, ++i, query.state);
+    }
+    for (size_t s = 0; s < query.scope_prefixes.size(); ++s) {
+      BindText(stmt, ++i, query.scope_prefixes[s]);
+      if (!scope_upper[s].empty()) BindText(stmt, ++i, scope_upper[s]);
+    }
+    sqlite3_bind_int(stmt, ++i, limit);
+  };
 
+  // Fills the page from rows in seq order, newest first; false once the
+  // page is full (there is a next page).
   UploadPage page;
   size_t bytes = 0;
-  int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    int64_t seq = sqlite3_column_int64(stmt, 0);
-    if (static_cast<int>(page.uploads.size()) == query.limit) break;
+  auto add = [&](int64_t seq, absl::string_view record) -> absl::StatusOr<bool> {
+    if (static_cast<int>(page.uploads.size()) == query.limit) return false;
     Upload upload;
-    UB_RETURN_IF_ERROR(ParseRecord(stmt, 1, upload, absl::StrCat("upload #", seq)));
-    const size_t cost = UploadBytes(upload);
-    if (query.max_bytes > 0 && !page.uploads.empty() && bytes + cost > query.max_bytes) break;
-    bytes += cost;
+    UB_RETURN_IF_ERROR(ParseStored(record, upload, absl::StrCat("upload #", seq)));
+    if (query.max_bytes > 0) {
+      const size_t cost = UploadBytes(upload);
+      if (!page.uploads.empty() && bytes + cost > query.max_bytes) return false;
+      bytes += cost;
+    }
     page.uploads.push_back(std::move(upload));
     page.next_before_seq = seq;
+    return true;
+  };
+
+  if (narrow) {
+    UB_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, statement(unordered));
+    ScopedReset reset(stmt);
+    bind(stmt, kNarrowRangeRows + 1);
+    std::vector<std::pair<int64_t, std::string>> rows;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      rows.emplace_back(sqlite3_column_int64(stmt, 0), std::string(ColumnBytes(stmt, 1)));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(conn->db.get(), rc, "list uploads");
+    if (rows.size() <= static_cast<size_t>(kNarrowRangeRows)) {
+      std::sort(rows.begin(), rows.end(),
+                [](const auto& a, const auto& b) { return a.first > b.first; });
+      bool more = false;
+      for (const auto& [seq, record] : rows) {
+        UB_ASSIGN_OR_RETURN(bool added, add(seq, record));
+        if (!added) {
+          more = true;
+          break;
+        }
+      }
+      if (!more) page.next_before_seq = 0;
+      return page;
+    }
+  }
+
+  UB_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, statement(sql));
+  ScopedReset reset(stmt);
+  bind(stmt, query.limit + 1);  // one more: is there a next page?
+  int rc;
+  bool more = false;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    UB_ASSIGN_OR_RETURN(bool added, add(sqlite3_column_int64(stmt, 0), ColumnBytes(stmt, 1)));
+    if (!added) {
+      more = true;
+      break;
+    }
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     return SqliteError(conn->db.get(), rc, "list uploads");
   }
-  if (rc == SQLITE_DONE) page.next_before_seq = 0;  // no more rows
+  if (!more) page.next_before_seq = 0;  // no more rows
   return page;
 }
 

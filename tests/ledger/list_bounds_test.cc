@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -110,6 +111,60 @@ TEST_P(LedgerContractTest, ListUploadsPagesStayWithinTheByteBudgetAndReturnEachU
   query = UploadQuery();
   query.max_bytes = 100;
   query.limit = 5;
+  auto page = ledger->ListUploads(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->uploads.size(), 1u);
+  EXPECT_NE(page->next_before_seq, 0);
+}
+
+
+// One key range in a named bucket (the callback path's look-up of the
+// uploads naming a key): newest first and paged the same whether the range
+// holds a few uploads (SQLite's engine sorts them after reading) or many.
+TEST_P(LedgerContractTest, ListUploadsOfOneKeyRangeAreNewestFirstWhateverTheirNumber) {
+  auto ledger = Open();
+  // Keys out of creation order, so that index order is not creation order.
+  std::vector<std::pair<std::string, std::string>> created;  // id, key
+  for (int i = 0; i < 150; ++i) {
+    const std::string id = absl::StrCat("k", i);
+    Upload intent = Intent(id, i % 7 == 0 ? "videos" : "photos");
+    intent.set_key(absl::StrCat("a/x", (i * 37) % 150));
+    ASSERT_TRUE(CreateIntentSync(*ledger, intent).ok());
+    if (i % 7 != 0) created.emplace_back(id, intent.key());
+  }
+  ASSERT_TRUE(CreateIntentSync(*ledger, Intent("other-key")).ok());
+  // a/x: 128 uploads; a/x1: a/x1, a/x10..19, a/x100..149 (52); a/x37: one.
+  for (const std::string prefix : {"a/x", "a/x1", "a/x37"}) {
+    std::vector<std::string> newest_first;
+    for (auto it = created.rbegin(); it != created.rend(); ++it) {
+      if (absl::StartsWith(it->second, prefix)) newest_first.push_back(it->first);
+    }
+    for (const int limit : {1, 5, 40, 200}) {
+      UploadQuery query;
+      query.buckets = {"photos"};
+      query.key_prefix = prefix;
+      query.limit = limit;
+      std::vector<std::string> listed;
+      int pages = 0;
+      do {
+        auto page = ledger->ListUploads(query);
+        ASSERT_TRUE(page.ok()) << page.status();
+        EXPECT_LE(page->uploads.size(), static_cast<size_t>(limit));
+        for (const std::string& id : Ids(*page)) listed.push_back(id);
+        query.before_seq = page->next_before_seq;
+      } while (query.before_seq != 0 && ++pages < 500);
+      EXPECT_EQ(listed, newest_first) << prefix << ", limit " << limit;
+    }
+  }
+  UploadQuery query;
+  query.buckets = {"photos"};
+  query.key_prefix = "a/x37";
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre("k1"));  // 37 % 150
+  query.before_upload_id = "k1";
+  EXPECT_THAT(Ids(*ledger->ListUploads(query)), ElementsAre());
+  query.before_upload_id.clear();
+  query.key_prefix = "a/x1";  // within the byte budget: one per page
+  query.max_bytes = 1;
   auto page = ledger->ListUploads(query);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->uploads.size(), 1u);
