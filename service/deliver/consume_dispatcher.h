@@ -2,8 +2,10 @@
 // (session) of this broker, leases events to them from the ledger and
 // passes their acks, nacks and lease extensions on to the ledger.
 //
-// Leasing (one pump at a time per session, on the dispatcher's pool): read
-// the subscription's `scanned` position, read the log after it, keep the
+// Leasing (one pump at a time per session, on the dispatcher's pool): take
+// the subscription's `scanned` position (kept by the session from its
+// leases; read from the ledger when idle and once a second), read the log
+// after it, keep the
 // events the session's stream::EventFilter matches (the filter Subscribe
 // uses, built from the subscription's filter and the caller's current
 // scope), and call Ledger::LeaseEvents with those candidates for at most

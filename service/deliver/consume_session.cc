@@ -25,6 +25,9 @@ constexpr int kMaxRetryAfterSeconds = 3600;
 constexpr size_t kMaxNameBytes = 128;
 // An idle session still asks the ledger this often (redriven dead letters).
 constexpr absl::Duration kIdleLeaseInterval = absl::Seconds(5);
+// A pump reads the subscription at least this often (Session's
+// known_scanned_).
+constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t seconds = absl::ToUnixSeconds(t);
@@ -156,6 +159,7 @@ void ConsumeDispatcher::Session::Start() {
     }
     requested_ = state->spec.filter;
     filter_ = *std::move(filter);
+    created_at_ = state->created_at;
     running_ = true;
   }
   Wake();
@@ -201,19 +205,37 @@ void ConsumeDispatcher::Session::Pump() {
     filter = filter_;
   }
   ledger::Ledger& ledger = dispatcher_.ledger_;
-  absl::StatusOr<ledger::SubscriptionState> state = ledger.GetSubscription(key);
-  if (!state.ok()) {
-    End(FromLedger(state.status(), key.name));
-    return;
-  }
+  const absl::Time now = absl::Now();
+  // The subscription's state, read when the known position is due for a
+  // refresh (or below, when the log has nothing new).
+  std::optional<ledger::SubscriptionState> state;
+  auto refresh = [&]() -> bool {
+    absl::StatusOr<ledger::SubscriptionState> got = ledger.GetSubscription(key);
+    if (!got.ok()) {
+      End(FromLedger(got.status(), key.name));
+      return false;
+    }
+    if (got->created_at != created_at_) {
+      End(absl::NotFoundError(absl::StrCat(ConsumeDispatcher::NoSubscription(key.name),
+                                           " (deleted while consumed; consume it again)")));
+      return false;
+    }
+    state = *std::move(got);
+    known_scanned_ = std::max(known_scanned_, state->scanned);
+    refreshed_at_ = now;
+    refresh_ = false;
+    return true;
+  };
+  if ((refresh_ || now - refreshed_at_ >= kRefreshInterval) && !refresh()) return;
+  const uint64_t from = known_scanned_;
   absl::StatusOr<std::vector<v1::Event>> events =
-      ledger.ReadEvents(state->scanned, dispatcher_.options_.read_batch);
+      ledger.ReadEvents(from, dispatcher_.options_.read_batch);
   if (!events.ok()) {
     End(events.status());
     return;
   }
   // Before the events are moved from.
-  const uint64_t through = events->empty() ? state->scanned : events->back().cursor();
+  const uint64_t through = events->empty() ? from : events->back().cursor();
   std::vector<uint64_t> candidates;
   std::map<uint64_t, v1::Event> by_cursor;
   for (v1::Event& e : *events) {
@@ -225,14 +247,16 @@ void ConsumeDispatcher::Session::Pump() {
   // Nothing new, and nothing above the floor that could be waiting for a
   // retry or an expired lease: no write needed, except now and then (and
   // when asked: Nudge) for events redriven below the floor.
-  const absl::Time now = absl::Now();
   bool forced = false;
   {
     absl::MutexLock lock(&mu_);
     forced = force_lease_ || now - last_lease_ >= kIdleLeaseInterval;
     force_lease_ = false;
   }
-  if (!forced && candidates.empty() && through == state->scanned &&
+  if (!forced && candidates.empty() && through == from) {
+    if (!state.has_value() && !refresh()) return;
+  }
+  if (!forced && candidates.empty() && through == from && state->scanned <= from &&
       state->ack_floor >= state->scanned) {
     absl::MutexLock lock(&mu_);
     pumping_ = false;
@@ -255,12 +279,13 @@ void ConsumeDispatcher::Session::Pump() {
   auto self = shared_from_this();
   ledger.LeaseEvents(
       key, holder_, std::move(candidates), through, room,
-      [self, by_cursor = std::move(by_cursor), more_in_log](
+      [self, by_cursor = std::move(by_cursor), more_in_log, from, through, room](
           absl::StatusOr<std::vector<ledger::Lease>> leases) mutable {
         // Reading events of redeliveries is a ledger read: not here.
         self->dispatcher_.Post([self, leases = std::move(leases), by_cursor = std::move(by_cursor),
-                                more_in_log]() mutable {
-          self->AfterLease(std::move(leases), std::move(by_cursor), more_in_log);
+                                more_in_log, from, through, room]() mutable {
+          self->AfterLease(std::move(leases), std::move(by_cursor), more_in_log, from, through,
+                           room);
           self->dispatcher_.EndLedgerCall();
         });
       });
@@ -268,7 +293,8 @@ void ConsumeDispatcher::Session::Pump() {
 
 void ConsumeDispatcher::Session::AfterLease(absl::StatusOr<std::vector<ledger::Lease>> leases,
                                             std::map<uint64_t, v1::Event> events,
-                                            bool more_in_log) {
+                                            bool more_in_log, uint64_t from, uint64_t through,
+                                            int room) {
   std::string name;
   {
     absl::MutexLock lock(&mu_);
@@ -280,6 +306,19 @@ void ConsumeDispatcher::Session::AfterLease(absl::StatusOr<std::vector<ledger::L
   }
   std::sort(leases->begin(), leases->end(),
             [](const ledger::Lease& a, const ledger::Lease& b) { return a.cursor < b.cursor; });
+  // What the lease tells about the subscription's `scanned` (the pump that
+  // runs next, on this thread or after this one, reads it): the ledger
+  // scanned through `through` unless the lease filled the room, and in any
+  // case through the newest offered event it leased.
+  uint64_t newest_new = 0;
+  for (const ledger::Lease& lease : *leases) {
+    if (events.count(lease.cursor) > 0) newest_new = std::max(newest_new, lease.cursor);
+  }
+  if (static_cast<int>(leases->size()) < room) {
+    known_scanned_ = std::max(known_scanned_, through);
+  } else {
+    known_scanned_ = std::max(known_scanned_, std::max(from, newest_new));
+  }
   v1::ConsumeResponse response;
   for (const ledger::Lease& lease : *leases) {
     auto it = events.find(lease.cursor);

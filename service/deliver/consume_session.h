@@ -57,7 +57,8 @@ class ConsumeDispatcher::Session final
   void HandleRequest(const v1::ConsumeRequest& req);
   // Pool: writes what was leased (reading redelivered events back).
   void AfterLease(absl::StatusOr<std::vector<ledger::Lease>> leases,
-                  std::map<uint64_t, v1::Event> events, bool more_in_log);
+                  std::map<uint64_t, v1::Event> events, bool more_in_log, uint64_t from,
+                  uint64_t through, int room);
   void AfterSettle(const char* field, std::vector<uint64_t> cursors,
                    absl::StatusOr<ledger::AckResult> result, bool acked);
   void EndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -90,6 +91,18 @@ class ConsumeDispatcher::Session final
   bool pump_again_ ABSL_GUARDED_BY(mu_) = false;
   bool force_lease_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_lease_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Pump thread only (one pump or AfterLease at a time). A position the
+  // subscription's `scanned` is known to have reached (it never goes back),
+  // so a pump reads the log after it without reading the subscription
+  // first. Re-read from the ledger when the log has nothing new and at
+  // least once a second; its created_at must not change (a subscription
+  // deleted and created again ends the session). A lease that does not
+  // fill the room leaves `scanned` at or past what it was offered, so a
+  // position another dispatcher moved on is caught up by the next lease.
+  uint64_t known_scanned_ = 0;
+  absl::Time created_at_ = absl::InfinitePast();
+  absl::Time refreshed_at_ = absl::InfinitePast();
+  bool refresh_ = true;
 };
 
 }  // namespace uploadbroker::deliver
