@@ -95,7 +95,7 @@ ConsumeDispatcher::Reactor* ConsumeDispatcher::Consume(grpc::CallbackServerConte
       return new Rejected(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                        "server is shutting down; reconnect"));
     }
-    session = std::make_shared<Session>(*this, ctx, caller,
+    session = std::make_shared<Session>(*this, caller,
                                         absl::StrCat(broker_id_, "#", ++next_session_));
     sessions_.emplace(session.get(), session);
     if (caller.generation < rechecked_generation_) recheck = recheck_auth_;

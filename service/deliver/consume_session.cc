@@ -61,9 +61,9 @@ absl::Status FromLedger(const absl::Status& st, const std::string& name) {
 
 }  // namespace
 
-ConsumeDispatcher::Session::Session(ConsumeDispatcher& dispatcher, grpc::CallbackServerContext* ctx,
-                                    auth::Principal caller, std::string holder)
-    : dispatcher_(dispatcher), ctx_(ctx), holder_(std::move(holder)), caller_(std::move(caller)) {}
+ConsumeDispatcher::Session::Session(ConsumeDispatcher& dispatcher, auth::Principal caller,
+                                    std::string holder)
+    : dispatcher_(dispatcher), holder_(std::move(holder)), caller_(std::move(caller)) {}
 
 void ConsumeDispatcher::Session::Begin() { StartRead(&request_); }
 

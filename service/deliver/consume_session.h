@@ -27,8 +27,7 @@ class ConsumeDispatcher::Session final
     : public ConsumeDispatcher::Reactor,
       public std::enable_shared_from_this<ConsumeDispatcher::Session> {
  public:
-  Session(ConsumeDispatcher& dispatcher, grpc::CallbackServerContext* ctx,
-          auth::Principal caller, std::string holder);
+  Session(ConsumeDispatcher& dispatcher, auth::Principal caller, std::string holder);
 
   // Reads the first request (after registration).
   void Begin();
@@ -68,7 +67,6 @@ class ConsumeDispatcher::Session final
     return max_in_flight_ - static_cast<int>(held_.size());
   }
   ConsumeDispatcher& dispatcher_;
-  grpc::CallbackServerContext* const ctx_;
   const std::string holder_;
   v1::ConsumeRequest request_;  // the read buffer (one read in flight)
 
